@@ -1,0 +1,572 @@
+//! Settings: built-in defaults → optional TOML file (`--config`) → environment
+//! variables `KTP_GATEWAY__SECTION__KEY`. Loaded and validated once at start;
+//! any problem is one line naming the key and its env var, before listening.
+//!
+//! Secrets (`upstream.app_id`, `upstream.api_key`) may also come from files
+//! (`…_FILE`), which is how Kubernetes mounts Secrets. They are held as
+//! [`SecretString`], so `Debug` shows `[REDACTED]`, and are never echoed in
+//! errors.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::upstream::ReferenceIdPlacement;
+
+/// Prefix of every environment variable read as configuration.
+pub const ENV_PREFIX: &str = "KTP_GATEWAY";
+
+pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50051";
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+pub const DEFAULT_BASE_URL: &str = "https://api.verihubs.com";
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 32;
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+/// Validated settings of the whole process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub upstream: UpstreamSettings,
+    pub log: LogSettings,
+    /// Answer from the embedded sandbox instead of the real upstream.
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub grpc_addr: SocketAddr,
+    /// How long in-flight calls may take to finish after SIGTERM before the
+    /// process exits anyway.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub base_url: Url,
+    pub app_id: SecretString,
+    pub api_key: SecretString,
+    /// Whole request, connect to last body byte.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub reference_id_in: ReferenceIdPlacement,
+    pub pool_max_idle_per_host: usize,
+    pub pool_idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter, e.g. `info,ktp_gateway=debug`.
+    pub filter: String,
+}
+
+/// JSON lines for log collectors, or human-readable text for a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+/// Where settings come from besides the defaults.
+#[derive(Debug, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    /// Environment to read; `None` reads the process environment. Tests pass
+    /// a map instead of mutating the process's.
+    pub env: Option<HashMap<String, String>>,
+    /// `--sandbox` on the command line (same as `sandbox = true`).
+    pub sandbox: bool,
+}
+
+/// A setting could not be loaded or is invalid. Never carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid {key} (set with {env}): {why}")]
+    Invalid {
+        key: &'static str,
+        env: String,
+        why: String,
+    },
+    #[error("missing {key}: set {env} or {env}_FILE (or run with --sandbox)")]
+    Missing { key: &'static str, env: String },
+}
+
+/// The environment variable that sets `key` (`upstream.app_id` →
+/// `KTP_GATEWAY__UPSTREAM__APP_ID`).
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase())
+}
+
+fn invalid(key: &'static str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        env: env_name(key),
+        why: why.into(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct Raw {
+    server: RawServer,
+    upstream: RawUpstream,
+    log: RawLog,
+    sandbox: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawServer {
+    grpc_addr: String,
+    #[serde(with = "humantime_serde")]
+    shutdown_grace: Duration,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            grpc_addr: DEFAULT_GRPC_ADDR.into(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawUpstream {
+    base_url: String,
+    app_id: Option<SecretString>,
+    app_id_file: Option<PathBuf>,
+    api_key: Option<SecretString>,
+    api_key_file: Option<PathBuf>,
+    #[serde(with = "humantime_serde")]
+    timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    connect_timeout: Duration,
+    max_body_bytes: usize,
+    reference_id_in: ReferenceIdPlacement,
+    pool_max_idle_per_host: usize,
+    #[serde(with = "humantime_serde")]
+    pool_idle_timeout: Duration,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_BASE_URL.into(),
+            app_id: None,
+            app_id_file: None,
+            api_key: None,
+            api_key_file: None,
+            timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            reference_id_in: ReferenceIdPlacement::Both,
+            pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawLog {
+    format: LogFormat,
+    filter: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            filter: DEFAULT_LOG_FILTER.into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads and validates the settings.
+    pub fn load(sources: Sources) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = &sources.file {
+            builder = builder.add_source(
+                config::File::from(file.as_path())
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let env = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .source(sources.env);
+        let raw: Raw = builder.add_source(env).build()?.try_deserialize()?;
+        Self::validate(raw, sources.sandbox)
+    }
+
+    fn validate(raw: Raw, sandbox_flag: bool) -> Result<Self, ConfigError> {
+        let sandbox = sandbox_flag || raw.sandbox;
+        let grpc_addr = raw.server.grpc_addr.parse().map_err(|_| {
+            invalid(
+                "server.grpc_addr",
+                format!("{:?} is not an IP:port address", raw.server.grpc_addr),
+            )
+        })?;
+        let u = raw.upstream;
+        let base_url = parse_base_url(&u.base_url)?;
+        positive("upstream.timeout", u.timeout)?;
+        positive("upstream.connect_timeout", u.connect_timeout)?;
+        positive("upstream.pool_idle_timeout", u.pool_idle_timeout)?;
+        if u.max_body_bytes == 0 {
+            return Err(invalid("upstream.max_body_bytes", "must be at least 1"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&raw.log.filter).is_err() {
+            return Err(invalid(
+                "log.filter",
+                format!("{:?} is not a valid filter", raw.log.filter),
+            ));
+        }
+        let (app_id, api_key) = if sandbox {
+            (
+                SecretString::from("sandbox-app-id"),
+                SecretString::from("sandbox-api-key"),
+            )
+        } else {
+            (
+                secret("upstream.app_id", u.app_id, u.app_id_file.as_deref())?,
+                secret("upstream.api_key", u.api_key, u.api_key_file.as_deref())?,
+            )
+        };
+        Ok(Self {
+            server: ServerSettings {
+                grpc_addr,
+                shutdown_grace: raw.server.shutdown_grace,
+            },
+            upstream: UpstreamSettings {
+                base_url,
+                app_id,
+                api_key,
+                timeout: u.timeout,
+                connect_timeout: u.connect_timeout,
+                max_body_bytes: u.max_body_bytes,
+                reference_id_in: u.reference_id_in,
+                pool_max_idle_per_host: u.pool_max_idle_per_host,
+                pool_idle_timeout: u.pool_idle_timeout,
+            },
+            log: LogSettings {
+                format: raw.log.format,
+                filter: raw.log.filter,
+            },
+            sandbox,
+        })
+    }
+}
+
+fn positive(key: &'static str, d: Duration) -> Result<(), ConfigError> {
+    if d.is_zero() {
+        Err(invalid(key, "must be greater than zero"))
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_base_url(raw: &str) -> Result<Url, ConfigError> {
+    const KEY: &str = "upstream.base_url";
+    let url: Url = raw
+        .parse()
+        .map_err(|e| invalid(KEY, format!("{raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid(
+            KEY,
+            format!("{raw:?} must be an http:// or https:// URL with a host"),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            KEY,
+            "must not contain credentials; use upstream.app_id and upstream.api_key",
+        ));
+    }
+    Ok(url)
+}
+
+/// A secret from its value or its file, exactly one of them. Trailing
+/// whitespace (the newline editors and `kubectl create secret` leave) is
+/// trimmed; what remains must be usable as an HTTP header value.
+fn secret(
+    key: &'static str,
+    value: Option<SecretString>,
+    file: Option<&Path>,
+) -> Result<SecretString, ConfigError> {
+    let file_key: &'static str = match key {
+        "upstream.app_id" => "upstream.app_id_file",
+        _ => "upstream.api_key_file",
+    };
+    let secret = match (value, file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                key,
+                format!(
+                    "set either {} or {}, not both",
+                    env_name(key),
+                    env_name(file_key)
+                ),
+            ));
+        }
+        (Some(v), None) => v,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid(file_key, format!("cannot read {}: {e}", path.display())))?;
+            SecretString::from(text.trim_end().to_owned())
+        }
+        (None, None) => {
+            return Err(ConfigError::Missing {
+                key,
+                env: env_name(key),
+            });
+        }
+    };
+    let v = secret.expose_secret();
+    if v.is_empty() {
+        return Err(ConfigError::Missing {
+            key,
+            env: env_name(key),
+        });
+    }
+    if !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid(
+            key,
+            "must be printable ASCII without spaces (the value is not shown)",
+        ));
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn load_env(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load(Sources {
+            env: env(pairs),
+            ..Default::default()
+        })
+    }
+
+    const CREDS: [(&str, &str); 2] = [
+        ("KTP_GATEWAY__UPSTREAM__APP_ID", "app-123"),
+        ("KTP_GATEWAY__UPSTREAM__API_KEY", "key-456"),
+    ];
+
+    #[test]
+    fn defaults_with_credentials() {
+        let s = load_env(&CREDS).unwrap();
+        assert_eq!(s.server.grpc_addr.to_string(), "0.0.0.0:50051");
+        assert_eq!(s.server.shutdown_grace, Duration::from_secs(20));
+        assert_eq!(s.upstream.base_url.as_str(), "https://api.verihubs.com/");
+        assert_eq!(s.upstream.max_body_bytes, 1024 * 1024);
+        assert_eq!(s.upstream.reference_id_in, ReferenceIdPlacement::Both);
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert_eq!(s.upstream.app_id.expose_secret(), "app-123");
+        assert!(!s.sandbox);
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(
+            file,
+            "[server]\ngrpc_addr = \"127.0.0.1:6000\"\nshutdown_grace = \"5s\"\n\
+             [upstream]\nbase_url = \"http://127.0.0.1:8080\"\ntimeout = \"750ms\"\nreference_id_in = \"query\"\n\
+             [log]\nformat = \"text\""
+        )
+        .unwrap();
+        let mut vars = CREDS.to_vec();
+        vars.push(("KTP_GATEWAY__SERVER__GRPC_ADDR", "127.0.0.1:7000"));
+        vars.push(("KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES", "2048"));
+        let s = Settings::load(Sources {
+            file: Some(file.path().to_owned()),
+            env: env(&vars),
+            sandbox: false,
+        })
+        .unwrap();
+        assert_eq!(s.server.grpc_addr.to_string(), "127.0.0.1:7000");
+        assert_eq!(s.server.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(s.upstream.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(s.upstream.timeout, Duration::from_millis(750));
+        assert_eq!(s.upstream.reference_id_in, ReferenceIdPlacement::Query);
+        assert_eq!(s.upstream.max_body_bytes, 2048);
+        assert_eq!(s.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn missing_credentials_name_the_key_and_env_var() {
+        let err = load_env(&[]).unwrap_err().to_string();
+        assert!(err.contains("upstream.app_id"), "{err}");
+        assert!(err.contains("KTP_GATEWAY__UPSTREAM__APP_ID"), "{err}");
+        let err = load_env(&CREDS[..1]).unwrap_err().to_string();
+        assert!(err.contains("KTP_GATEWAY__UPSTREAM__API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn sandbox_needs_no_credentials() {
+        let s = Settings::load(Sources {
+            sandbox: true,
+            env: env(&[]),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.sandbox);
+        let s = load_env(&[("KTP_GATEWAY__SANDBOX", "true")]).unwrap();
+        assert!(s.sandbox);
+    }
+
+    #[test]
+    fn secrets_from_files_are_trimmed() {
+        let mut app = tempfile::NamedTempFile::new().unwrap();
+        writeln!(app, "file-app-id").unwrap();
+        let mut key = tempfile::NamedTempFile::new().unwrap();
+        write!(key, "file-key\r\n").unwrap();
+        let app_path = app.path().to_str().unwrap().to_owned();
+        let key_path = key.path().to_str().unwrap().to_owned();
+        let s = load_env(&[
+            ("KTP_GATEWAY__UPSTREAM__APP_ID_FILE", &app_path),
+            ("KTP_GATEWAY__UPSTREAM__API_KEY_FILE", &key_path),
+        ])
+        .unwrap();
+        assert_eq!(s.upstream.app_id.expose_secret(), "file-app-id");
+        assert_eq!(s.upstream.api_key.expose_secret(), "file-key");
+    }
+
+    #[test]
+    fn bad_secrets_are_rejected_without_echoing_them() {
+        let err = load_env(&[
+            ("KTP_GATEWAY__UPSTREAM__APP_ID", "has space-SECRET"),
+            ("KTP_GATEWAY__UPSTREAM__API_KEY", "k"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("KTP_GATEWAY__UPSTREAM__APP_ID"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
+
+        let err = load_env(&[
+            ("KTP_GATEWAY__UPSTREAM__APP_ID", "a"),
+            ("KTP_GATEWAY__UPSTREAM__APP_ID_FILE", "/nonexistent"),
+            ("KTP_GATEWAY__UPSTREAM__API_KEY", "k"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not both"), "{err}");
+
+        let err = load_env(&[
+            ("KTP_GATEWAY__UPSTREAM__APP_ID_FILE", "/nonexistent/app"),
+            ("KTP_GATEWAY__UPSTREAM__API_KEY", "k"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("KTP_GATEWAY__UPSTREAM__APP_ID_FILE"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key_and_env_var() {
+        for (var, value, key) in [
+            (
+                "KTP_GATEWAY__SERVER__GRPC_ADDR",
+                "localhost",
+                "server.grpc_addr",
+            ),
+            (
+                "KTP_GATEWAY__UPSTREAM__BASE_URL",
+                "ftp://x",
+                "upstream.base_url",
+            ),
+            (
+                "KTP_GATEWAY__UPSTREAM__BASE_URL",
+                "not a url",
+                "upstream.base_url",
+            ),
+            (
+                "KTP_GATEWAY__UPSTREAM__BASE_URL",
+                "https://u:p@host",
+                "upstream.base_url",
+            ),
+            ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "0s", "upstream.timeout"),
+            (
+                "KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES",
+                "0",
+                "upstream.max_body_bytes",
+            ),
+            ("KTP_GATEWAY__LOG__FILTER", "info,[", "log.filter"),
+        ] {
+            let mut vars = CREDS.to_vec();
+            vars.push((var, value));
+            let err = load_env(&vars).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains(var),
+                "{var}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_types_and_unknown_keys_are_errors() {
+        let mut vars = CREDS.to_vec();
+        vars.push(("KTP_GATEWAY__UPSTREAM__TIMEOUT", "soon"));
+        assert!(load_env(&vars).is_err());
+        let mut vars = CREDS.to_vec();
+        vars.push(("KTP_GATEWAY__UPSTREAM__BASE_ULR", "http://typo"));
+        let err = load_env(&vars).unwrap_err().to_string();
+        assert!(err.contains("base_ulr"), "{err}");
+        let mut vars = CREDS.to_vec();
+        vars.push(("KTP_GATEWAY__UPSTREAM__REFERENCE_ID_IN", "header"));
+        assert!(load_env(&vars).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let s = load_env(&CREDS).unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("app-123") && !shown.contains("key-456"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn env_names() {
+        assert_eq!(
+            env_name("server.grpc_addr"),
+            "KTP_GATEWAY__SERVER__GRPC_ADDR"
+        );
+        assert_eq!(
+            env_name("upstream.api_key_file"),
+            "KTP_GATEWAY__UPSTREAM__API_KEY_FILE"
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! The domain error of one `GetKtpResult` call. Converted to a gRPC status in
+//! exactly one place: [`crate::mapping::to_status`].
+
+use crate::{reference_id::InvalidReferenceId, upstream::UpstreamError};
+
+/// Everything that can make a call fail.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GatewayError {
+    /// Rejected before any upstream call.
+    #[error(transparent)]
+    InvalidReferenceId(#[from] InvalidReferenceId),
+    /// The upstream call failed or answered an error.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The caller's `grpc-timeout` ran out before the upstream answered; the
+    /// upstream request was dropped.
+    #[error("the caller's deadline ran out before the upstream answered")]
+    DeadlineExceeded,
+}

@@ -1,0 +1,92 @@
+//! `ktp-gateway`: flags → config → telemetry → serve until SIGTERM/SIGINT.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::Parser;
+use ktp_gateway::{
+    config::{Settings, Sources},
+    server, telemetry,
+};
+
+/// gRPC gateway for the Verihubs KTP OCR result API.
+///
+/// Settings come from built-in defaults, then the optional --config file,
+/// then KTP_GATEWAY__SECTION__KEY environment variables (see the README).
+#[derive(Debug, Parser)]
+#[command(name = "ktp-gateway", version, about, long_about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Answer from the embedded offline sandbox; needs no credentials.
+    #[arg(long)]
+    sandbox: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(Sources {
+        file: cli.config,
+        env: None,
+        sandbox: cli.sandbox,
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ktp-gateway: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = telemetry::init(&settings.log) {
+        eprintln!("ktp-gateway: {e}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ktp-gateway: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let addr = settings.server.grpc_addr;
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot listen");
+                eprintln!("ktp-gateway: cannot listen on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match server::run(settings, listener, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "server failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Resolves on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        _ => {
+            tracing::error!("cannot install signal handlers; stopping only on Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = name, "received {name}, starting shutdown");
+}

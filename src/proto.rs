@@ -1,0 +1,36 @@
+//! The generated protobuf contract, and the descriptor set served by reflection.
+#![allow(missing_docs, clippy::all, clippy::pedantic)]
+
+/// `google.type` messages we import (only `Date`).
+pub mod google {
+    pub mod r#type {
+        tonic::include_proto!("google.r#type");
+    }
+}
+
+/// `ktp.v1`: the public contract.
+pub mod ktp {
+    pub mod v1 {
+        tonic::include_proto!("ktp.v1");
+    }
+}
+
+pub use ktp::v1::*;
+
+/// Encoded `FileDescriptorSet` of `ktp.proto` and everything it imports
+/// (with source comments, so `grpcurl describe` shows the API docs).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/ktp_descriptor.bin"));
+
+/// Personal data must not reach logs through `{:?}`: only the non-personal
+/// fields are shown.
+impl std::fmt::Debug for GetKtpResultResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetKtpResultResponse")
+            .field("reference_id", &self.reference_id)
+            .field("message", &self.message)
+            .field("status_code", &self.status_code)
+            .field("image_quality", &self.image_quality)
+            .finish_non_exhaustive()
+    }
+}

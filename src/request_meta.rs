@@ -1,0 +1,124 @@
+//! What a call's metadata tells the gateway: the request id used to correlate
+//! logs and errors, and the caller's deadline (`grpc-timeout`).
+
+use std::time::Duration;
+
+use tonic::metadata::MetadataMap;
+
+/// Metadata key of the request id, read from callers and echoed back.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest caller-supplied request id that is kept; longer ones are replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The caller's `x-request-id` when it is short printable ASCII (safe to log
+/// and echo), otherwise a fresh UUID v4.
+pub fn request_id(metadata: &MetadataMap) -> String {
+    metadata
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_acceptable_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn is_acceptable_request_id(v: &str) -> bool {
+    !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The time the caller allows for this call, from `grpc-timeout`; `None` when
+/// absent or malformed (tonic then applies no deadline either).
+pub fn caller_timeout(metadata: &MetadataMap) -> Option<Duration> {
+    parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
+}
+
+/// Parses the gRPC-over-HTTP/2 `TimeoutValue TimeoutUnit` form: at most eight
+/// ASCII digits followed by one of `H M S m u n`.
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let unit_at = value.len().checked_sub(1)?;
+    let (digits, unit) = value.split_at(unit_at);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// How much earlier than the caller's deadline the gateway gives up, so that
+/// its DEADLINE_EXCEEDED (with details) reaches the caller before the caller's
+/// own timer fires: a tenth of the budget, at most 50 ms.
+pub fn answer_margin(timeout: Duration) -> Duration {
+    (timeout / 10).min(Duration::from_millis(50))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_units() {
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_grpc_timeout("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_grpc_timeout("300m"), Some(Duration::from_millis(300)));
+        assert_eq!(
+            parse_grpc_timeout("99999999u"),
+            Some(Duration::from_micros(99_999_999))
+        );
+        assert_eq!(parse_grpc_timeout("5n"), Some(Duration::from_nanos(5)));
+    }
+
+    #[test]
+    fn grpc_timeout_rejects_malformed_values() {
+        for bad in [
+            "",
+            "m",
+            "100",
+            "100x",
+            "123456789m",
+            "-1S",
+            "1.5S",
+            "१S",
+            "S1",
+        ] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn request_id_is_kept_when_safe_and_generated_otherwise() {
+        let mut md = MetadataMap::new();
+        md.insert(REQUEST_ID_HEADER, "abc-123".parse().unwrap());
+        assert_eq!(request_id(&md), "abc-123");
+
+        md.insert(REQUEST_ID_HEADER, "has space".parse().unwrap());
+        let generated = request_id(&md);
+        assert_ne!(generated, "has space");
+        assert!(uuid::Uuid::parse_str(&generated).is_ok());
+
+        md.insert(REQUEST_ID_HEADER, "x".repeat(129).parse().unwrap());
+        assert_eq!(request_id(&md).len(), 36);
+
+        let fresh = request_id(&MetadataMap::new());
+        assert_ne!(fresh, request_id(&MetadataMap::new()));
+    }
+
+    #[test]
+    fn margin_is_a_tenth_capped_at_50ms() {
+        assert_eq!(
+            answer_margin(Duration::from_millis(300)),
+            Duration::from_millis(30)
+        );
+        assert_eq!(
+            answer_margin(Duration::from_secs(10)),
+            Duration::from_millis(50)
+        );
+    }
+}

@@ -1,0 +1,141 @@
+//! Wiring: the tonic server with the KTP service, health and reflection, and
+//! the shutdown sequence Kubernetes expects.
+//!
+//! The shutdown signal is a parameter, so tests drive the real server
+//! in-process and `main` passes SIGTERM/SIGINT.
+
+use std::{future::Future, time::Duration};
+
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+use crate::{
+    config::Settings,
+    proto::{self, ktp_service_server::KtpServiceServer},
+    sandbox::Sandbox,
+    service::KtpApi,
+    upstream::{UpstreamClient, client::BuildError},
+};
+
+/// Largest request message accepted: a request is one short string.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// Cap on the HTTP/2 header block a caller may send.
+pub const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
+/// Keep-alive pings that notice dead callers behind load balancers.
+const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Health service name for the KTP API, as used by readiness probes.
+pub const KTP_SERVICE_NAME: &str = "ktp.v1.KtpService";
+
+/// The server could not start or failed while serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Upstream(#[from] BuildError),
+    #[error("cannot start the embedded sandbox: {0}")]
+    Sandbox(#[source] std::io::Error),
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("gRPC server task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// Reflection knows our contract, health, and the `google.rpc` detail types,
+/// so `grpcurl describe` works on every service and every error detail.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// Serves on `listener` until `shutdown` completes, then drains: health turns
+/// NOT_SERVING, the listener closes, in-flight calls get `server.shutdown_grace`
+/// to finish, and whatever is left after that is abandoned.
+pub async fn run(
+    mut settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let _sandbox = if settings.sandbox {
+        let sandbox = Sandbox::start().await.map_err(ServeError::Sandbox)?;
+        tracing::warn!(
+            upstream = %sandbox.base_url(),
+            "SANDBOX MODE: answers are canned and fictional, no real upstream is called"
+        );
+        settings.upstream.base_url = sandbox.base_url().clone();
+        Some(sandbox)
+    } else {
+        None
+    };
+    let upstream = UpstreamClient::new(&settings.upstream)?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let ktp =
+        KtpServiceServer::new(KtpApi::new(upstream)).max_decoding_message_size(MAX_REQUEST_BYTES);
+
+    let local_addr = listener.local_addr().ok();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ktp)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stop_rx.await;
+        });
+
+    health.set_service_status("", ServingStatus::Serving).await;
+    health
+        .set_service_status(KTP_SERVICE_NAME, ServingStatus::Serving)
+        .await;
+    let mut server = tokio::spawn(server);
+    tracing::info!(
+        addr = ?local_addr,
+        upstream = %settings.upstream.base_url,
+        version = env!("CARGO_PKG_VERSION"),
+        "ktp-gateway serving"
+    );
+
+    tokio::select! {
+        () = shutdown => {}
+        // The server only ends on its own if it failed.
+        ended = &mut server => return Ok(ended??),
+    }
+
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    health
+        .set_service_status(KTP_SERVICE_NAME, ServingStatus::NotServing)
+        .await;
+    let _ = stop_tx.send(());
+    let grace = settings.server.shutdown_grace;
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        "draining in-flight calls"
+    );
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(ended) => {
+            ended??;
+            tracing::info!("shutdown complete");
+        }
+        Err(_) => {
+            server.abort();
+            tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "grace period over; closing remaining connections"
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The `ktp.v1.KtpService` implementation: validate → call upstream within the
+//! caller's deadline → convert, or map the error; one log line per call.
+
+use std::time::Instant;
+
+use tonic::{Code, Request, Response, Status, metadata::MetadataValue};
+use tracing::Level;
+
+use crate::{
+    convert,
+    error::GatewayError,
+    mapping::{self, CallContext},
+    proto::{GetKtpResultRequest, GetKtpResultResponse, ktp_service_server::KtpService},
+    reference_id::ReferenceId,
+    request_meta::{self, REQUEST_ID_HEADER},
+    upstream::UpstreamClient,
+};
+
+/// Full gRPC method name, as logged.
+pub const GET_KTP_RESULT: &str = "/ktp.v1.KtpService/GetKtpResult";
+
+/// The RPC handler; cheap to clone (the upstream client shares its pool).
+#[derive(Debug, Clone)]
+pub struct KtpApi {
+    upstream: UpstreamClient,
+}
+
+impl KtpApi {
+    pub fn new(upstream: UpstreamClient) -> Self {
+        Self { upstream }
+    }
+
+    /// The call without its gRPC wrapping. Giving up at `deadline` drops the
+    /// upstream request, which closes its connection.
+    async fn get_result(
+        &self,
+        reference_id: &ReferenceId,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<GetKtpResultResponse, GatewayError> {
+        let fetch = self.upstream.fetch_result(reference_id);
+        let result = match deadline {
+            Some(at) => tokio::time::timeout_at(at, fetch)
+                .await
+                .map_err(|_| GatewayError::DeadlineExceeded)?,
+            None => fetch.await,
+        }?;
+        Ok(convert::to_response(result, reference_id))
+    }
+}
+
+#[tonic::async_trait]
+impl KtpService for KtpApi {
+    async fn get_ktp_result(
+        &self,
+        request: Request<GetKtpResultRequest>,
+    ) -> Result<Response<GetKtpResultResponse>, Status> {
+        let started = tokio::time::Instant::now();
+        let request_id = request_meta::request_id(request.metadata());
+        let deadline = request_meta::caller_timeout(request.metadata())
+            .map(|t| started + t.saturating_sub(request_meta::answer_margin(t)));
+        let raw = request.into_inner().reference_id;
+
+        let reference_id = ReferenceId::parse(raw).map_err(GatewayError::from);
+        let result = match &reference_id {
+            Ok(id) => self.get_result(id, deadline).await,
+            Err(e) => Err(e.clone()),
+        };
+        let reference_id = reference_id.ok();
+        let call = CallContext {
+            request_id: &request_id,
+            reference_id: reference_id.as_ref().map(ReferenceId::as_str),
+        };
+        match result {
+            Ok(body) => {
+                log_call(Level::INFO, call, started.into_std(), Code::Ok, None, None);
+                let mut response = Response::new(body);
+                if let Ok(v) = MetadataValue::try_from(request_id.as_str()) {
+                    response.metadata_mut().insert(REQUEST_ID_HEADER, v);
+                }
+                Ok(response)
+            }
+            Err(err) => {
+                let row = mapping::classify(&err);
+                let level = match row.code {
+                    // The gateway's own credentials are wrong: someone must act.
+                    Code::Internal if row.reason == mapping::reason::UPSTREAM_AUTH_FAILED => {
+                        Level::ERROR
+                    }
+                    Code::Internal | Code::Unavailable | Code::Unknown => Level::WARN,
+                    _ => Level::INFO,
+                };
+                log_call(
+                    level,
+                    call,
+                    started.into_std(),
+                    row.code,
+                    Some(&row),
+                    Some(&err),
+                );
+                Err(mapping::render(&row, call))
+            }
+        }
+    }
+}
+
+/// The one log line of a call. Holds the reference id (not personal data) but
+/// never KTP fields, bodies or credentials.
+fn log_call(
+    level: Level,
+    call: CallContext<'_>,
+    started: Instant,
+    code: Code,
+    row: Option<&mapping::Row>,
+    err: Option<&GatewayError>,
+) {
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let reason = row.map_or("", |r| r.reason.as_str());
+    let upstream_http_status = row
+        .and_then(|r| {
+            r.metadata
+                .iter()
+                .find(|(k, _)| *k == "upstream_http_status")
+        })
+        .map_or("", |(_, v)| v.as_str());
+    let error = err.map(ToString::to_string).unwrap_or_default();
+    macro_rules! emit {
+        ($lvl:expr) => {
+            tracing::event!(
+                $lvl,
+                method = GET_KTP_RESULT,
+                grpc_code = mapping::code_name(code),
+                duration_ms,
+                request_id = call.request_id,
+                reference_id = call.reference_id.unwrap_or(""),
+                reason,
+                upstream_http_status,
+                error = error.as_str(),
+                "call finished"
+            )
+        };
+    }
+    match level {
+        Level::ERROR => emit!(Level::ERROR),
+        Level::WARN => emit!(Level::WARN),
+        _ => emit!(Level::INFO),
+    }
+}

@@ -1,0 +1,253 @@
+//! The pooled HTTP client and the shape of the one request the gateway sends.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderValue, header};
+use reqwest::Url;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use super::{BodyProblem, KtpResult, UpstreamError, model};
+use crate::{config::UpstreamSettings, reference_id::ReferenceId};
+
+/// Path of the result call, below `upstream.base_url`.
+pub const RESULT_PATH: &str = "ktp/id/extract-async/result";
+/// Longest `Retry-After` honoured; a larger value is clamped to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Where `reference_id` goes in the GET. The vendor documents a JSON body; the
+/// only public client sends a query parameter; the default sends both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceIdPlacement {
+    #[default]
+    Both,
+    Query,
+    Body,
+}
+
+impl ReferenceIdPlacement {
+    fn in_query(self) -> bool {
+        matches!(self, Self::Both | Self::Query)
+    }
+    fn in_body(self) -> bool {
+        matches!(self, Self::Both | Self::Body)
+    }
+}
+
+/// Could not build the client from valid settings (for example no TLS roots).
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the upstream HTTP client: {0}")]
+pub struct BuildError(#[source] reqwest::Error);
+
+/// One per process: cloning shares the connection pool.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    http: reqwest::Client,
+    result_url: Url,
+    app_id: HeaderValue,
+    api_key: HeaderValue,
+    placement: ReferenceIdPlacement,
+    timeout: Duration,
+    max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamClient")
+            .field("result_url", &self.result_url.as_str())
+            .field("placement", &self.placement)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpstreamClient {
+    /// Builds the client. The settings were validated when loaded, so only
+    /// the TLS/back-end setup can still fail here.
+    pub fn new(settings: &UpstreamSettings) -> Result<Self, BuildError> {
+        let mut defaults = HeaderMap::new();
+        defaults.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .user_agent(crate::USER_AGENT)
+            .default_headers(defaults)
+            .connect_timeout(settings.connect_timeout)
+            .pool_idle_timeout(settings.pool_idle_timeout)
+            .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+            .tcp_nodelay(true)
+            // Redirects would carry our API key to wherever they point.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(BuildError)?;
+        Ok(Self {
+            http,
+            result_url: result_url(&settings.base_url),
+            app_id: secret_header(settings.app_id.expose_secret()),
+            api_key: secret_header(settings.api_key.expose_secret()),
+            placement: settings.reference_id_in,
+            timeout: settings.timeout,
+            max_body_bytes: settings.max_body_bytes,
+        })
+    }
+
+    /// Fetches the result of one job. Dropping the future aborts the request.
+    pub async fn fetch_result(
+        &self,
+        reference_id: &ReferenceId,
+    ) -> Result<KtpResult, UpstreamError> {
+        tokio::time::timeout(self.timeout, self.fetch_within_timeout(reference_id))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout(self.timeout)))
+    }
+
+    async fn fetch_within_timeout(
+        &self,
+        reference_id: &ReferenceId,
+    ) -> Result<KtpResult, UpstreamError> {
+        let mut url = self.result_url.clone();
+        if self.placement.in_query() {
+            url.query_pairs_mut()
+                .append_pair("reference_id", reference_id.as_str());
+        }
+        let mut request = self
+            .http
+            .get(url)
+            .header("App-ID", self.app_id.clone())
+            .header("API-Key", self.api_key.clone());
+        if self.placement.in_body() {
+            let body = serde_json::json!({ "reference_id": reference_id.as_str() });
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| parse_retry_after(v.to_str().ok()?, SystemTime::now()));
+        let body = read_capped(response, self.max_body_bytes).await?;
+        model::interpret(status, retry_after, &body)
+    }
+}
+
+/// `{base}/ktp/id/extract-async/result`, whether or not `base` ends in `/`
+/// or already has a path prefix.
+fn result_url(base: &Url) -> Url {
+    let mut url = base.clone();
+    let prefix = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&format!("{prefix}/{RESULT_PATH}"));
+    url.set_query(None);
+    url
+}
+
+/// Config validation guarantees credentials are visible ASCII, so this cannot
+/// fail; marking them sensitive keeps them out of HPACK tables and `Debug`.
+fn secret_header(value: &str) -> HeaderValue {
+    let mut v = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    v.set_sensitive(true);
+    v
+}
+
+/// Reads the body, giving up as soon as it exceeds `limit`: a hostile
+/// upstream cannot make the gateway buffer more than that.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, UpstreamError> {
+    let status = response.status().as_u16();
+    let too_large = || UpstreamError::BadResponse {
+        status,
+        problem: BodyProblem::TooLarge { limit },
+    };
+    let announced = response.content_length();
+    if announced.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    let capacity = announced.map_or(8 * 1024, |len| len as usize).min(limit);
+    let mut body = Vec::with_capacity(capacity);
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The error chain, without the URL (it holds the reference id) and never a body.
+fn transport_error(err: reqwest::Error) -> UpstreamError {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    UpstreamError::Transport(text)
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date, clamped to [`MAX_RETRY_AFTER`].
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_url_joins_any_base() {
+        for (base, want) in [
+            (
+                "https://api.verihubs.com",
+                "https://api.verihubs.com/ktp/id/extract-async/result",
+            ),
+            (
+                "https://api.verihubs.com/",
+                "https://api.verihubs.com/ktp/id/extract-async/result",
+            ),
+            (
+                "http://127.0.0.1:8080/v2/",
+                "http://127.0.0.1:8080/v2/ktp/id/extract-async/result",
+            ),
+            ("http://h/p?x=1", "http://h/p/ktp/id/extract-async/result"),
+        ] {
+            let base: Url = base.parse().unwrap();
+            assert_eq!(result_url(&base).as_str(), want);
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = httpdate::parse_http_date("Wed, 25 Nov 2026 12:00:00 GMT").unwrap();
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 12:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 11:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("99999999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn sensitive_headers_hide_in_debug() {
+        let v = secret_header("super-secret-key");
+        assert!(!format!("{v:?}").contains("super-secret-key"));
+    }
+}
