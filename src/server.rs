@@ -47,6 +47,11 @@ pub enum ServeError {
 /// so `grpcurl describe` works on every service and every error detail.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
+        // Register both reflection versions' descriptors in each, so that
+        // `list` through either names both (old grpcurl speaks only v1alpha).
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
@@ -79,7 +84,9 @@ pub async fn run(
     let ktp =
         KtpServiceServer::new(KtpApi::new(upstream)).max_decoding_message_size(MAX_REQUEST_BYTES);
 
-    let local_addr = listener.local_addr().ok();
+    let local_addr = listener
+        .local_addr()
+        .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
@@ -100,7 +107,7 @@ pub async fn run(
         .await;
     let mut server = tokio::spawn(server);
     tracing::info!(
-        addr = ?local_addr,
+        addr = %local_addr,
         upstream = %settings.upstream.base_url,
         version = env!("CARGO_PKG_VERSION"),
         "ktp-gateway serving"
