@@ -2,8 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderValue, header};
-use reqwest::Url;
+use reqwest::{
+    Url,
+    header::{self, HeaderMap, HeaderValue},
+};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 

@@ -1,0 +1,257 @@
+//! Health, reflection, the caller's deadline, and graceful shutdown.
+
+use std::time::{Duration, Instant};
+
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_reflection::pb::{v1, v1alpha};
+
+use crate::helpers::{Reply, TestApp, channel, expect_error, sample_success};
+
+async fn check(app: &TestApp, service: &str) -> Result<ServingStatus, tonic::Status> {
+    let mut health = HealthClient::new(channel(app.addr).await);
+    let r = health
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await?;
+    Ok(r.into_inner().status())
+}
+
+#[tokio::test]
+async fn health_reports_serving_for_the_server_and_the_ktp_service() {
+    let app = TestApp::spawn().await;
+    assert_eq!(check(&app, "").await.unwrap(), ServingStatus::Serving);
+    assert_eq!(
+        check(&app, "ktp.v1.KtpService").await.unwrap(),
+        ServingStatus::Serving
+    );
+    let unknown = check(&app, "nope.v1.Nope").await.unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+async fn v1_list(app: &TestApp) -> Vec<String> {
+    use v1::{
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut client =
+        v1::server_reflection_client::ServerReflectionClient::new(channel(app.addr).await);
+    let req = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    match stream
+        .next()
+        .await
+        .unwrap()
+        .unwrap()
+        .message_response
+        .unwrap()
+    {
+        MessageResponse::ListServicesResponse(l) => l.service.into_iter().map(|s| s.name).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn reflection_v1_and_v1alpha_list_every_service_and_know_error_details() {
+    let app = TestApp::spawn().await;
+    let mut names = v1_list(&app).await;
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+            "ktp.v1.KtpService"
+        ]
+    );
+
+    use v1alpha::{
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut client =
+        v1alpha::server_reflection_client::ServerReflectionClient::new(channel(app.addr).await);
+    let requests = [
+        "ktp.v1.KtpService",
+        "google.rpc.ErrorInfo",
+        "google.rpc.RetryInfo",
+        "google.type.Date",
+    ]
+    .map(|symbol| v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(symbol.into())),
+    });
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    for _ in 0..4 {
+        match stream
+            .next()
+            .await
+            .unwrap()
+            .unwrap()
+            .message_response
+            .unwrap()
+        {
+            MessageResponse::FileDescriptorResponse(f) => {
+                assert!(!f.file_descriptor_proto.is_empty())
+            }
+            other => panic!("symbol not found: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn caller_deadline_beats_a_slow_upstream_and_cancels_the_request() {
+    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", "30s")]).await;
+    app.upstream.on("REF_HANG", Reply::Hang);
+    let started = Instant::now();
+    let result = app
+        .call_with("REF_HANG", |r| r.set_timeout(Duration::from_millis(300)))
+        .await;
+    let elapsed = started.elapsed();
+    let e = expect_error(result);
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::DeadlineExceeded, "DEADLINE_EXCEEDED")
+    );
+    assert_eq!(e.domain(), "ktp-gateway");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "answered promptly, took {elapsed:?}"
+    );
+    // The upstream request is dropped, not left running.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.upstream.abandoned() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.upstream.abandoned(),
+        1,
+        "upstream connection closed by the gateway"
+    );
+}
+
+#[tokio::test]
+async fn upstream_timeout_shorter_than_the_deadline_wins() {
+    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", "200ms")]).await;
+    app.upstream.on("REF_HANG", Reply::Hang);
+    let e = expect_error(
+        app.call_with("REF_HANG", |r| r.set_timeout(Duration::from_secs(10)))
+            .await,
+    );
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::Unavailable, "UPSTREAM_TIMEOUT")
+    );
+}
+
+#[tokio::test]
+async fn shutdown_flips_health_lets_in_flight_calls_finish_and_refuses_new_connections() {
+    let mut app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "10s")]).await;
+    app.upstream.on(
+        "REF_INFLIGHT",
+        Reply::Delayed(
+            Duration::from_millis(800),
+            Box::new(Reply::json(200, sample_success())),
+        ),
+    );
+    let mut health = HealthClient::new(channel(app.addr).await);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "ktp.v1.KtpService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
+
+    let client = app.client.clone();
+    let in_flight = tokio::spawn(async move {
+        let mut client = client;
+        client
+            .get_ktp_result(ktp_gateway::proto::GetKtpResultRequest {
+                reference_id: "REF_INFLIGHT".into(),
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    app.begin_shutdown();
+
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status(),
+        ServingStatus::NotServing
+    );
+    // New connections are refused once the listener is closed.
+    let refused = async {
+        loop {
+            if tokio::net::TcpStream::connect(app.addr).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), refused)
+        .await
+        .expect("listener closed");
+
+    let response = in_flight.await.unwrap().expect("in-flight call completes");
+    assert_eq!(response.into_inner().full_name, "SULISTYONO");
+    drop(watch);
+    drop(health);
+    let handle = app.handle.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("server stops")
+        .unwrap()
+        .expect("clean exit");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_stuck_call_cannot_hold_shutdown_past_the_grace_period() {
+    let mut app = TestApp::spawn_with(&[
+        ("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "500ms"),
+        ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "60s"),
+    ])
+    .await;
+    app.upstream.on("REF_STUCK", Reply::Hang);
+    let client = app.client.clone();
+    let _stuck = tokio::spawn(async move {
+        let mut client = client;
+        client
+            .get_ktp_result(ktp_gateway::proto::GetKtpResultRequest {
+                reference_id: "REF_STUCK".into(),
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    app.begin_shutdown();
+    let handle = app.handle.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("grace period bounds shutdown")
+        .unwrap()
+        .expect("clean exit");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "waited for the grace period"
+    );
+}
