@@ -31,12 +31,14 @@ fn main() {
 }
 
 async fn run(calls: usize) {
+    // Bench defaults, then any KTP_GATEWAY__* variable of the environment.
     let env = [
         ("KTP_GATEWAY__SERVER__GRPC_ADDR", "127.0.0.1:0"),
         ("KTP_GATEWAY__LOG__FILTER", "off"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain(std::env::vars().filter(|(k, _)| k.starts_with("KTP_GATEWAY__")))
     .collect();
     let settings = Settings::load(Sources {
         env: Some(env),

@@ -29,7 +29,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.verihubs.com";
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 32;
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 256;
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const DEFAULT_LOG_FILTER: &str = "info";
 
