@@ -383,6 +383,19 @@ impl TestApp {
         self.client.clone().get_ktp_result(request).await
     }
 
+    /// Starts a call in the background, for calls that outlive the test's
+    /// next steps (shutdown tests).
+    pub fn spawn_call(
+        &self,
+        reference_id: &str,
+    ) -> JoinHandle<Result<tonic::Response<GetKtpResultResponse>, Status>> {
+        let mut client = self.client.clone();
+        let request = GetKtpResultRequest {
+            reference_id: reference_id.to_owned(),
+        };
+        tokio::spawn(async move { client.get_ktp_result(request).await })
+    }
+
     /// Starts the shutdown sequence (like SIGTERM).
     pub fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -181,15 +181,7 @@ async fn shutdown_flips_health_lets_in_flight_calls_finish_and_refuses_new_conne
         ServingStatus::Serving
     );
 
-    let client = app.client.clone();
-    let in_flight = tokio::spawn(async move {
-        let mut client = client;
-        client
-            .get_ktp_result(ktp_gateway::proto::GetKtpResultRequest {
-                reference_id: "REF_INFLIGHT".into(),
-            })
-            .await
-    });
+    let in_flight = app.spawn_call("REF_INFLIGHT");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     app.begin_shutdown();
@@ -232,15 +224,7 @@ async fn a_stuck_call_cannot_hold_shutdown_past_the_grace_period() {
     ])
     .await;
     app.upstream.on("REF_STUCK", Reply::Hang);
-    let client = app.client.clone();
-    let _stuck = tokio::spawn(async move {
-        let mut client = client;
-        client
-            .get_ktp_result(ktp_gateway::proto::GetKtpResultRequest {
-                reference_id: "REF_STUCK".into(),
-            })
-            .await
-    });
+    let _stuck = app.spawn_call("REF_STUCK");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
     app.begin_shutdown();
