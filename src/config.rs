@@ -25,6 +25,7 @@ pub const ENV_PREFIX: &str = "KTP_GATEWAY";
 
 pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50051";
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(1);
 pub const DEFAULT_BASE_URL: &str = "https://api.verihubs.com";
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -46,9 +47,13 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub grpc_addr: SocketAddr,
-    /// How long in-flight calls may take to finish after SIGTERM before the
-    /// process exits anyway.
+    /// Upper bound from SIGTERM to exit: in-flight calls that take longer
+    /// are abandoned, so a stuck connection cannot hold the process.
     pub shutdown_grace: Duration,
+    /// After SIGTERM, how long the server keeps accepting calls while health
+    /// already says NOT_SERVING, so that health-checking clients move away
+    /// before connections get GOAWAY. Part of `shutdown_grace`.
+    pub drain_delay: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -92,19 +97,75 @@ pub struct Sources {
     pub sandbox: bool,
 }
 
-/// A setting could not be loaded or is invalid. Never carries a secret.
+/// A setting could not be loaded or is invalid. Never carries a secret, and
+/// renders as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot load configuration: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(String),
+    #[error("cannot parse config file {path}: not valid TOML (the offending text is not shown)")]
+    FileSyntax { path: String },
     #[error("invalid {key} (set with {env}): {why}")]
     Invalid {
-        key: &'static str,
+        key: String,
         env: String,
         why: String,
     },
     #[error("missing {key}: set {env} or {env}_FILE (or run with --sandbox)")]
     Missing { key: &'static str, env: String },
+}
+
+/// Keys whose values must never appear in an error.
+const SECRET_KEYS: &[&str] = &["upstream.app_id", "upstream.api_key"];
+
+impl From<config::ConfigError> for ConfigError {
+    /// The `config` crate's errors, reworded to name the env var and never
+    /// quote file text (a TOML syntax error would show the line, secret and all).
+    fn from(err: config::ConfigError) -> Self {
+        use config::ConfigError as E;
+        match err {
+            E::FileParse { uri, .. } => Self::FileSyntax {
+                path: uri.unwrap_or_default(),
+            },
+            E::Type {
+                key: Some(key),
+                unexpected,
+                expected,
+                ..
+            } => {
+                let why = if SECRET_KEYS.contains(&key.as_str()) {
+                    format!("expected {expected}")
+                } else {
+                    format!("expected {expected}, found {unexpected}")
+                };
+                Self::Invalid {
+                    env: env_name(&key),
+                    key,
+                    why,
+                }
+            }
+            E::At {
+                error,
+                key: Some(key),
+                ..
+            } => {
+                let why = if SECRET_KEYS.contains(&key.as_str()) {
+                    "wrong type".to_owned()
+                } else {
+                    match *error {
+                        E::Message(m) => m,
+                        other => other.to_string(),
+                    }
+                };
+                Self::Invalid {
+                    env: env_name(&key),
+                    key,
+                    why,
+                }
+            }
+            other => Self::Load(other.to_string().replace('\n', " ")),
+        }
+    }
 }
 
 /// The environment variable that sets `key` (`upstream.app_id` →
@@ -115,7 +176,7 @@ pub fn env_name(key: &str) -> String {
 
 fn invalid(key: &'static str, why: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
-        key,
+        key: key.to_owned(),
         env: env_name(key),
         why: why.into(),
     }
@@ -136,6 +197,8 @@ struct RawServer {
     grpc_addr: String,
     #[serde(with = "humantime_serde")]
     shutdown_grace: Duration,
+    #[serde(with = "humantime_serde")]
+    drain_delay: Duration,
 }
 
 impl Default for RawServer {
@@ -143,6 +206,7 @@ impl Default for RawServer {
         Self {
             grpc_addr: DEFAULT_GRPC_ADDR.into(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            drain_delay: DEFAULT_DRAIN_DELAY,
         }
     }
 }
@@ -215,7 +279,17 @@ impl Settings {
             .prefix_separator("__")
             .separator("__")
             .source(sources.env);
-        let raw: Raw = builder.add_source(env).build()?.try_deserialize()?;
+        let built = builder
+            .add_source(env)
+            .build()
+            .map_err(|e| match (e, &sources.file) {
+                // Name the file as the operator gave it.
+                (config::ConfigError::FileParse { .. }, Some(file)) => ConfigError::FileSyntax {
+                    path: file.display().to_string(),
+                },
+                (e, _) => e.into(),
+            })?;
+        let raw: Raw = built.try_deserialize()?;
         Self::validate(raw, sources.sandbox)
     }
 
@@ -256,6 +330,7 @@ impl Settings {
             server: ServerSettings {
                 grpc_addr,
                 shutdown_grace: raw.server.shutdown_grace,
+                drain_delay: raw.server.drain_delay,
             },
             upstream: UpstreamSettings {
                 base_url,
@@ -389,6 +464,7 @@ mod tests {
         let s = load_env(&CREDS).unwrap();
         assert_eq!(s.server.grpc_addr.to_string(), "0.0.0.0:50051");
         assert_eq!(s.server.shutdown_grace, Duration::from_secs(20));
+        assert_eq!(s.server.drain_delay, Duration::from_secs(1));
         assert_eq!(s.upstream.base_url.as_str(), "https://api.verihubs.com/");
         assert_eq!(s.upstream.max_body_bytes, 1024 * 1024);
         assert_eq!(s.upstream.reference_id_in, ReferenceIdPlacement::Both);
@@ -546,6 +622,45 @@ mod tests {
         let mut vars = CREDS.to_vec();
         vars.push(("KTP_GATEWAY__UPSTREAM__REFERENCE_ID_IN", "header"));
         assert!(load_env(&vars).is_err());
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_env_var() {
+        for (var, value, key) in [
+            ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "soon", "upstream.timeout"),
+            ("KTP_GATEWAY__LOG__FORMAT", "xml", "log.format"),
+            ("KTP_GATEWAY__SANDBOX", "maybe", "sandbox"),
+            (
+                "KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES",
+                "lots",
+                "upstream.max_body_bytes",
+            ),
+        ] {
+            let mut vars = CREDS.to_vec();
+            vars.push((var, value));
+            let err = load_env(&vars).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains(var),
+                "{var}={value}: {err}"
+            );
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn toml_syntax_errors_never_quote_the_file() {
+        let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        writeln!(file, "[upstream]\napi_key = \"key-TOMLSECRET\nbase_url = 1").unwrap();
+        let err = Settings::load(Sources {
+            file: Some(file.path().to_owned()),
+            env: env(&CREDS),
+            sandbox: false,
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("TOMLSECRET"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains(file.path().to_str().unwrap()), "{err}");
     }
 
     #[test]

@@ -32,7 +32,8 @@ fn main() -> ExitCode {
     }) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("ktp-gateway: {e}");
+            // One line, whatever the underlying error looked like.
+            eprintln!("ktp-gateway: {}", e.to_string().replace('\n', " "));
             return ExitCode::from(2);
         }
     };
@@ -51,6 +52,15 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // Handlers first: a SIGTERM that arrives while starting up must
+        // still mean "drain and exit 0", not the default "die".
+        let shutdown = match shutdown_signal() {
+            Ok(signal) => signal,
+            Err(e) => {
+                eprintln!("ktp-gateway: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let addr = settings.server.grpc_addr;
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
@@ -60,7 +70,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match server::run(settings, listener, shutdown_signal()).await {
+        match server::run(settings, listener, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "server failed");
@@ -70,23 +80,17 @@ fn main() -> ExitCode {
     })
 }
 
-/// Resolves on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Installs the SIGTERM (what Kubernetes sends) and SIGINT (Ctrl-C) handlers
+/// now, and returns a future that resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(t), Ok(i)) => (t, i),
-        _ => {
-            tracing::error!("cannot install signal handlers; stopping only on Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    tracing::info!(signal = name, "received {name}, starting shutdown");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "received {name}, starting shutdown");
+    })
 }

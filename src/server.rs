@@ -58,8 +58,9 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 }
 
 /// Serves on `listener` until `shutdown` completes, then drains: health turns
-/// NOT_SERVING, the listener closes, in-flight calls get `server.shutdown_grace`
-/// to finish, and whatever is left after that is abandoned.
+/// NOT_SERVING, calls are still served for `server.drain_delay`, then the
+/// listener closes and in-flight calls finish; whatever is left when
+/// `server.shutdown_grace` (counted from the signal) runs out is abandoned.
 pub async fn run(
     mut settings: Settings,
     listener: TcpListener,
@@ -119,19 +120,29 @@ pub async fn run(
         ended = &mut server => return Ok(ended??),
     }
 
+    let shutdown_started = tokio::time::Instant::now();
+    let grace = settings.server.shutdown_grace;
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
     health
         .set_service_status(KTP_SERVICE_NAME, ServingStatus::NotServing)
         .await;
-    let _ = stop_tx.send(());
-    let grace = settings.server.shutdown_grace;
+    let delay = settings.server.drain_delay.min(grace);
     tracing::info!(
+        drain_delay_ms = delay.as_millis() as u64,
         grace_ms = grace.as_millis() as u64,
-        "draining in-flight calls"
+        "health is NOT_SERVING; still serving for the drain delay"
     );
-    match tokio::time::timeout(grace, &mut server).await {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        ended = &mut server => return Ok(ended??),
+    }
+
+    let _ = stop_tx.send(());
+    tracing::info!("listener closed; draining in-flight calls");
+    let remaining = grace.saturating_sub(shutdown_started.elapsed());
+    match tokio::time::timeout(remaining, &mut server).await {
         Ok(ended) => {
             ended??;
             tracing::info!("shutdown complete");

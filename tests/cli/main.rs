@@ -1,0 +1,27 @@
+//! Black-box tests of the compiled `ktp-gateway` binary: each test starts the
+//! real executable as a subprocess (clean environment, ephemeral port, JSON
+//! logs) and checks it from the outside, the way an operator or Kubernetes
+//! sees it.
+//!
+//! - [`flags`]: `--help` and `--version`.
+//! - [`config_errors`]: bad or missing configuration exits 2 with one line
+//!   naming the key and its env var, before listening, never echoing a
+//!   secret; secrets from files; credentials never reach the output.
+//! - [`sandbox`]: `--sandbox` end to end with a tonic client: typed success
+//!   fields, rich error details, request ids in metadata, details and the
+//!   "call finished" log line, and no personal data in the logs.
+//! - [`shutdown`]: SIGTERM: health turns NOT_SERVING, the listener closes,
+//!   the in-flight call still gets its answer, exit code 0; a stuck call is
+//!   abandoned after `server.shutdown_grace`; a SIGTERM right after the
+//!   "serving" line is handled too.
+//! - [`grpcurl`]: reflection and calls through a real grpcurl 1.8.6 (from
+//!   `scripts/test`, which exports `GRPCURL`).
+//!
+//! [`support`] spawns the binary, finds its port and collects its output.
+
+mod config_errors;
+mod flags;
+mod grpcurl;
+mod sandbox;
+mod shutdown;
+mod support;
