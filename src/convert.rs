@@ -123,6 +123,14 @@ pub fn nationality(raw: &str) -> Nationality {
 }
 
 /// `DD-MM-YYYY` (also with `/` or `.`) → a valid calendar date, else `None`.
+///
+/// ```
+/// use ktp_gateway::convert::parse_date;
+///
+/// let d = parse_date("26-02-1966").unwrap();
+/// assert_eq!((d.year, d.month, d.day), (1966, 2, 26));
+/// assert!(parse_date("31-02-1966").is_none());
+/// ```
 pub fn parse_date(raw: &str) -> Option<proto::google::r#type::Date> {
     let mut parts = raw.trim().split(['-', '/', '.']).map(str::trim);
     let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);

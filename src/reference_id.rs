@@ -42,6 +42,13 @@ pub struct ReferenceId(String);
 
 impl ReferenceId {
     /// Validates `raw`, keeping it exactly as given when it is accepted.
+    ///
+    /// ```
+    /// use ktp_gateway::reference_id::{InvalidReferenceId, ReferenceId};
+    ///
+    /// assert_eq!(ReferenceId::parse("ID_CHECK_123".into()).unwrap().as_str(), "ID_CHECK_123");
+    /// assert_eq!(ReferenceId::parse("  ".into()), Err(InvalidReferenceId::Blank));
+    /// ```
     pub fn parse(raw: String) -> Result<Self, InvalidReferenceId> {
         if raw.is_empty() {
             return Err(InvalidReferenceId::Empty);
