@@ -60,19 +60,20 @@ impl KtpService for KtpApi {
             .map(|t| started + t.saturating_sub(request_meta::answer_margin(t)));
         let raw = request.into_inner().reference_id;
 
-        let reference_id = ReferenceId::parse(raw).map_err(GatewayError::from);
-        let result = match &reference_id {
-            Ok(id) => self.get_result(id, deadline).await,
-            Err(e) => Err(e.clone()),
+        let (reference_id, result) = match ReferenceId::parse(raw) {
+            Ok(id) => {
+                let result = self.get_result(&id, deadline).await;
+                (Some(id), result)
+            }
+            Err(invalid) => (None, Err(invalid.into())),
         };
-        let reference_id = reference_id.ok();
         let call = CallContext {
             request_id: &request_id,
             reference_id: reference_id.as_ref().map(ReferenceId::as_str),
         };
         match result {
             Ok(body) => {
-                log_call(Level::INFO, call, started.into_std(), Code::Ok, None, None);
+                log_call(call, started.into_std(), None);
                 let mut response = Response::new(body);
                 if let Ok(v) = MetadataValue::try_from(request_id.as_str()) {
                     response.metadata_mut().insert(REQUEST_ID_HEADER, v);
@@ -81,22 +82,7 @@ impl KtpService for KtpApi {
             }
             Err(err) => {
                 let row = mapping::classify(&err);
-                let level = match row.code {
-                    // The gateway's own credentials are wrong: someone must act.
-                    Code::Internal if row.reason == mapping::reason::UPSTREAM_AUTH_FAILED => {
-                        Level::ERROR
-                    }
-                    Code::Internal | Code::Unavailable | Code::Unknown => Level::WARN,
-                    _ => Level::INFO,
-                };
-                log_call(
-                    level,
-                    call,
-                    started.into_std(),
-                    row.code,
-                    Some(&row),
-                    Some(&err),
-                );
+                log_call(call, started.into_std(), Some((&row, &err)));
                 Err(mapping::render(&row, call))
             }
         }
@@ -106,13 +92,20 @@ impl KtpService for KtpApi {
 /// The one log line of a call. Holds the reference id (not personal data) but
 /// never KTP fields, bodies or credentials.
 fn log_call(
-    level: Level,
     call: CallContext<'_>,
     started: Instant,
-    code: Code,
-    row: Option<&mapping::Row>,
-    err: Option<&GatewayError>,
+    failure: Option<(&mapping::Row, &GatewayError)>,
 ) {
+    let row = failure.map(|(row, _)| row);
+    let code = row.map_or(Code::Ok, |r| r.code);
+    let level = match row {
+        // The gateway's own credentials are wrong: someone must act.
+        Some(r) if r.reason == mapping::reason::UPSTREAM_AUTH_FAILED => Level::ERROR,
+        Some(r) if matches!(r.code, Code::Internal | Code::Unavailable | Code::Unknown) => {
+            Level::WARN
+        }
+        _ => Level::INFO,
+    };
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let reason = row.map_or("", |r| r.reason.as_str());
     let upstream_http_status = row
@@ -122,7 +115,7 @@ fn log_call(
                 .find(|(k, _)| *k == "upstream_http_status")
         })
         .map_or("", |(_, v)| v.as_str());
-    let error = err.map(ToString::to_string).unwrap_or_default();
+    let error = failure.map(|(_, err)| err.to_string()).unwrap_or_default();
     macro_rules! emit {
         ($lvl:expr) => {
             tracing::event!(
