@@ -18,7 +18,10 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::upstream::ReferenceIdPlacement;
+use crate::{
+    resilience::{backoff::Backoff, breaker::BreakerSettings, budget::BudgetSettings},
+    upstream::{ReferenceIdPlacement, RetrySettings},
+};
 
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "KTP_GATEWAY";
@@ -33,6 +36,16 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 256;
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const DEFAULT_LOG_FILTER: &str = "info";
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 1024;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
+pub const DEFAULT_RETRY_MAX_ATTEMPTS: u32 = 3;
+pub const DEFAULT_RETRY_BASE_BACKOFF: Duration = Duration::from_millis(50);
+pub const DEFAULT_RETRY_MAX_BACKOFF: Duration = Duration::from_secs(1);
+pub const DEFAULT_RETRY_BUDGET_RATIO: f64 = 0.2;
+pub const DEFAULT_RETRY_BUDGET_MIN_PER_SEC: f64 = 10.0;
+pub const DEFAULT_BREAKER_FAILURE_THRESHOLD: u32 = 5;
+pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(10);
 
 /// Validated settings of the whole process.
 #[derive(Debug, Clone)]
@@ -54,6 +67,11 @@ pub struct ServerSettings {
     /// already says NOT_SERVING, so that health-checking clients move away
     /// before connections get GOAWAY. Part of `shutdown_grace`.
     pub drain_delay: Duration,
+    /// Process-wide cap on `GetKtpResult` calls in flight; past it calls are
+    /// refused with RESOURCE_EXHAUSTED `OVERLOADED`.
+    pub max_in_flight: usize,
+    /// HTTP/2 streams one client connection may have open.
+    pub max_concurrent_streams: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +86,12 @@ pub struct UpstreamSettings {
     pub reference_id_in: ReferenceIdPlacement,
     pub pool_max_idle_per_host: usize,
     pub pool_idle_timeout: Duration,
+    /// Cap on upstream requests (and so connections) in flight at once.
+    pub max_connections: usize,
+    /// Share one upstream request among concurrent calls for the same id.
+    pub coalesce: bool,
+    pub retry: RetrySettings,
+    pub breaker: BreakerSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +223,8 @@ struct RawServer {
     shutdown_grace: Duration,
     #[serde(with = "humantime_serde")]
     drain_delay: Duration,
+    max_in_flight: usize,
+    max_concurrent_streams: u32,
 }
 
 impl Default for RawServer {
@@ -207,6 +233,8 @@ impl Default for RawServer {
             grpc_addr: DEFAULT_GRPC_ADDR.into(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             drain_delay: DEFAULT_DRAIN_DELAY,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
         }
     }
 }
@@ -228,6 +256,51 @@ struct RawUpstream {
     pool_max_idle_per_host: usize,
     #[serde(with = "humantime_serde")]
     pool_idle_timeout: Duration,
+    max_connections: usize,
+    coalesce: bool,
+    retry: RawRetry,
+    breaker: RawBreaker,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: u32,
+    #[serde(with = "humantime_serde")]
+    base_backoff: Duration,
+    #[serde(with = "humantime_serde")]
+    max_backoff: Duration,
+    budget_ratio: f64,
+    budget_min_per_sec: f64,
+}
+
+impl Default for RawRetry {
+    fn default() -> Self {
+        Self {
+            max_attempts: DEFAULT_RETRY_MAX_ATTEMPTS,
+            base_backoff: DEFAULT_RETRY_BASE_BACKOFF,
+            max_backoff: DEFAULT_RETRY_MAX_BACKOFF,
+            budget_ratio: DEFAULT_RETRY_BUDGET_RATIO,
+            budget_min_per_sec: DEFAULT_RETRY_BUDGET_MIN_PER_SEC,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawBreaker {
+    failure_threshold: u32,
+    #[serde(with = "humantime_serde")]
+    cooldown: Duration,
+}
+
+impl Default for RawBreaker {
+    fn default() -> Self {
+        Self {
+            failure_threshold: DEFAULT_BREAKER_FAILURE_THRESHOLD,
+            cooldown: DEFAULT_BREAKER_COOLDOWN,
+        }
+    }
 }
 
 impl Default for RawUpstream {
@@ -244,6 +317,10 @@ impl Default for RawUpstream {
             reference_id_in: ReferenceIdPlacement::Both,
             pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            coalesce: true,
+            retry: RawRetry::default(),
+            breaker: RawBreaker::default(),
         }
     }
 }
@@ -306,6 +383,20 @@ impl Settings {
         positive("upstream.timeout", u.timeout)?;
         positive("upstream.connect_timeout", u.connect_timeout)?;
         positive("upstream.pool_idle_timeout", u.pool_idle_timeout)?;
+        at_least("server.max_in_flight", raw.server.max_in_flight, 1)?;
+        at_least(
+            "server.max_concurrent_streams",
+            raw.server.max_concurrent_streams as usize,
+            1,
+        )?;
+        at_least("upstream.max_connections", u.max_connections, 1)?;
+        let retry = retry_settings(&u.retry)?;
+        at_least(
+            "upstream.breaker.failure_threshold",
+            u.breaker.failure_threshold as usize,
+            1,
+        )?;
+        positive("upstream.breaker.cooldown", u.breaker.cooldown)?;
         if u.max_body_bytes == 0 {
             return Err(invalid("upstream.max_body_bytes", "must be at least 1"));
         }
@@ -331,6 +422,8 @@ impl Settings {
                 grpc_addr,
                 shutdown_grace: raw.server.shutdown_grace,
                 drain_delay: raw.server.drain_delay,
+                max_in_flight: raw.server.max_in_flight,
+                max_concurrent_streams: raw.server.max_concurrent_streams,
             },
             upstream: UpstreamSettings {
                 base_url,
@@ -342,6 +435,13 @@ impl Settings {
                 reference_id_in: u.reference_id_in,
                 pool_max_idle_per_host: u.pool_max_idle_per_host,
                 pool_idle_timeout: u.pool_idle_timeout,
+                max_connections: u.max_connections,
+                coalesce: u.coalesce,
+                retry,
+                breaker: BreakerSettings {
+                    failure_threshold: u.breaker.failure_threshold,
+                    cooldown: u.breaker.cooldown,
+                },
             },
             log: LogSettings {
                 format: raw.log.format,
@@ -350,6 +450,53 @@ impl Settings {
             sandbox,
         })
     }
+}
+
+fn at_least(key: &'static str, value: usize, min: usize) -> Result<(), ConfigError> {
+    if value < min {
+        Err(invalid(key, format!("must be at least {min}")))
+    } else {
+        Ok(())
+    }
+}
+
+fn retry_settings(r: &RawRetry) -> Result<RetrySettings, ConfigError> {
+    if !(1..=10).contains(&r.max_attempts) {
+        return Err(invalid(
+            "upstream.retry.max_attempts",
+            "must be from 1 (no retries) to 10",
+        ));
+    }
+    positive("upstream.retry.base_backoff", r.base_backoff)?;
+    if r.max_backoff < r.base_backoff {
+        return Err(invalid(
+            "upstream.retry.max_backoff",
+            "must be at least upstream.retry.base_backoff",
+        ));
+    }
+    if !(0.0..=1.0).contains(&r.budget_ratio) {
+        return Err(invalid(
+            "upstream.retry.budget_ratio",
+            "must be from 0 to 1",
+        ));
+    }
+    if !(0.0..=1_000_000.0).contains(&r.budget_min_per_sec) {
+        return Err(invalid(
+            "upstream.retry.budget_min_per_sec",
+            "must be from 0 to 1000000",
+        ));
+    }
+    Ok(RetrySettings {
+        max_attempts: r.max_attempts,
+        backoff: Backoff {
+            base: r.base_backoff,
+            cap: r.max_backoff,
+        },
+        budget: BudgetSettings {
+            ratio: r.budget_ratio,
+            min_per_sec: r.budget_min_per_sec,
+        },
+    })
 }
 
 fn positive(key: &'static str, d: Duration) -> Result<(), ConfigError> {

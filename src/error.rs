@@ -16,4 +16,7 @@ pub enum GatewayError {
     /// upstream request was dropped.
     #[error("the caller's deadline ran out before the upstream answered")]
     DeadlineExceeded,
+    /// `server.max_in_flight` calls were already in flight; shed at once.
+    #[error("the gateway is at its limit of {limit} calls in flight")]
+    Overloaded { limit: usize },
 }

@@ -26,6 +26,7 @@ pub mod mapping;
 pub mod proto;
 pub mod reference_id;
 pub mod request_meta;
+pub mod resilience;
 pub mod sandbox;
 pub mod server;
 pub mod service;

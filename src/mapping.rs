@@ -28,6 +28,8 @@ pub mod reason {
     pub const UPSTREAM_TIMEOUT: &str = "UPSTREAM_TIMEOUT";
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
     pub const UPSTREAM_BAD_RESPONSE: &str = "UPSTREAM_BAD_RESPONSE";
+    pub const UPSTREAM_CIRCUIT_OPEN: &str = "UPSTREAM_CIRCUIT_OPEN";
+    pub const OVERLOADED: &str = "OVERLOADED";
     /// Upstream codes the table names.
     pub const FAIL_ON_1: &str = "FAIL_ON_1";
     pub const KTP_NOT_DETECTED: &str = "KTP_NOT_DETECTED";
@@ -111,6 +113,12 @@ pub fn classify(err: &GatewayError) -> Row {
             DEADLINE_EXCEEDED,
             "the call's deadline ran out before the upstream answered",
         ),
+        GatewayError::Overloaded { limit } => Row::gateway(
+            Code::ResourceExhausted,
+            OVERLOADED,
+            "the gateway is at its limit of calls in flight; retry with backoff",
+        )
+        .with("max_in_flight", limit),
         GatewayError::Upstream(up) => classify_upstream(up),
     }
 }
@@ -222,6 +230,12 @@ fn classify_upstream(err: &UpstreamError) -> Row {
             "the upstream could not be reached; retry later",
         )
         .detail(Detail::RetryInfo(DEFAULT_RETRY_DELAY)),
+        UpstreamError::CircuitOpen { retry_in } => Row::gateway(
+            Code::Unavailable,
+            UPSTREAM_CIRCUIT_OPEN,
+            "the upstream is failing; the gateway is not calling it for a cool-down; retry later",
+        )
+        .detail(Detail::RetryInfo(*retry_in)),
         UpstreamError::Timeout(limit) => Row::gateway(
             Code::Unavailable,
             UPSTREAM_TIMEOUT,
@@ -594,6 +608,36 @@ mod tests {
             (Code::Unavailable, "UPSTREAM_TIMEOUT".into(), GATEWAY_DOMAIN)
         );
         assert!(matches!(classify(&err).detail, Detail::RetryInfo(_)));
+    }
+
+    #[test]
+    fn row_circuit_open() {
+        let err = GatewayError::Upstream(UpstreamError::CircuitOpen {
+            retry_in: Duration::from_millis(7300),
+        });
+        assert_eq!(
+            row(&err),
+            (
+                Code::Unavailable,
+                "UPSTREAM_CIRCUIT_OPEN".into(),
+                GATEWAY_DOMAIN
+            )
+        );
+        assert_eq!(
+            classify(&err).detail,
+            Detail::RetryInfo(Duration::from_millis(7300))
+        );
+        assert_eq!(meta(&err, "upstream_http_status"), None);
+    }
+
+    #[test]
+    fn row_overloaded() {
+        let err = GatewayError::Overloaded { limit: 64 };
+        assert_eq!(
+            row(&err),
+            (Code::ResourceExhausted, "OVERLOADED".into(), GATEWAY_DOMAIN)
+        );
+        assert_eq!(meta(&err, "max_in_flight").as_deref(), Some("64"));
     }
 
     #[test]

@@ -13,9 +13,10 @@ use tonic_health::ServingStatus;
 use crate::{
     config::Settings,
     proto::{self, ktp_service_server::KtpServiceServer},
+    resilience::overload::InFlightLimit,
     sandbox::Sandbox,
     service::KtpApi,
-    upstream::{UpstreamClient, client::BuildError},
+    upstream::{Upstream, client::BuildError},
 };
 
 /// Largest request message accepted: a request is one short string.
@@ -77,13 +78,14 @@ pub async fn run(
     } else {
         None
     };
-    let upstream = UpstreamClient::new(&settings.upstream)?;
+    let upstream = Upstream::new(&settings.upstream)?;
+    let in_flight = InFlightLimit::new(settings.server.max_in_flight);
 
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    let ktp =
-        KtpServiceServer::new(KtpApi::new(upstream)).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let ktp = KtpServiceServer::new(KtpApi::new(upstream, in_flight))
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
 
     let local_addr = listener
         .local_addr()
@@ -92,6 +94,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .max_concurrent_streams(settings.server.max_concurrent_streams)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .add_service(health_service)

@@ -13,7 +13,8 @@ use crate::{
     proto::{GetKtpResultRequest, GetKtpResultResponse, ktp_service_server::KtpService},
     reference_id::ReferenceId,
     request_meta::{self, REQUEST_ID_HEADER},
-    upstream::UpstreamClient,
+    resilience::overload::InFlightLimit,
+    upstream::Upstream,
 };
 
 /// Full gRPC method name, as logged.
@@ -22,12 +23,16 @@ pub const GET_KTP_RESULT: &str = "/ktp.v1.KtpService/GetKtpResult";
 /// The RPC handler; cheap to clone (the upstream client shares its pool).
 #[derive(Debug, Clone)]
 pub struct KtpApi {
-    upstream: UpstreamClient,
+    upstream: Upstream,
+    in_flight: InFlightLimit,
 }
 
 impl KtpApi {
-    pub fn new(upstream: UpstreamClient) -> Self {
-        Self { upstream }
+    pub fn new(upstream: Upstream, in_flight: InFlightLimit) -> Self {
+        Self {
+            upstream,
+            in_flight,
+        }
     }
 
     /// The call without its gRPC wrapping. Giving up at `deadline` drops the
@@ -37,7 +42,7 @@ impl KtpApi {
         reference_id: &ReferenceId,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<GetKtpResultResponse, GatewayError> {
-        let fetch = self.upstream.fetch_result(reference_id);
+        let fetch = self.upstream.fetch(reference_id, deadline);
         let result = match deadline {
             Some(at) => tokio::time::timeout_at(at, fetch)
                 .await
@@ -61,11 +66,17 @@ impl KtpService for KtpApi {
         let raw = request.into_inner().reference_id;
 
         let (reference_id, result) = match ReferenceId::parse(raw) {
+            Err(invalid) => (None, Err(invalid.into())),
             Ok(id) => {
-                let result = self.get_result(&id, deadline).await;
+                // Held until the answer is ready: the cap counts calls, not requests.
+                let result = match self.in_flight.try_admit() {
+                    Some(_admitted) => self.get_result(&id, deadline).await,
+                    None => Err(GatewayError::Overloaded {
+                        limit: self.in_flight.limit(),
+                    }),
+                };
                 (Some(id), result)
             }
-            Err(invalid) => (None, Err(invalid.into())),
         };
         let call = CallContext {
             request_id: &request_id,

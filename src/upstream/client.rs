@@ -1,6 +1,9 @@
 //! The pooled HTTP client and the shape of the one request the gateway sends.
 
-use std::time::{Duration, SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use reqwest::{
     Url,
@@ -8,6 +11,7 @@ use reqwest::{
 };
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 use super::{BodyProblem, KtpResult, UpstreamError, model};
 use crate::{config::UpstreamSettings, reference_id::ReferenceId};
@@ -52,6 +56,9 @@ pub struct UpstreamClient {
     placement: ReferenceIdPlacement,
     timeout: Duration,
     max_body_bytes: usize,
+    /// Caps requests in flight to the upstream, and so its connections (each
+    /// HTTP/1.1 request in flight holds one).
+    connections: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -89,14 +96,14 @@ impl UpstreamClient {
             placement: settings.reference_id_in,
             timeout: settings.timeout,
             max_body_bytes: settings.max_body_bytes,
+            connections: Arc::new(Semaphore::new(settings.max_connections)),
         })
     }
 
-    /// Fetches the result of one job. Dropping the future aborts the request.
-    pub async fn fetch_result(
-        &self,
-        reference_id: &ReferenceId,
-    ) -> Result<KtpResult, UpstreamError> {
+    /// One attempt at fetching the result of one job, within `upstream.timeout`
+    /// (waiting for a free upstream connection included). Dropping the future
+    /// aborts the request.
+    pub async fn fetch_once(&self, reference_id: &ReferenceId) -> Result<KtpResult, UpstreamError> {
         tokio::time::timeout(self.timeout, self.fetch_within_timeout(reference_id))
             .await
             .unwrap_or(Err(UpstreamError::Timeout(self.timeout)))
@@ -106,6 +113,11 @@ impl UpstreamClient {
         &self,
         reference_id: &ReferenceId,
     ) -> Result<KtpResult, UpstreamError> {
+        let _connection = self
+            .connections
+            .acquire()
+            .await
+            .map_err(|_| UpstreamError::Transport("upstream client closed".into()))?;
         let mut url = self.result_url.clone();
         if self.placement.in_query() {
             url.query_pairs_mut()

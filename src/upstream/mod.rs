@@ -1,15 +1,19 @@
 //! The upstream REST client: the one place that knows the vendor speaks HTTP.
 //!
-//! - [`client`]: the pooled reqwest client, the request shape and its limits.
+//! - [`resilient`]: [`Upstream`], the call with its resilience stack (coalescing,
+//!   circuit breaker, retries) around one attempt.
+//! - [`client`]: one attempt: the pooled reqwest client, the request shape and its limits.
 //! - [`model`]: reading answers leniently into [`KtpResult`] or [`UpstreamError`].
 
 use std::time::Duration;
 
 pub mod client;
 pub mod model;
+pub mod resilient;
 
 pub use client::{ReferenceIdPlacement, UpstreamClient};
 pub use model::{ImageQualityFlags, KtpData, KtpResult};
+pub use resilient::{RetrySettings, Upstream, UpstreamStats};
 
 /// What went wrong talking to the upstream: facts only. What they mean to a
 /// gRPC caller is decided in [`crate::mapping`].
@@ -37,6 +41,10 @@ pub enum UpstreamError {
     /// No HTTP answer: connection refused, reset, TLS failure, connect timeout.
     #[error("the upstream could not be reached: {0}")]
     Transport(String),
+    /// The circuit breaker is open: recent attempts failed, so this call was
+    /// not sent. `retry_in` is the rest of the cool-down.
+    #[error("the upstream circuit is open; not calling it for {retry_in:?}")]
+    CircuitOpen { retry_in: Duration },
     /// An answer the gateway cannot use.
     #[error("the upstream's HTTP {status} answer is unusable: {problem}")]
     BadResponse { status: u16, problem: BodyProblem },

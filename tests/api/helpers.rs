@@ -49,12 +49,19 @@ pub enum Reply {
     CutMidBody,
     /// Closes the connection without answering.
     Close,
+    /// Each request gets the next reply of the list, round and round (a
+    /// flapping upstream).
+    Cycle(Arc<Vec<Reply>>, Arc<AtomicUsize>),
 }
 
 impl Reply {
     pub fn json(status: u16, body: Value) -> Self {
         Self::Json(status, body)
     }
+    pub fn cycle(replies: Vec<Reply>) -> Self {
+        Self::Cycle(Arc::new(replies), Arc::new(AtomicUsize::new(0)))
+    }
+
     pub fn with_headers(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Self {
         Self::Raw {
             status,
@@ -99,6 +106,9 @@ struct State {
     requests: Mutex<Vec<Recorded>>,
     connections: AtomicUsize,
     hung_and_abandoned: AtomicUsize,
+    /// Requests being answered right now, and the most seen at once.
+    busy: AtomicUsize,
+    max_busy: AtomicUsize,
 }
 
 /// A fake upstream on 127.0.0.1:0.
@@ -165,6 +175,11 @@ impl FakeUpstream {
         self.state.connections.load(Ordering::SeqCst)
     }
 
+    /// The most requests the fake upstream was answering at the same time.
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.state.max_busy.load(Ordering::SeqCst)
+    }
+
     /// Hung requests whose client went away (the gateway dropped them).
     pub fn abandoned(&self) -> usize {
         self.state.hung_and_abandoned.load(Ordering::SeqCst)
@@ -190,6 +205,13 @@ fn reply_for(state: &State, req: &Recorded) -> Reply {
         })
 }
 
+struct BusyGuard<'a>(&'a AtomicUsize);
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Serves keep-alive HTTP/1.1 requests on one connection until it closes.
 async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
     let mut buf = Vec::new();
@@ -198,11 +220,23 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
             return;
         };
         state.requests.lock().unwrap().push(req.clone());
+        let busy = state.busy.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_busy.fetch_max(busy, Ordering::SeqCst);
+        let _done = BusyGuard(&state.busy);
         let mut reply = reply_for(&state, &req);
-        while let Reply::Delayed(pause, next) = reply {
-            tokio::time::sleep(pause).await;
-            reply = *next;
-        }
+        let reply = loop {
+            reply = match reply {
+                Reply::Delayed(pause, next) => {
+                    tokio::time::sleep(pause).await;
+                    *next
+                }
+                Reply::Cycle(replies, next) => {
+                    let i = next.fetch_add(1, Ordering::SeqCst) % replies.len();
+                    replies[i].clone()
+                }
+                other => break other,
+            };
+        };
         let (status, headers, body) = match reply {
             Reply::Json(status, v) => (
                 status,
@@ -234,7 +268,7 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
                 return;
             }
             Reply::Close => return,
-            Reply::Delayed(..) => unreachable!("resolved above"),
+            Reply::Delayed(..) | Reply::Cycle(..) => unreachable!("resolved above"),
         };
         let has_length = headers
             .iter()

@@ -8,4 +8,5 @@
 mod helpers;
 mod lifecycle;
 mod request_shape;
+mod resilience;
 mod rows;

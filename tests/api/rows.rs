@@ -10,6 +10,7 @@ use crate::helpers::{Reply, TestApp, expect_error, sample_success};
 
 const UPSTREAM: &str = "api.verihubs.com";
 const GATEWAY: &str = "ktp-gateway";
+const NO_BREAKER: (&str, &str) = ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1000");
 
 #[tokio::test]
 async fn ok_200_with_data_returns_every_field_raw_and_typed() {
@@ -302,7 +303,9 @@ async fn upstream_429_is_unavailable_rate_limited_with_retry_after() {
 
 #[tokio::test]
 async fn upstream_5xx_is_unavailable_with_the_upstream_code_when_given() {
-    let app = TestApp::spawn().await;
+    // Many failures in a row: keep the breaker out of this row's way
+    // (tests/api/resilience.rs covers it).
+    let app = TestApp::spawn_with(&[NO_BREAKER]).await;
     for status in [500u16, 502, 503, 504] {
         let bare = format!("REF_{status}");
         let coded = format!("REF_{status}_CODED");
@@ -361,7 +364,9 @@ async fn connection_refused_is_unavailable() {
 
 #[tokio::test]
 async fn connection_reset_or_cut_is_unavailable() {
-    let app = TestApp::spawn().await;
+    // Many failures in a row: keep the breaker out of this row's way
+    // (tests/api/resilience.rs covers it).
+    let app = TestApp::spawn_with(&[NO_BREAKER]).await;
     app.upstream.on("REF_CLOSE", Reply::Close);
     app.upstream.on("REF_CUT", Reply::CutMidBody);
     for id in ["REF_CLOSE", "REF_CUT"] {

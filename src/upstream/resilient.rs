@@ -1,0 +1,243 @@
+//! The upstream call with its resilience stack, outermost first:
+//! coalescing → circuit breaker → retries (backoff, budget, deadline) → one
+//! attempt ([`UpstreamClient::fetch_once`]: timeout, connection cap, body cap).
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::time::Instant;
+
+use super::{KtpResult, UpstreamClient, UpstreamError, client::BuildError};
+use crate::{
+    config::UpstreamSettings,
+    reference_id::ReferenceId,
+    resilience::{
+        backoff::Backoff,
+        breaker::{CircuitBreaker, Outcome, Phase},
+        budget::RetryBudget,
+        coalesce::Coalescer,
+    },
+};
+
+/// Retry parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrySettings {
+    /// Attempts per call, the first included (1 disables retries).
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    pub budget: crate::resilience::budget::BudgetSettings,
+}
+
+type Answer = Result<KtpResult, UpstreamError>;
+
+/// The upstream as the service sees it. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: UpstreamClient,
+    retry: RetrySettings,
+    budget: RetryBudget,
+    breaker: CircuitBreaker,
+    coalescer: Option<Coalescer<String, Answer>>,
+    retries: AtomicU64,
+}
+
+/// Counters and states for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamStats {
+    pub retries: u64,
+    pub coalesced: u64,
+    pub breaker: Phase,
+}
+
+impl Upstream {
+    pub fn new(settings: &UpstreamSettings) -> Result<Self, BuildError> {
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client: UpstreamClient::new(settings)?,
+                retry: settings.retry,
+                budget: RetryBudget::new(settings.retry.budget),
+                breaker: CircuitBreaker::new(settings.breaker),
+                coalescer: settings.coalesce.then(Coalescer::default),
+                retries: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Fetches one job's result. `deadline` is the caller's; retries never
+    /// start past it. Dropping the future drops the caller's interest (a
+    /// coalesced request goes on while other callers still wait for it).
+    pub async fn fetch(&self, reference_id: &ReferenceId, deadline: Option<Instant>) -> Answer {
+        let Some(coalescer) = &self.inner.coalescer else {
+            return self
+                .inner
+                .fetch_with_retries(reference_id, || deadline)
+                .await;
+        };
+        let flight = coalescer.join(reference_id.as_str().to_owned(), deadline, |shared| {
+            let inner = Arc::clone(&self.inner);
+            let id = reference_id.clone();
+            async move { inner.fetch_with_retries(&id, || shared.get()).await }
+        });
+        flight.wait().await.unwrap_or_else(|| {
+            Err(UpstreamError::Transport(
+                "the shared upstream request failed".into(),
+            ))
+        })
+    }
+
+    pub fn stats(&self) -> UpstreamStats {
+        UpstreamStats {
+            retries: self.inner.retries.load(Ordering::Relaxed),
+            coalesced: self.inner.coalescer.as_ref().map_or(0, Coalescer::joined),
+            breaker: self.inner.breaker.phase(),
+        }
+    }
+}
+
+impl Inner {
+    async fn fetch_with_retries(
+        &self,
+        reference_id: &ReferenceId,
+        deadline: impl Fn() -> Option<Instant>,
+    ) -> Answer {
+        if let Err(retry_in) = self.breaker.admit() {
+            return Err(UpstreamError::CircuitOpen { retry_in });
+        }
+        self.budget.deposit();
+        let mut retry = 0;
+        loop {
+            let answer = self.client.fetch_once(reference_id).await;
+            self.breaker.record(breaker_outcome(&answer));
+            let error = match answer {
+                Ok(result) => return Ok(result),
+                Err(e) => e,
+            };
+            let Some(wait) = self.retry_wait(&error, retry, deadline()) else {
+                return Err(error);
+            };
+            if !self.budget.try_withdraw() || self.breaker.admit().is_err() {
+                return Err(error);
+            }
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(retry = retry + 1, wait_ms = wait.as_millis() as u64, error = %error, "retrying upstream");
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+
+    /// How long to wait before retrying after `error`, or `None` when this
+    /// error must not be retried: not transient, attempts used up, a
+    /// `Retry-After` longer than the backoff cap, or the wait would end past
+    /// the caller's deadline.
+    fn retry_wait(
+        &self,
+        error: &UpstreamError,
+        retry: u32,
+        deadline: Option<Instant>,
+    ) -> Option<Duration> {
+        if !is_retryable(error) || retry + 1 >= self.retry.max_attempts {
+            return None;
+        }
+        let asked = retry_after(error).unwrap_or_default();
+        if asked > self.retry.backoff.cap {
+            return None;
+        }
+        let wait = self.retry.backoff.jittered(retry).max(asked);
+        match deadline {
+            Some(d) if Instant::now() + wait >= d => None,
+            _ => Some(wait),
+        }
+    }
+}
+
+/// Transient failures of the idempotent GET: connection errors, 429 and
+/// 500/502/503/504. Never other 4xx, job errors, timeouts (a slow upstream
+/// only gets slower with more load) or unusable bodies.
+pub fn is_retryable(error: &UpstreamError) -> bool {
+    match error {
+        UpstreamError::Transport(_) => true,
+        UpstreamError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+        _ => false,
+    }
+}
+
+fn retry_after(error: &UpstreamError) -> Option<Duration> {
+    match error {
+        UpstreamError::Status { retry_after, .. } => *retry_after,
+        _ => None,
+    }
+}
+
+/// What an attempt says about the upstream's health: connection errors,
+/// timeouts and 5xx count against it, a 429 says nothing (it is up, and
+/// busy), anything else is a sign of life.
+pub fn breaker_outcome(answer: &Answer) -> Outcome {
+    match answer {
+        Err(UpstreamError::Transport(_) | UpstreamError::Timeout(_)) => Outcome::Failure,
+        Err(UpstreamError::Status {
+            status: 500 | 502 | 503 | 504,
+            ..
+        }) => Outcome::Failure,
+        Err(UpstreamError::Status { status: 429, .. }) => Outcome::Neutral,
+        Err(UpstreamError::CircuitOpen { .. }) => Outcome::Neutral,
+        _ => Outcome::Success,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> UpstreamError {
+        UpstreamError::Status {
+            status,
+            error_code: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn retryable_errors_are_exactly_the_transient_ones() {
+        for s in [429, 500, 502, 503, 504] {
+            assert!(is_retryable(&status(s)), "{s}");
+        }
+        for s in [400, 401, 403, 404, 409, 501, 505] {
+            assert!(!is_retryable(&status(s)), "{s}");
+        }
+        assert!(is_retryable(&UpstreamError::Transport("reset".into())));
+        assert!(!is_retryable(&UpstreamError::Timeout(Duration::from_secs(
+            1
+        ))));
+        assert!(!is_retryable(&UpstreamError::JobFailed {
+            status: 200,
+            code: "X".into(),
+            image_quality: None
+        }));
+        assert!(!is_retryable(&UpstreamError::BadResponse {
+            status: 200,
+            problem: super::super::BodyProblem::NotJson
+        }));
+    }
+
+    #[test]
+    fn breaker_counts_outages_not_answers() {
+        assert_eq!(breaker_outcome(&Err(status(503))), Outcome::Failure);
+        assert_eq!(
+            breaker_outcome(&Err(UpstreamError::Timeout(Duration::ZERO))),
+            Outcome::Failure
+        );
+        assert_eq!(breaker_outcome(&Err(status(429))), Outcome::Neutral);
+        assert_eq!(breaker_outcome(&Err(status(404))), Outcome::Success);
+        assert_eq!(breaker_outcome(&Ok(KtpResult::default())), Outcome::Success);
+    }
+}
