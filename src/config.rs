@@ -372,6 +372,18 @@ impl Settings {
 
     fn validate(raw: Raw, sandbox_flag: bool) -> Result<Self, ConfigError> {
         let sandbox = sandbox_flag || raw.sandbox;
+        if raw.server.shutdown_grace.is_zero() {
+            return Err(invalid(
+                "server.shutdown_grace",
+                "must be greater than zero",
+            ));
+        }
+        if raw.server.drain_delay >= raw.server.shutdown_grace {
+            return Err(invalid(
+                "server.drain_delay",
+                "must be shorter than server.shutdown_grace (it is part of it)",
+            ));
+        }
         let grpc_addr = raw.server.grpc_addr.parse().map_err(|_| {
             invalid(
                 "server.grpc_addr",
@@ -516,6 +528,20 @@ fn parse_base_url(raw: &str) -> Result<Url, ConfigError> {
         return Err(invalid(
             KEY,
             format!("{raw:?} must be an http:// or https:// URL with a host"),
+        ));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(invalid(
+            KEY,
+            format!(
+                "{raw:?} would send the API key unencrypted: use https:// (http:// only for loopback hosts)"
+            ),
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -741,6 +767,41 @@ mod tests {
             ),
             ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "0s", "upstream.timeout"),
             (
+                "KTP_GATEWAY__UPSTREAM__BASE_URL",
+                "http://api.verihubs.com",
+                "upstream.base_url",
+            ),
+            (
+                "KTP_GATEWAY__SERVER__DRAIN_DELAY",
+                "30s",
+                "server.drain_delay",
+            ),
+            (
+                "KTP_GATEWAY__SERVER__SHUTDOWN_GRACE",
+                "0s",
+                "server.shutdown_grace",
+            ),
+            (
+                "KTP_GATEWAY__UPSTREAM__RETRY__MAX_ATTEMPTS",
+                "0",
+                "upstream.retry.max_attempts",
+            ),
+            (
+                "KTP_GATEWAY__UPSTREAM__RETRY__BUDGET_RATIO",
+                "1.5",
+                "upstream.retry.budget_ratio",
+            ),
+            (
+                "KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD",
+                "0",
+                "upstream.breaker.failure_threshold",
+            ),
+            (
+                "KTP_GATEWAY__SERVER__MAX_IN_FLIGHT",
+                "0",
+                "server.max_in_flight",
+            ),
+            (
                 "KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES",
                 "0",
                 "upstream.max_body_bytes",
@@ -818,6 +879,20 @@ mod tests {
             !shown.contains("app-123") && !shown.contains("key-456"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_only() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+            "https://api.verihubs.com",
+        ] {
+            let mut vars = CREDS.to_vec();
+            vars.push(("KTP_GATEWAY__UPSTREAM__BASE_URL", ok));
+            assert!(load_env(&vars).is_ok(), "{ok}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The domain error of one `GetKtpResult` call. Converted to a gRPC status in
-//! exactly one place: [`crate::mapping::to_status`].
+//! exactly one place, the [`crate::mapping`] module ([`crate::mapping::classify`]
+//! picks the row, [`crate::mapping::render`] builds the status).
 
 use crate::{reference_id::InvalidReferenceId, upstream::UpstreamError};
 

@@ -35,6 +35,11 @@ pub mod reason {
     pub const KTP_NOT_DETECTED: &str = "KTP_NOT_DETECTED";
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
     pub const INSUFFICIENT_QUOTA: &str = "INSUFFICIENT_QUOTA";
+    pub const INVALID_PAYLOAD_REFERENCE_ID: &str = "INVALID_PAYLOAD_REFERENCE_ID";
+    pub const INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND: &str =
+        "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND";
+    /// The vendor sandbox's answer to an id that is not one of its magic values.
+    pub const INVALID_SANDBOX_CODE: &str = "INVALID_SANDBOX_CODE";
 }
 
 /// The detail type a row adds beside `ErrorInfo` and `RequestInfo`.
@@ -86,6 +91,12 @@ impl Row {
     }
     fn with_http_status(self, status: u16) -> Self {
         self.with("upstream_http_status", status)
+    }
+    fn with_optional_http_status(self, status: Option<u16>) -> Self {
+        match status {
+            Some(s) => self.with_http_status(s),
+            None => self,
+        }
     }
     fn with_upstream_code(self, code: Option<&str>) -> Self {
         match code {
@@ -169,12 +180,18 @@ fn classify_upstream(err: &UpstreamError) -> Row {
             let code = error_code.as_deref();
             let retry = Detail::RetryInfo(retry_after.unwrap_or(DEFAULT_RETRY_DELAY));
             let row = match (*status, code) {
-                (400, Some(c)) => Row::upstream(
+                (400, Some(c @ INVALID_PAYLOAD_REFERENCE_ID)) => Row::upstream(
                     Code::InvalidArgument,
                     c,
                     "the upstream rejected the reference id (too short or too long)",
                 )
-                .detail(Detail::BadRequest(format!("rejected by the upstream with {c}"))),
+                .detail(Detail::BadRequest("rejected by the upstream: too short or too long".into())),
+                (400, Some(c @ INVALID_SANDBOX_CODE)) => Row::upstream(
+                    Code::InvalidArgument,
+                    c,
+                    "the sandbox knows no such reference id; use one of its magic values",
+                )
+                .detail(Detail::BadRequest("not a sandbox magic value".into())),
                 (401, _) => Row::gateway(
                     Code::Internal,
                     UPSTREAM_AUTH_FAILED,
@@ -193,7 +210,7 @@ fn classify_upstream(err: &UpstreamError) -> Row {
                     "the upstream forbade the gateway's credentials this call",
                 )
                 .with_upstream_code(code),
-                (404, Some(c)) => Row::upstream(
+                (404, Some(c @ INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND)) => Row::upstream(
                     Code::NotFound,
                     c,
                     "no KTP result under this reference id (unknown, or the job has not finished)",
@@ -224,11 +241,12 @@ fn classify_upstream(err: &UpstreamError) -> Row {
             };
             row.with_http_status(*status)
         }
-        UpstreamError::Transport(_) => Row::gateway(
+        UpstreamError::Transport { status, .. } => Row::gateway(
             Code::Unavailable,
             UPSTREAM_UNAVAILABLE,
             "the upstream could not be reached; retry later",
         )
+        .with_optional_http_status(*status)
         .detail(Detail::RetryInfo(DEFAULT_RETRY_DELAY)),
         UpstreamError::CircuitOpen { retry_in } => Row::gateway(
             Code::Unavailable,
@@ -236,7 +254,7 @@ fn classify_upstream(err: &UpstreamError) -> Row {
             "the upstream is failing; the gateway is not calling it for a cool-down; retry later",
         )
         .detail(Detail::RetryInfo(*retry_in)),
-        UpstreamError::Timeout(limit) => Row::gateway(
+        UpstreamError::Timeout { limit, status } => Row::gateway(
             Code::Unavailable,
             UPSTREAM_TIMEOUT,
             format!(
@@ -244,6 +262,7 @@ fn classify_upstream(err: &UpstreamError) -> Row {
                 limit.as_millis()
             ),
         )
+        .with_optional_http_status(*status)
         .detail(Detail::RetryInfo(DEFAULT_RETRY_DELAY)),
         UpstreamError::BadResponse { status, problem } => Row::gateway(
             Code::Internal,
@@ -449,6 +468,34 @@ mod tests {
     }
 
     #[test]
+    fn row_400_sandbox_code_and_other_400s() {
+        let err = http(400, Some("INVALID_SANDBOX_CODE"));
+        assert_eq!(
+            row(&err),
+            (
+                Code::InvalidArgument,
+                "INVALID_SANDBOX_CODE".into(),
+                UPSTREAM_DOMAIN
+            )
+        );
+        assert!(matches!(classify(&err).detail, Detail::BadRequest(_)));
+        // Any other 400 says the gateway's own request was wrong: not the caller's fault.
+        let err = http(400, Some("INVALID_PAYLOAD"));
+        assert_eq!(
+            row(&err),
+            (
+                Code::Internal,
+                "UPSTREAM_BAD_RESPONSE".into(),
+                GATEWAY_DOMAIN
+            )
+        );
+        assert_eq!(
+            meta(&err, "upstream_error_code").as_deref(),
+            Some("INVALID_PAYLOAD")
+        );
+    }
+
+    #[test]
     fn row_local_validation_failure() {
         for why in [
             InvalidReferenceId::Empty,
@@ -523,7 +570,15 @@ mod tests {
             )
         );
         assert_eq!(classify(&err).detail, Detail::ResourceInfo);
-        // A 404 without a code is a wrong route, not a missing result.
+        // A 404 without the documented code is a wrong route, not a missing result.
+        assert_eq!(
+            row(&http(404, Some("NOT_FOUND"))),
+            (
+                Code::Internal,
+                "UPSTREAM_BAD_RESPONSE".into(),
+                GATEWAY_DOMAIN
+            )
+        );
         assert_eq!(
             row(&http(404, None)),
             (
@@ -584,7 +639,10 @@ mod tests {
                 )
             );
         }
-        let err = GatewayError::Upstream(UpstreamError::Transport("connection refused".into()));
+        let err = GatewayError::Upstream(UpstreamError::Transport {
+            status: None,
+            detail: "connection refused".into(),
+        });
         assert_eq!(
             row(&err),
             (
@@ -602,7 +660,10 @@ mod tests {
 
     #[test]
     fn row_upstream_timeout() {
-        let err = GatewayError::Upstream(UpstreamError::Timeout(Duration::from_secs(10)));
+        let err = GatewayError::Upstream(UpstreamError::Timeout {
+            limit: Duration::from_secs(10),
+            status: None,
+        });
         assert_eq!(
             row(&err),
             (Code::Unavailable, "UPSTREAM_TIMEOUT".into(), GATEWAY_DOMAIN)

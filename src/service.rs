@@ -70,7 +70,12 @@ impl KtpService for KtpApi {
             Ok(id) => {
                 // Held until the answer is ready: the cap counts calls, not requests.
                 let result = match self.in_flight.try_admit() {
-                    Some(_admitted) => self.get_result(&id, deadline).await,
+                    Some(_admitted) => {
+                        let unanswered = Unanswered::new(&request_id, &id, started);
+                        let result = self.get_result(&id, deadline).await;
+                        unanswered.answered();
+                        result
+                    }
                     None => Err(GatewayError::Overloaded {
                         limit: self.in_flight.limit(),
                     }),
@@ -100,6 +105,48 @@ impl KtpService for KtpApi {
     }
 }
 
+/// Logs the call's line if the caller goes away (cancels, disconnects, or
+/// its deadline passes in tonic first) while the upstream call is pending:
+/// tonic then drops the handler, and without this the call would leave no
+/// trace.
+struct Unanswered<'a> {
+    call: CallContext<'a>,
+    started: tokio::time::Instant,
+}
+
+impl<'a> Unanswered<'a> {
+    fn new(
+        request_id: &'a str,
+        reference_id: &'a ReferenceId,
+        started: tokio::time::Instant,
+    ) -> Self {
+        let call = CallContext {
+            request_id,
+            reference_id: Some(reference_id.as_str()),
+        };
+        Self { call, started }
+    }
+
+    fn answered(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        let error = "the caller went away before the answer";
+        log_line(
+            Level::INFO,
+            self.call,
+            self.started.into_std(),
+            Code::Cancelled,
+            "",
+            "",
+            error,
+        );
+    }
+}
+
 /// The one log line of a call. Holds the reference id (not personal data) but
 /// never KTP fields, bodies or credentials.
 fn log_call(
@@ -117,7 +164,6 @@ fn log_call(
         }
         _ => Level::INFO,
     };
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let reason = row.map_or("", |r| r.reason.as_str());
     let upstream_http_status = row
         .and_then(|r| {
@@ -127,6 +173,27 @@ fn log_call(
         })
         .map_or("", |(_, v)| v.as_str());
     let error = failure.map(|(_, err)| err.to_string()).unwrap_or_default();
+    log_line(
+        level,
+        call,
+        started,
+        code,
+        reason,
+        upstream_http_status,
+        &error,
+    );
+}
+
+fn log_line(
+    level: Level,
+    call: CallContext<'_>,
+    started: Instant,
+    code: Code,
+    reason: &str,
+    upstream_http_status: &str,
+    error: &str,
+) {
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     macro_rules! emit {
         ($lvl:expr) => {
             tracing::event!(
@@ -138,7 +205,7 @@ fn log_call(
                 reference_id = call.reference_id.unwrap_or(""),
                 reason,
                 upstream_http_status,
-                error = error.as_str(),
+                error,
                 "call finished"
             )
         };

@@ -104,20 +104,33 @@ impl UpstreamClient {
     /// (waiting for a free upstream connection included). Dropping the future
     /// aborts the request.
     pub async fn fetch_once(&self, reference_id: &ReferenceId) -> Result<KtpResult, UpstreamError> {
-        tokio::time::timeout(self.timeout, self.fetch_within_timeout(reference_id))
-            .await
-            .unwrap_or(Err(UpstreamError::Timeout(self.timeout)))
+        let mut status = None;
+        let attempt = tokio::time::timeout(
+            self.timeout,
+            self.fetch_within_timeout(reference_id, &mut status),
+        )
+        .await;
+        attempt.unwrap_or(Err(UpstreamError::Timeout {
+            limit: self.timeout,
+            status,
+        }))
     }
 
+    /// Sets `status` as soon as the response head arrives, so that a failure
+    /// while reading the body still reports the HTTP status.
     async fn fetch_within_timeout(
         &self,
         reference_id: &ReferenceId,
+        status: &mut Option<u16>,
     ) -> Result<KtpResult, UpstreamError> {
-        let _connection = self
-            .connections
-            .acquire()
-            .await
-            .map_err(|_| UpstreamError::Transport("upstream client closed".into()))?;
+        let _connection =
+            self.connections
+                .acquire()
+                .await
+                .map_err(|_| UpstreamError::Transport {
+                    status: None,
+                    detail: "upstream client closed".into(),
+                })?;
         let mut url = self.result_url.clone();
         if self.placement.in_query() {
             url.query_pairs_mut()
@@ -134,14 +147,29 @@ impl UpstreamClient {
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body.to_string());
         }
-        let response = request.send().await.map_err(transport_error)?;
-        let status = response.status().as_u16();
+        let response = request.send().await.map_err(|e| transport_error(e, None))?;
+        let code = response.status().as_u16();
+        *status = Some(code);
         let retry_after = response
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(|v| parse_retry_after(v.to_str().ok()?, SystemTime::now()));
-        let body = read_capped(response, self.max_body_bytes).await?;
-        model::interpret(status, retry_after, &body)
+        let body = match read_capped(response, self.max_body_bytes).await {
+            Ok(body) => body,
+            // For an error status the status decides; its oversized page
+            // (a proxy's HTML, say) must not turn a 503 into a bad response.
+            Err(ReadError::TooLarge) if !(200..300).contains(&code) => Vec::new(),
+            Err(ReadError::TooLarge) => {
+                return Err(UpstreamError::BadResponse {
+                    status: code,
+                    problem: BodyProblem::TooLarge {
+                        limit: self.max_body_bytes,
+                    },
+                });
+            }
+            Err(ReadError::Transport(e)) => return Err(transport_error(e, Some(code))),
+        };
+        model::interpret(code, retry_after, &body)
     }
 }
 
@@ -163,26 +191,23 @@ fn secret_header(value: &str) -> HeaderValue {
     v
 }
 
+enum ReadError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
 /// Reads the body, giving up as soon as it exceeds `limit`: a hostile
 /// upstream cannot make the gateway buffer more than that.
-async fn read_capped(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, UpstreamError> {
-    let status = response.status().as_u16();
-    let too_large = || UpstreamError::BadResponse {
-        status,
-        problem: BodyProblem::TooLarge { limit },
-    };
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ReadError> {
     let announced = response.content_length();
     if announced.is_some_and(|len| len > limit as u64) {
-        return Err(too_large());
+        return Err(ReadError::TooLarge);
     }
     let capacity = announced.map_or(8 * 1024, |len| len as usize).min(limit);
     let mut body = Vec::with_capacity(capacity);
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
         if body.len() + chunk.len() > limit {
-            return Err(too_large());
+            return Err(ReadError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
@@ -190,16 +215,16 @@ async fn read_capped(
 }
 
 /// The error chain, without the URL (it holds the reference id) and never a body.
-fn transport_error(err: reqwest::Error) -> UpstreamError {
+fn transport_error(err: reqwest::Error, status: Option<u16>) -> UpstreamError {
     let err = err.without_url();
-    let mut text = err.to_string();
+    let mut detail = err.to_string();
     let mut source = std::error::Error::source(&err);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
         source = cause.source();
     }
-    UpstreamError::Transport(text)
+    UpstreamError::Transport { status, detail }
 }
 
 /// `Retry-After` as delay-seconds or an HTTP-date, clamped to [`MAX_RETRY_AFTER`].

@@ -35,12 +35,17 @@ pub enum UpstreamError {
         error_code: Option<String>,
         retry_after: Option<Duration>,
     },
-    /// `upstream.timeout` elapsed before the whole answer arrived.
-    #[error("the upstream did not answer within {0:?}")]
-    Timeout(Duration),
-    /// No HTTP answer: connection refused, reset, TLS failure, connect timeout.
-    #[error("the upstream could not be reached: {0}")]
-    Transport(String),
+    /// `upstream.timeout` elapsed before the whole answer arrived; `status`
+    /// if the response head had arrived.
+    #[error("the upstream did not answer within {limit:?}")]
+    Timeout {
+        limit: Duration,
+        status: Option<u16>,
+    },
+    /// No complete HTTP answer: connection refused, reset (also mid-body,
+    /// after `status`), TLS failure, connect timeout.
+    #[error("the upstream could not be reached: {detail}")]
+    Transport { status: Option<u16>, detail: String },
     /// The circuit breaker is open: recent attempts failed, so this call was
     /// not sent. `retry_in` is the rest of the cool-down.
     #[error("the upstream circuit is open; not calling it for {retry_in:?}")]

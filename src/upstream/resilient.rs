@@ -89,9 +89,10 @@ impl Upstream {
             async move { inner.fetch_with_retries(&id, || shared.get()).await }
         });
         flight.wait().await.unwrap_or_else(|| {
-            Err(UpstreamError::Transport(
-                "the shared upstream request failed".into(),
-            ))
+            Err(UpstreamError::Transport {
+                status: None,
+                detail: "the shared upstream request failed".into(),
+            })
         })
     }
 
@@ -165,7 +166,7 @@ impl Inner {
 /// only gets slower with more load) or unusable bodies.
 pub fn is_retryable(error: &UpstreamError) -> bool {
     match error {
-        UpstreamError::Transport(_) => true,
+        UpstreamError::Transport { .. } => true,
         UpstreamError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
         _ => false,
     }
@@ -183,7 +184,7 @@ fn retry_after(error: &UpstreamError) -> Option<Duration> {
 /// busy), anything else is a sign of life.
 pub fn breaker_outcome(answer: &Answer) -> Outcome {
     match answer {
-        Err(UpstreamError::Transport(_) | UpstreamError::Timeout(_)) => Outcome::Failure,
+        Err(UpstreamError::Transport { .. } | UpstreamError::Timeout { .. }) => Outcome::Failure,
         Err(UpstreamError::Status {
             status: 500 | 502 | 503 | 504,
             ..
@@ -214,10 +215,14 @@ mod tests {
         for s in [400, 401, 403, 404, 409, 501, 505] {
             assert!(!is_retryable(&status(s)), "{s}");
         }
-        assert!(is_retryable(&UpstreamError::Transport("reset".into())));
-        assert!(!is_retryable(&UpstreamError::Timeout(Duration::from_secs(
-            1
-        ))));
+        assert!(is_retryable(&UpstreamError::Transport {
+            status: None,
+            detail: "reset".into()
+        }));
+        assert!(!is_retryable(&UpstreamError::Timeout {
+            limit: Duration::from_secs(1),
+            status: None
+        }));
         assert!(!is_retryable(&UpstreamError::JobFailed {
             status: 200,
             code: "X".into(),
@@ -233,7 +238,10 @@ mod tests {
     fn breaker_counts_outages_not_answers() {
         assert_eq!(breaker_outcome(&Err(status(503))), Outcome::Failure);
         assert_eq!(
-            breaker_outcome(&Err(UpstreamError::Timeout(Duration::ZERO))),
+            breaker_outcome(&Err(UpstreamError::Timeout {
+                limit: Duration::ZERO,
+                status: None
+            })),
             Outcome::Failure
         );
         assert_eq!(breaker_outcome(&Err(status(429))), Outcome::Neutral);

@@ -164,7 +164,9 @@ async fn shutdown_flips_health_lets_in_flight_calls_finish_and_refuses_new_conne
     app.upstream.on(
         "REF_INFLIGHT",
         Reply::Delayed(
-            Duration::from_millis(800),
+            // Outlasts the 1 s drain delay: the call is still running when
+            // the listener closes and the connection gets GOAWAY.
+            Duration::from_millis(2000),
             Box::new(Reply::json(200, sample_success())),
         ),
     );
@@ -220,6 +222,7 @@ async fn shutdown_flips_health_lets_in_flight_calls_finish_and_refuses_new_conne
 async fn a_stuck_call_cannot_hold_shutdown_past_the_grace_period() {
     let mut app = TestApp::spawn_with(&[
         ("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "500ms"),
+        ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "100ms"),
         ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "60s"),
     ])
     .await;

@@ -369,7 +369,7 @@ async fn connection_reset_or_cut_is_unavailable() {
     let app = TestApp::spawn_with(&[NO_BREAKER]).await;
     app.upstream.on("REF_CLOSE", Reply::Close);
     app.upstream.on("REF_CUT", Reply::CutMidBody);
-    for id in ["REF_CLOSE", "REF_CUT"] {
+    for (id, http_status) in [("REF_CLOSE", None), ("REF_CUT", Some("200"))] {
         let e = expect_error(app.call(id).await);
         assert_eq!(
             (e.code, e.reason(), e.domain()),
@@ -377,7 +377,69 @@ async fn connection_reset_or_cut_is_unavailable() {
             "{id}"
         );
         assert!(e.retry_delay().is_some());
+        assert_eq!(e.meta("upstream_http_status"), http_status, "{id}");
     }
+}
+
+#[tokio::test]
+async fn an_oversized_error_page_does_not_hide_the_status() {
+    let app = TestApp::spawn_with(&[
+        ("KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES", "1024"),
+        NO_BREAKER,
+    ])
+    .await;
+    let page = format!("<html>{}</html>", "x".repeat(10_000));
+    app.upstream.on(
+        "BIG_503",
+        Reply::with_headers(503, &[("Retry-After", "1")], page.clone()),
+    );
+    app.upstream.on(
+        "BIG_429",
+        Reply::with_headers(429, &[("Retry-After", "9")], page),
+    );
+    let e = expect_error(app.call("BIG_503").await);
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::Unavailable, "UPSTREAM_UNAVAILABLE")
+    );
+    assert_eq!(e.meta("upstream_http_status"), Some("503"));
+    let e = expect_error(app.call("BIG_429").await);
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::Unavailable, "UPSTREAM_RATE_LIMITED")
+    );
+    assert_eq!(e.retry_delay(), Some(Duration::from_secs(9)));
+}
+
+#[tokio::test]
+async fn undocumented_400_and_404_codes_are_not_blamed_on_the_caller() {
+    let app = TestApp::spawn().await;
+    app.upstream.on(
+        "R400",
+        Reply::json(400, json!({"error_code": "INVALID_PAYLOAD"})),
+    );
+    app.upstream.on(
+        "R404",
+        Reply::json(404, json!({"error_code": "ROUTE_NOT_FOUND"})),
+    );
+    for id in ["R400", "R404"] {
+        let e = expect_error(app.call(id).await);
+        assert_eq!(
+            (e.code, e.reason(), e.domain()),
+            (Code::Internal, "UPSTREAM_BAD_RESPONSE", GATEWAY),
+            "{id}"
+        );
+        assert!(e.meta("upstream_error_code").is_some(), "{id}");
+    }
+    app.upstream.on(
+        "SANDBOX",
+        Reply::json(400, json!({"error_code": "INVALID_SANDBOX_CODE"})),
+    );
+    let e = expect_error(app.call("SANDBOX").await);
+    assert_eq!(
+        (e.code, e.reason(), e.domain()),
+        (Code::InvalidArgument, "INVALID_SANDBOX_CODE", UPSTREAM)
+    );
 }
 
 #[tokio::test]

@@ -334,3 +334,39 @@ fn assert_no_personal_values(gateway: &Gateway) {
         assert_absent(gateway.process.stderr(), value, "personal value");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_logged_at_error_level() {
+    let mut gateway = Gateway::sandbox(&[]);
+    let mut client = gateway.ktp().await;
+    let status = client
+        .get_ktp_result(ktp_request(
+            "REFERENCE_ID_ERROR_UNAUTHORIZED",
+            Some("cli-401"),
+        ))
+        .await
+        .expect_err("401 upstream");
+    assert_eq!(status.code(), Code::Internal);
+    let line = gateway.call_log("cli-401");
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert_eq!(line["reason"], "UPSTREAM_AUTH_FAILED", "{line}");
+    assert_eq!(line["upstream_http_status"], "401", "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_caller_abandons_still_gets_its_log_line() {
+    let mut gateway = Gateway::sandbox(&[]);
+    let mut client = gateway.ktp().await;
+    // The sandbox answers this id after 60 s; the caller gives up first.
+    let call = tokio::spawn(async move {
+        client
+            .get_ktp_result(ktp_request("REFERENCE_ID_ERROR_SLOW", Some("cli-gone-1")))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    call.abort();
+    let line = gateway.call_log("cli-gone-1");
+    assert_eq!(line["grpc_code"], "CANCELLED", "{line}");
+    assert_eq!(line["reference_id"], "REFERENCE_ID_ERROR_SLOW", "{line}");
+    assert_eq!(line["method"], METHOD, "{line}");
+}

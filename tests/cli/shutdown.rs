@@ -201,7 +201,11 @@ async fn listener_closes_while_the_in_flight_call_drains() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stuck_call_is_abandoned_after_the_grace_period() {
-    let mut gateway = Gateway::sandbox(&[(env::TIMEOUT, "30s"), (env::SHUTDOWN_GRACE, "1s")]);
+    let mut gateway = Gateway::sandbox(&[
+        (env::TIMEOUT, "30s"),
+        (env::SHUTDOWN_GRACE, "1s"),
+        (env::DRAIN_DELAY, "200ms"),
+    ]);
     let call = start_slow_call(&gateway, "cli-stuck-1").await;
 
     gateway.process.sigterm();
