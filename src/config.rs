@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::{
     resilience::{backoff::Backoff, breaker::BreakerSettings, budget::BudgetSettings},
+    security::{auth::BearerTokens, tls::TlsSettings},
     upstream::{ReferenceIdPlacement, RetrySettings},
 };
 
@@ -27,6 +28,7 @@ use crate::{
 pub const ENV_PREFIX: &str = "KTP_GATEWAY";
 
 pub const DEFAULT_GRPC_ADDR: &str = "0.0.0.0:50051";
+pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9090";
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(1);
 pub const DEFAULT_BASE_URL: &str = "https://api.verihubs.com";
@@ -53,8 +55,18 @@ pub struct Settings {
     pub server: ServerSettings,
     pub upstream: UpstreamSettings,
     pub log: LogSettings,
+    pub metrics: MetricsSettings,
+    /// Set: `ktp.v1.KtpService` calls need one of these bearer tokens.
+    pub auth: Option<BearerTokens>,
     /// Answer from the embedded sandbox instead of the real upstream.
     pub sandbox: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetricsSettings {
+    /// Serve Prometheus metrics on `addr` at `/metrics`.
+    pub enabled: bool,
+    pub addr: SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +84,10 @@ pub struct ServerSettings {
     pub max_in_flight: usize,
     /// HTTP/2 streams one client connection may have open.
     pub max_concurrent_streams: u32,
+    /// Set: the gRPC port speaks TLS (and mutual TLS with a client CA).
+    pub tls: Option<TlsSettings>,
+    /// Serve gRPC server reflection (v1 and v1alpha).
+    pub reflection: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -212,7 +228,39 @@ struct Raw {
     server: RawServer,
     upstream: RawUpstream,
     log: RawLog,
+    metrics: RawMetrics,
+    auth: RawAuth,
     sandbox: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawMetrics {
+    enabled: bool,
+    addr: String,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            addr: DEFAULT_METRICS_ADDR.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawAuth {
+    tokens_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct RawTls {
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +273,8 @@ struct RawServer {
     drain_delay: Duration,
     max_in_flight: usize,
     max_concurrent_streams: u32,
+    reflection: bool,
+    tls: RawTls,
 }
 
 impl Default for RawServer {
@@ -235,6 +285,8 @@ impl Default for RawServer {
             drain_delay: DEFAULT_DRAIN_DELAY,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            reflection: true,
+            tls: RawTls::default(),
         }
     }
 }
@@ -384,6 +436,22 @@ impl Settings {
                 "must be shorter than server.shutdown_grace (it is part of it)",
             ));
         }
+        let metrics = MetricsSettings {
+            enabled: raw.metrics.enabled,
+            addr: raw.metrics.addr.parse().map_err(|_| {
+                invalid(
+                    "metrics.addr",
+                    format!("{:?} is not an IP:port address", raw.metrics.addr),
+                )
+            })?,
+        };
+        let auth = match &raw.auth.tokens_file {
+            None => None,
+            Some(path) => Some(
+                BearerTokens::load(path).map_err(|e| invalid("auth.tokens_file", e.to_string()))?,
+            ),
+        };
+        let tls = tls_settings(&raw.server.tls)?;
         let grpc_addr = raw.server.grpc_addr.parse().map_err(|_| {
             invalid(
                 "server.grpc_addr",
@@ -436,6 +504,8 @@ impl Settings {
                 drain_delay: raw.server.drain_delay,
                 max_in_flight: raw.server.max_in_flight,
                 max_concurrent_streams: raw.server.max_concurrent_streams,
+                tls,
+                reflection: raw.server.reflection,
             },
             upstream: UpstreamSettings {
                 base_url,
@@ -459,8 +529,47 @@ impl Settings {
                 format: raw.log.format,
                 filter: raw.log.filter,
             },
+            metrics,
+            auth,
             sandbox,
         })
+    }
+}
+
+/// TLS needs both a certificate and a key; a client CA only makes sense with
+/// them. Each file must be readable now, so a typo fails at start.
+fn tls_settings(raw: &RawTls) -> Result<Option<TlsSettings>, ConfigError> {
+    let readable = |key: &'static str, path: &Path| {
+        std::fs::metadata(path)
+            .map(|_| ())
+            .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))
+    };
+    match (&raw.cert_file, &raw.key_file) {
+        (None, None) if raw.client_ca_file.is_some() => Err(invalid(
+            "server.tls.client_ca_file",
+            "mutual TLS needs server.tls.cert_file and server.tls.key_file too",
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(invalid(
+            "server.tls.key_file",
+            "server.tls.cert_file is set, so this is required",
+        )),
+        (None, Some(_)) => Err(invalid(
+            "server.tls.cert_file",
+            "server.tls.key_file is set, so this is required",
+        )),
+        (Some(cert), Some(key)) => {
+            readable("server.tls.cert_file", cert)?;
+            readable("server.tls.key_file", key)?;
+            if let Some(ca) = &raw.client_ca_file {
+                readable("server.tls.client_ca_file", ca)?;
+            }
+            Ok(Some(TlsSettings {
+                cert_file: cert.clone(),
+                key_file: key.clone(),
+                client_ca_file: raw.client_ca_file.clone(),
+            }))
+        }
     }
 }
 
@@ -879,6 +988,59 @@ mod tests {
             !shown.contains("app-123") && !shown.contains("key-456"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn tls_and_auth_settings_are_checked_at_load() {
+        let cert = tempfile::NamedTempFile::new().unwrap();
+        let cert_path = cert.path().to_str().unwrap().to_owned();
+        for (pairs, key) in [
+            (
+                vec![("KTP_GATEWAY__SERVER__TLS__CERT_FILE", cert_path.as_str())],
+                "server.tls.key_file",
+            ),
+            (
+                vec![("KTP_GATEWAY__SERVER__TLS__KEY_FILE", cert_path.as_str())],
+                "server.tls.cert_file",
+            ),
+            (
+                vec![(
+                    "KTP_GATEWAY__SERVER__TLS__CLIENT_CA_FILE",
+                    cert_path.as_str(),
+                )],
+                "server.tls.client_ca_file",
+            ),
+            (
+                vec![
+                    ("KTP_GATEWAY__SERVER__TLS__CERT_FILE", cert_path.as_str()),
+                    ("KTP_GATEWAY__SERVER__TLS__KEY_FILE", "/nonexistent/key.pem"),
+                ],
+                "server.tls.key_file",
+            ),
+            (
+                vec![("KTP_GATEWAY__AUTH__TOKENS_FILE", "/nonexistent/tokens")],
+                "auth.tokens_file",
+            ),
+            (
+                vec![("KTP_GATEWAY__AUTH__TOKENS_FILE", cert_path.as_str())],
+                "auth.tokens_file",
+            ),
+            (
+                vec![("KTP_GATEWAY__METRICS__ADDR", "nowhere")],
+                "metrics.addr",
+            ),
+        ] {
+            let mut vars = CREDS.to_vec();
+            vars.extend(pairs);
+            let err = load_env(&vars).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let mut vars = CREDS.to_vec();
+        vars.push(("KTP_GATEWAY__SERVER__TLS__CERT_FILE", &cert_path));
+        vars.push(("KTP_GATEWAY__SERVER__TLS__KEY_FILE", &cert_path));
+        let s = load_env(&vars).unwrap();
+        assert!(s.server.tls.is_some() && s.auth.is_none() && s.server.reflection);
+        assert_eq!(s.metrics.addr.to_string(), "0.0.0.0:9090");
     }
 
     #[test]

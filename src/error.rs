@@ -2,7 +2,9 @@
 //! exactly one place, the [`crate::mapping`] module ([`crate::mapping::classify`]
 //! picks the row, [`crate::mapping::render`] builds the status).
 
-use crate::{reference_id::InvalidReferenceId, upstream::UpstreamError};
+use crate::{
+    reference_id::InvalidReferenceId, security::auth::Unauthenticated, upstream::UpstreamError,
+};
 
 /// Everything that can make a call fail.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -17,6 +19,9 @@ pub enum GatewayError {
     /// upstream request was dropped.
     #[error("the caller's deadline ran out before the upstream answered")]
     DeadlineExceeded,
+    /// `auth.tokens_file` is set and the call's bearer token is missing or wrong.
+    #[error(transparent)]
+    Unauthenticated(#[from] Unauthenticated),
     /// `server.max_in_flight` calls were already in flight; shed at once.
     #[error("the gateway is at its limit of {limit} calls in flight")]
     Overloaded { limit: usize },

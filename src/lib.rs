@@ -28,6 +28,7 @@ pub mod reference_id;
 pub mod request_meta;
 pub mod resilience;
 pub mod sandbox;
+pub mod security;
 pub mod server;
 pub mod service;
 pub mod telemetry;

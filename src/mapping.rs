@@ -10,7 +10,10 @@ use std::{collections::HashMap, time::Duration};
 use tonic::{Code, Status, metadata::MetadataValue};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::{error::GatewayError, request_meta::REQUEST_ID_HEADER, upstream::UpstreamError};
+use crate::{
+    error::GatewayError, request_meta::REQUEST_ID_HEADER, security::auth::Unauthenticated,
+    upstream::UpstreamError,
+};
 
 /// Domain of reasons the upstream gave (its `error_code`, verbatim).
 pub const UPSTREAM_DOMAIN: &str = "api.verihubs.com";
@@ -30,6 +33,8 @@ pub mod reason {
     pub const UPSTREAM_BAD_RESPONSE: &str = "UPSTREAM_BAD_RESPONSE";
     pub const UPSTREAM_CIRCUIT_OPEN: &str = "UPSTREAM_CIRCUIT_OPEN";
     pub const OVERLOADED: &str = "OVERLOADED";
+    pub const BEARER_TOKEN_MISSING: &str = "BEARER_TOKEN_MISSING";
+    pub const BEARER_TOKEN_INVALID: &str = "BEARER_TOKEN_INVALID";
     /// Upstream codes the table names.
     pub const FAIL_ON_1: &str = "FAIL_ON_1";
     pub const KTP_NOT_DETECTED: &str = "KTP_NOT_DETECTED";
@@ -124,6 +129,13 @@ pub fn classify(err: &GatewayError) -> Row {
             DEADLINE_EXCEEDED,
             "the call's deadline ran out before the upstream answered",
         ),
+        GatewayError::Unauthenticated(why) => {
+            let reason = match why {
+                Unauthenticated::Missing => BEARER_TOKEN_MISSING,
+                Unauthenticated::Invalid => BEARER_TOKEN_INVALID,
+            };
+            Row::gateway(Code::Unauthenticated, reason, why.to_string())
+        }
         GatewayError::Overloaded { limit } => Row::gateway(
             Code::ResourceExhausted,
             OVERLOADED,
@@ -689,6 +701,28 @@ mod tests {
             Detail::RetryInfo(Duration::from_millis(7300))
         );
         assert_eq!(meta(&err, "upstream_http_status"), None);
+    }
+
+    #[test]
+    fn row_unauthenticated() {
+        let err = GatewayError::Unauthenticated(Unauthenticated::Missing);
+        assert_eq!(
+            row(&err),
+            (
+                Code::Unauthenticated,
+                "BEARER_TOKEN_MISSING".into(),
+                GATEWAY_DOMAIN
+            )
+        );
+        let err = GatewayError::Unauthenticated(Unauthenticated::Invalid);
+        assert_eq!(
+            row(&err),
+            (
+                Code::Unauthenticated,
+                "BEARER_TOKEN_INVALID".into(),
+                GATEWAY_DOMAIN
+            )
+        );
     }
 
     #[test]

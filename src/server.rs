@@ -7,7 +7,7 @@
 use std::{future::Future, time::Duration};
 
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tonic::{service::interceptor::InterceptedService, transport::server::TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
@@ -15,7 +15,8 @@ use crate::{
     proto::{self, ktp_service_server::KtpServiceServer},
     resilience::overload::InFlightLimit,
     sandbox::Sandbox,
-    service::KtpApi,
+    security::tls::TlsFileError,
+    service::{AuthInterceptor, KtpApi},
     upstream::{Upstream, client::BuildError},
 };
 
@@ -36,6 +37,8 @@ pub enum ServeError {
     Upstream(#[from] BuildError),
     #[error("cannot start the embedded sandbox: {0}")]
     Sandbox(#[source] std::io::Error),
+    #[error(transparent)]
+    TlsFile(#[from] TlsFileError),
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
@@ -82,24 +85,37 @@ pub async fn run(
     let in_flight = InFlightLimit::new(settings.server.max_in_flight);
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
-    let ktp = KtpServiceServer::new(KtpApi::new(upstream, in_flight))
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let (reflection_v1, reflection_v1alpha) = if settings.server.reflection {
+        (
+            Some(reflection().build_v1()?),
+            Some(reflection().build_v1alpha()?),
+        )
+    } else {
+        (None, None)
+    };
+    let ktp = InterceptedService::new(
+        KtpServiceServer::new(KtpApi::new(upstream, in_flight))
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        AuthInterceptor::new(settings.auth.clone()),
+    );
 
     let local_addr = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &settings.server.tls {
+        builder = builder.tls_config(tls.server_config()?)?;
+    }
+    let server = builder
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
         .max_concurrent_streams(settings.server.max_concurrent_streams)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
         .add_service(ktp)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stop_rx.await;
@@ -114,6 +130,13 @@ pub async fn run(
         addr = %local_addr,
         upstream = %settings.upstream.base_url,
         version = env!("CARGO_PKG_VERSION"),
+        tls = match &settings.server.tls {
+            None => "off",
+            Some(t) if t.client_ca_file.is_some() => "mutual",
+            Some(_) => "on",
+        },
+        auth = if settings.auth.is_some() { "bearer" } else { "off" },
+        reflection = settings.server.reflection,
         "ktp-gateway serving"
     );
 

@@ -1,9 +1,9 @@
 //! The `ktp.v1.KtpService` implementation: validate → call upstream within the
 //! caller's deadline → convert, or map the error; one log line per call.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
-use tonic::{Code, Request, Response, Status, metadata::MetadataValue};
+use tonic::{Code, Request, Response, Status, metadata::MetadataValue, service::Interceptor};
 use tracing::Level;
 
 use crate::{
@@ -14,6 +14,7 @@ use crate::{
     reference_id::ReferenceId,
     request_meta::{self, REQUEST_ID_HEADER},
     resilience::overload::InFlightLimit,
+    security::auth::BearerTokens,
     upstream::Upstream,
 };
 
@@ -102,6 +103,42 @@ impl KtpService for KtpApi {
                 Err(mapping::render(&row, call))
             }
         }
+    }
+}
+
+/// Checks bearer tokens before a call reaches [`KtpApi`] (a no-op when
+/// `auth.tokens_file` is unset). A refused call gets its log line here.
+#[derive(Debug, Clone)]
+pub struct AuthInterceptor {
+    tokens: Option<Arc<BearerTokens>>,
+}
+
+impl AuthInterceptor {
+    pub fn new(tokens: Option<BearerTokens>) -> Self {
+        Self {
+            tokens: tokens.map(Arc::new),
+        }
+    }
+}
+
+impl Interceptor for AuthInterceptor {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(request);
+        };
+        let Err(why) = tokens.check(request.metadata()) else {
+            return Ok(request);
+        };
+        let started = Instant::now();
+        let request_id = request_meta::request_id(request.metadata());
+        let call = CallContext {
+            request_id: &request_id,
+            reference_id: None,
+        };
+        let err = GatewayError::Unauthenticated(why);
+        let row = mapping::classify(&err);
+        log_call(call, started, Some((&row, &err)));
+        Err(mapping::render(&row, call))
     }
 }
 

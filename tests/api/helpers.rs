@@ -387,7 +387,12 @@ impl TestApp {
         let handle = tokio::spawn(server::run(settings, listener, async {
             let _ = rx.await;
         }));
-        let client = KtpServiceClient::new(channel(addr).await);
+        // Lazy: a TLS-only gateway must not fail the spawn of a plaintext client.
+        let client = KtpServiceClient::new(
+            Channel::from_shared(format!("http://{addr}"))
+                .expect("uri")
+                .connect_lazy(),
+        );
         Self {
             addr,
             upstream,

@@ -10,3 +10,4 @@ mod lifecycle;
 mod request_shape;
 mod resilience;
 mod rows;
+mod security;
