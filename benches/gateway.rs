@@ -34,6 +34,7 @@ async fn run(calls: usize) {
     // Bench defaults, then any KTP_GATEWAY__* variable of the environment.
     let env = [
         ("KTP_GATEWAY__SERVER__GRPC_ADDR", "127.0.0.1:0"),
+        ("KTP_GATEWAY__METRICS__ADDR", "127.0.0.1:0"),
         ("KTP_GATEWAY__LOG__FILTER", "off"),
     ]
     .into_iter()

@@ -23,6 +23,8 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod mapping;
+pub mod metrics;
+pub mod observe;
 pub mod proto;
 pub mod reference_id;
 pub mod request_meta;

@@ -12,6 +12,8 @@ use tonic_health::ServingStatus;
 
 use crate::{
     config::Settings,
+    metrics::Metrics,
+    observe::CallObserver,
     proto::{self, ktp_service_server::KtpServiceServer},
     resilience::overload::InFlightLimit,
     sandbox::Sandbox,
@@ -39,12 +41,64 @@ pub enum ServeError {
     Sandbox(#[source] std::io::Error),
     #[error(transparent)]
     TlsFile(#[from] TlsFileError),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("gRPC server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+}
+
+/// `GET /metrics` on its own port. Gauges are refreshed at scrape time.
+struct MetricsEndpoint {
+    metrics: Metrics,
+    in_flight: InFlightLimit,
+    upstream: Upstream,
+}
+
+impl MetricsEndpoint {
+    async fn serve(self, listener: TcpListener) {
+        let endpoint = std::sync::Arc::new(self);
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let endpoint = endpoint.clone();
+                async move {
+                    endpoint.metrics.refresh(
+                        endpoint.in_flight.in_flight(),
+                        endpoint.upstream.circuit_phase(),
+                    );
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        endpoint.metrics.render(),
+                    )
+                }
+            }),
+        );
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics endpoint stopped");
+        }
+    }
+}
+
+/// Stops a background task when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Reflection knows our contract, health, and the `google.rpc` detail types,
@@ -66,8 +120,27 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 /// listener closes and in-flight calls finish; whatever is left when
 /// `server.shutdown_grace` (counted from the signal) runs out is abandoned.
 pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let metrics_listener = if settings.metrics.enabled {
+        let addr = settings.metrics.addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::MetricsBind { addr, source })?;
+        Some(listener)
+    } else {
+        None
+    };
+    run_with(settings, listener, metrics_listener, shutdown).await
+}
+
+/// [`run`] on listeners the caller bound (tests bind ephemeral ports).
+pub async fn run_with(
     mut settings: Settings,
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let _sandbox = if settings.sandbox {
@@ -81,8 +154,24 @@ pub async fn run(
     } else {
         None
     };
-    let upstream = Upstream::new(&settings.upstream)?;
+    let metrics = Metrics::new()?;
+    let observer = CallObserver::new(metrics.clone());
+    let upstream = Upstream::new(&settings.upstream, metrics.clone())?;
     let in_flight = InFlightLimit::new(settings.server.max_in_flight);
+    let metrics_addr = match metrics_listener {
+        Some(listener) => {
+            let addr = listener
+                .local_addr()
+                .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
+            let scrape = MetricsEndpoint {
+                metrics,
+                in_flight: in_flight.clone(),
+                upstream: upstream.clone(),
+            };
+            Some((addr, AbortOnDrop(tokio::spawn(scrape.serve(listener)))))
+        }
+        None => None,
+    };
 
     let (health, health_service) = tonic_health::server::health_reporter();
     let (reflection_v1, reflection_v1alpha) = if settings.server.reflection {
@@ -94,9 +183,9 @@ pub async fn run(
         (None, None)
     };
     let ktp = InterceptedService::new(
-        KtpServiceServer::new(KtpApi::new(upstream, in_flight))
+        KtpServiceServer::new(KtpApi::new(upstream, in_flight, observer.clone()))
             .max_decoding_message_size(MAX_REQUEST_BYTES),
-        AuthInterceptor::new(settings.auth.clone()),
+        AuthInterceptor::new(settings.auth.clone(), observer),
     );
 
     let local_addr = listener
@@ -137,6 +226,7 @@ pub async fn run(
         },
         auth = if settings.auth.is_some() { "bearer" } else { "off" },
         reflection = settings.server.reflection,
+        metrics_addr = metrics_addr.as_ref().map_or("off", |(addr, _)| addr.as_str()),
         "ktp-gateway serving"
     );
 

@@ -1,15 +1,16 @@
 //! The `ktp.v1.KtpService` implementation: validate → call upstream within the
-//! caller's deadline → convert, or map the error; one log line per call.
+//! caller's deadline → convert, or map the error; each call is recorded by
+//! [`CallObserver`].
 
 use std::{sync::Arc, time::Instant};
 
-use tonic::{Code, Request, Response, Status, metadata::MetadataValue, service::Interceptor};
-use tracing::Level;
+use tonic::{Request, Response, Status, metadata::MetadataValue, service::Interceptor};
 
 use crate::{
     convert,
     error::GatewayError,
     mapping::{self, CallContext},
+    observe::CallObserver,
     proto::{GetKtpResultRequest, GetKtpResultResponse, ktp_service_server::KtpService},
     reference_id::ReferenceId,
     request_meta::{self, REQUEST_ID_HEADER},
@@ -18,21 +19,20 @@ use crate::{
     upstream::Upstream,
 };
 
-/// Full gRPC method name, as logged.
-pub const GET_KTP_RESULT: &str = "/ktp.v1.KtpService/GetKtpResult";
-
 /// The RPC handler; cheap to clone (the upstream client shares its pool).
 #[derive(Debug, Clone)]
 pub struct KtpApi {
     upstream: Upstream,
     in_flight: InFlightLimit,
+    observer: CallObserver,
 }
 
 impl KtpApi {
-    pub fn new(upstream: Upstream, in_flight: InFlightLimit) -> Self {
+    pub fn new(upstream: Upstream, in_flight: InFlightLimit, observer: CallObserver) -> Self {
         Self {
             upstream,
             in_flight,
+            observer,
         }
     }
 
@@ -72,7 +72,14 @@ impl KtpService for KtpApi {
                 // Held until the answer is ready: the cap counts calls, not requests.
                 let result = match self.in_flight.try_admit() {
                     Some(_admitted) => {
-                        let unanswered = Unanswered::new(&request_id, &id, started);
+                        let unanswered = Unanswered {
+                            observer: &self.observer,
+                            call: CallContext {
+                                request_id: &request_id,
+                                reference_id: Some(id.as_str()),
+                            },
+                            started: started.into_std(),
+                        };
                         let result = self.get_result(&id, deadline).await;
                         unanswered.answered();
                         result
@@ -90,7 +97,7 @@ impl KtpService for KtpApi {
         };
         match result {
             Ok(body) => {
-                log_call(call, started.into_std(), None);
+                self.observer.succeeded(call, started.into_std());
                 let mut response = Response::new(body);
                 if let Ok(v) = MetadataValue::try_from(request_id.as_str()) {
                     response.metadata_mut().insert(REQUEST_ID_HEADER, v);
@@ -99,7 +106,7 @@ impl KtpService for KtpApi {
             }
             Err(err) => {
                 let row = mapping::classify(&err);
-                log_call(call, started.into_std(), Some((&row, &err)));
+                self.observer.failed(call, started.into_std(), &row, &err);
                 Err(mapping::render(&row, call))
             }
         }
@@ -111,12 +118,14 @@ impl KtpService for KtpApi {
 #[derive(Debug, Clone)]
 pub struct AuthInterceptor {
     tokens: Option<Arc<BearerTokens>>,
+    observer: CallObserver,
 }
 
 impl AuthInterceptor {
-    pub fn new(tokens: Option<BearerTokens>) -> Self {
+    pub fn new(tokens: Option<BearerTokens>, observer: CallObserver) -> Self {
         Self {
             tokens: tokens.map(Arc::new),
+            observer,
         }
     }
 }
@@ -137,33 +146,22 @@ impl Interceptor for AuthInterceptor {
         };
         let err = GatewayError::Unauthenticated(why);
         let row = mapping::classify(&err);
-        log_call(call, started, Some((&row, &err)));
+        self.observer.failed(call, started, &row, &err);
         Err(mapping::render(&row, call))
     }
 }
 
-/// Logs the call's line if the caller goes away (cancels, disconnects, or
-/// its deadline passes in tonic first) while the upstream call is pending:
-/// tonic then drops the handler, and without this the call would leave no
-/// trace.
+/// Records the call as abandoned if the caller goes away (cancels,
+/// disconnects, or its deadline passes in tonic first) while the upstream
+/// call is pending: tonic then drops the handler, and without this the call
+/// would leave no trace.
 struct Unanswered<'a> {
+    observer: &'a CallObserver,
     call: CallContext<'a>,
-    started: tokio::time::Instant,
+    started: Instant,
 }
 
-impl<'a> Unanswered<'a> {
-    fn new(
-        request_id: &'a str,
-        reference_id: &'a ReferenceId,
-        started: tokio::time::Instant,
-    ) -> Self {
-        let call = CallContext {
-            request_id,
-            reference_id: Some(reference_id.as_str()),
-        };
-        Self { call, started }
-    }
-
+impl Unanswered<'_> {
     fn answered(self) {
         std::mem::forget(self);
     }
@@ -171,85 +169,6 @@ impl<'a> Unanswered<'a> {
 
 impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
-        let error = "the caller went away before the answer";
-        log_line(
-            Level::INFO,
-            self.call,
-            self.started.into_std(),
-            Code::Cancelled,
-            "",
-            "",
-            error,
-        );
-    }
-}
-
-/// The one log line of a call. Holds the reference id (not personal data) but
-/// never KTP fields, bodies or credentials.
-fn log_call(
-    call: CallContext<'_>,
-    started: Instant,
-    failure: Option<(&mapping::Row, &GatewayError)>,
-) {
-    let row = failure.map(|(row, _)| row);
-    let code = row.map_or(Code::Ok, |r| r.code);
-    let level = match row {
-        // The gateway's own credentials are wrong: someone must act.
-        Some(r) if r.reason == mapping::reason::UPSTREAM_AUTH_FAILED => Level::ERROR,
-        Some(r) if matches!(r.code, Code::Internal | Code::Unavailable | Code::Unknown) => {
-            Level::WARN
-        }
-        _ => Level::INFO,
-    };
-    let reason = row.map_or("", |r| r.reason.as_str());
-    let upstream_http_status = row
-        .and_then(|r| {
-            r.metadata
-                .iter()
-                .find(|(k, _)| *k == "upstream_http_status")
-        })
-        .map_or("", |(_, v)| v.as_str());
-    let error = failure.map(|(_, err)| err.to_string()).unwrap_or_default();
-    log_line(
-        level,
-        call,
-        started,
-        code,
-        reason,
-        upstream_http_status,
-        &error,
-    );
-}
-
-fn log_line(
-    level: Level,
-    call: CallContext<'_>,
-    started: Instant,
-    code: Code,
-    reason: &str,
-    upstream_http_status: &str,
-    error: &str,
-) {
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    macro_rules! emit {
-        ($lvl:expr) => {
-            tracing::event!(
-                $lvl,
-                method = GET_KTP_RESULT,
-                grpc_code = mapping::code_name(code),
-                duration_ms,
-                request_id = call.request_id,
-                reference_id = call.reference_id.unwrap_or(""),
-                reason,
-                upstream_http_status,
-                error,
-                "call finished"
-            )
-        };
-    }
-    match level {
-        Level::ERROR => emit!(Level::ERROR),
-        Level::WARN => emit!(Level::WARN),
-        _ => emit!(Level::INFO),
+        self.observer.abandoned(self.call, self.started);
     }
 }

@@ -98,8 +98,14 @@ where
     V: Clone + Send + Sync + 'static,
 {
     /// Joins the flight for `key`, or starts one with `start` (given the
-    /// flight's shared deadline) if none is in the air.
-    pub fn join<F, Fut>(&self, key: K, deadline: Option<Instant>, start: F) -> Arc<Flight<K, V>>
+    /// flight's shared deadline) if none is in the air. The flag says whether
+    /// an existing flight was joined.
+    pub fn join<F, Fut>(
+        &self,
+        key: K,
+        deadline: Option<Instant>,
+        start: F,
+    ) -> (Arc<Flight<K, V>>, bool)
     where
         F: FnOnce(Arc<SharedDeadline>) -> Fut,
         Fut: Future<Output = V> + Send + 'static,
@@ -108,7 +114,7 @@ where
         if let Some(flight) = map.get(&key).and_then(Weak::upgrade) {
             flight.deadline.extend(deadline);
             self.joined.fetch_add(1, Ordering::Relaxed);
-            return flight;
+            return (flight, true);
         }
         let shared = Arc::new(SharedDeadline::new(deadline));
         let (tx, rx) = watch::channel(None);
@@ -134,7 +140,7 @@ where
             flights: Arc::downgrade(&self.flights),
         });
         map.insert(key, Arc::downgrade(&flight));
-        flight
+        (flight, false)
     }
 
     /// Calls that joined a flight already in the air, since start.
@@ -172,9 +178,9 @@ mod tests {
         let c: Coalescer<String, u32> = Coalescer::default();
         let started = Arc::new(AtomicUsize::new(0));
         let pause = Duration::from_millis(50);
-        let a = c.join("k".into(), None, |_| counting(&started, pause, 7));
-        let b = c.join("k".into(), None, |_| counting(&started, pause, 8));
-        let other = c.join("other".into(), None, |_| counting(&started, pause, 9));
+        let (a, _) = c.join("k".into(), None, |_| counting(&started, pause, 7));
+        let (b, _) = c.join("k".into(), None, |_| counting(&started, pause, 8));
+        let (other, _) = c.join("other".into(), None, |_| counting(&started, pause, 9));
         assert_eq!(
             (a.wait().await, b.wait().await, other.wait().await),
             (Some(7), Some(7), Some(9))
@@ -182,7 +188,7 @@ mod tests {
         assert_eq!(started.load(Ordering::SeqCst), 2);
         assert_eq!(c.joined(), 1);
         // Finished flights are not reused.
-        let again = c.join("k".into(), None, |_| counting(&started, pause, 10));
+        let (again, _) = c.join("k".into(), None, |_| counting(&started, pause, 10));
         assert_eq!(again.wait().await, Some(10));
     }
 
@@ -191,12 +197,12 @@ mod tests {
         let c: Coalescer<String, u32> = Coalescer::default();
         let finished = Arc::new(AtomicUsize::new(0));
         let f = finished.clone();
-        let a = c.join("k".into(), None, move |_| async move {
+        let (a, _) = c.join("k".into(), None, move |_| async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             f.fetch_add(1, Ordering::SeqCst);
             1
         });
-        let b = c.join("k".into(), None, |_| async { 2 });
+        let (b, _) = c.join("k".into(), None, |_| async { 2 });
         drop(a);
         assert_eq!(c.in_flight(), 1, "one caller still waits");
         drop(b);
@@ -219,7 +225,7 @@ mod tests {
         let now = Instant::now();
         let seen = Arc::new(Mutex::new(None));
         let s = seen.clone();
-        let a = c.join(
+        let (a, _) = c.join(
             "k".into(),
             Some(now + Duration::from_millis(100)),
             move |d| {

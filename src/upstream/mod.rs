@@ -13,7 +13,7 @@ pub mod resilient;
 
 pub use client::{ReferenceIdPlacement, UpstreamClient};
 pub use model::{ImageQualityFlags, KtpData, KtpResult};
-pub use resilient::{RetrySettings, Upstream, UpstreamStats};
+pub use resilient::{RetrySettings, Upstream};
 
 /// What went wrong talking to the upstream: facts only. What they mean to a
 /// gRPC caller is decided in [`crate::mapping`].

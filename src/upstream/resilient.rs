@@ -2,19 +2,14 @@
 //! coalescing → circuit breaker → retries (backoff, budget, deadline) → one
 //! attempt ([`UpstreamClient::fetch_once`]: timeout, connection cap, body cap).
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
 use super::{KtpResult, UpstreamClient, UpstreamError, client::BuildError};
 use crate::{
     config::UpstreamSettings,
+    metrics::{AttemptOutcome, Metrics},
     reference_id::ReferenceId,
     resilience::{
         backoff::Backoff,
@@ -48,19 +43,11 @@ struct Inner {
     budget: RetryBudget,
     breaker: CircuitBreaker,
     coalescer: Option<Coalescer<String, Answer>>,
-    retries: AtomicU64,
-}
-
-/// Counters and states for metrics and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UpstreamStats {
-    pub retries: u64,
-    pub coalesced: u64,
-    pub breaker: Phase,
+    metrics: Metrics,
 }
 
 impl Upstream {
-    pub fn new(settings: &UpstreamSettings) -> Result<Self, BuildError> {
+    pub fn new(settings: &UpstreamSettings, metrics: Metrics) -> Result<Self, BuildError> {
         Ok(Self {
             inner: Arc::new(Inner {
                 client: UpstreamClient::new(settings)?,
@@ -68,7 +55,7 @@ impl Upstream {
                 budget: RetryBudget::new(settings.retry.budget),
                 breaker: CircuitBreaker::new(settings.breaker),
                 coalescer: settings.coalesce.then(Coalescer::default),
-                retries: AtomicU64::new(0),
+                metrics,
             }),
         })
     }
@@ -83,11 +70,15 @@ impl Upstream {
                 .fetch_with_retries(reference_id, || deadline)
                 .await;
         };
-        let flight = coalescer.join(reference_id.as_str().to_owned(), deadline, |shared| {
-            let inner = Arc::clone(&self.inner);
-            let id = reference_id.clone();
-            async move { inner.fetch_with_retries(&id, || shared.get()).await }
-        });
+        let (flight, joined) =
+            coalescer.join(reference_id.as_str().to_owned(), deadline, |shared| {
+                let inner = Arc::clone(&self.inner);
+                let id = reference_id.clone();
+                async move { inner.fetch_with_retries(&id, || shared.get()).await }
+            });
+        if joined {
+            self.inner.metrics.record_coalesced();
+        }
         flight.wait().await.unwrap_or_else(|| {
             Err(UpstreamError::Transport {
                 status: None,
@@ -96,12 +87,9 @@ impl Upstream {
         })
     }
 
-    pub fn stats(&self) -> UpstreamStats {
-        UpstreamStats {
-            retries: self.inner.retries.load(Ordering::Relaxed),
-            coalesced: self.inner.coalescer.as_ref().map_or(0, Coalescer::joined),
-            breaker: self.inner.breaker.phase(),
-        }
+    /// The circuit breaker's current phase.
+    pub fn circuit_phase(&self) -> Phase {
+        self.inner.breaker.phase()
     }
 }
 
@@ -117,7 +105,11 @@ impl Inner {
         self.budget.deposit();
         let mut retry = 0;
         loop {
+            let started = Instant::now();
             let answer = self.client.fetch_once(reference_id).await;
+            let (outcome, http_status) = attempt_outcome(&answer);
+            self.metrics
+                .record_attempt(outcome, http_status, started.elapsed());
             self.breaker.record(breaker_outcome(&answer));
             let error = match answer {
                 Ok(result) => return Ok(result),
@@ -129,7 +121,7 @@ impl Inner {
             if !self.budget.try_withdraw() || self.breaker.admit().is_err() {
                 return Err(error);
             }
-            self.retries.fetch_add(1, Ordering::Relaxed);
+            self.metrics.record_retry();
             tracing::debug!(retry = retry + 1, wait_ms = wait.as_millis() as u64, error = %error, "retrying upstream");
             tokio::time::sleep(wait).await;
             retry += 1;
@@ -176,6 +168,22 @@ fn retry_after(error: &UpstreamError) -> Option<Duration> {
     match error {
         UpstreamError::Status { retry_after, .. } => *retry_after,
         _ => None,
+    }
+}
+
+/// An attempt's outcome and HTTP status, as metric labels.
+fn attempt_outcome(answer: &Answer) -> (AttemptOutcome, Option<u16>) {
+    match answer {
+        Ok(_) => (AttemptOutcome::Success, Some(200)),
+        Err(UpstreamError::JobFailed { status, .. }) => (AttemptOutcome::JobError, Some(*status)),
+        Err(UpstreamError::Status { status, .. }) => (AttemptOutcome::HttpError, Some(*status)),
+        Err(UpstreamError::Timeout { status, .. }) => (AttemptOutcome::Timeout, *status),
+        Err(UpstreamError::Transport { status, .. }) => (AttemptOutcome::TransportError, *status),
+        Err(UpstreamError::BadResponse { status, .. }) => {
+            (AttemptOutcome::BadResponse, Some(*status))
+        }
+        // Never sent; fetch_with_retries returns before any attempt.
+        Err(UpstreamError::CircuitOpen { .. }) => (AttemptOutcome::TransportError, None),
     }
 }
 

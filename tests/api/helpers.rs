@@ -343,6 +343,8 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recor
 /// The gateway, running in-process against a fake upstream.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served.
+    pub metrics_addr: SocketAddr,
     pub upstream: FakeUpstream,
     pub client: KtpServiceClient<Channel>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -383,10 +385,19 @@ impl TestApp {
             .await
             .expect("bind gateway");
         let addr = listener.local_addr().expect("addr");
+        let metrics_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics");
+        let metrics_addr = metrics_listener.local_addr().expect("metrics addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(server::run(settings, listener, async {
-            let _ = rx.await;
-        }));
+        let handle = tokio::spawn(server::run_with(
+            settings,
+            listener,
+            Some(metrics_listener),
+            async {
+                let _ = rx.await;
+            },
+        ));
         // Lazy: a TLS-only gateway must not fail the spawn of a plaintext client.
         let client = KtpServiceClient::new(
             Channel::from_shared(format!("http://{addr}"))
@@ -395,6 +406,7 @@ impl TestApp {
         );
         Self {
             addr,
+            metrics_addr,
             upstream,
             client,
             shutdown: Some(tx),
@@ -420,6 +432,15 @@ impl TestApp {
         });
         customize(&mut request);
         self.client.clone().get_ktp_result(request).await
+    }
+
+    /// The metrics page, as Prometheus would scrape it.
+    pub async fn scrape(&self) -> String {
+        let response = reqwest::get(format!("http://{}/metrics", self.metrics_addr))
+            .await
+            .expect("scrape");
+        assert!(response.status().is_success());
+        response.text().await.expect("metrics text")
     }
 
     /// Starts a call in the background, for calls that outlive the test's

@@ -7,6 +7,7 @@
 
 mod helpers;
 mod lifecycle;
+mod metrics;
 mod request_shape;
 mod resilience;
 mod rows;

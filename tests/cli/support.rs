@@ -37,6 +37,7 @@ pub const CALL_FINISHED: &str = "call finished";
 /// Env var names used by the tests.
 pub mod env {
     pub const GRPC_ADDR: &str = "KTP_GATEWAY__SERVER__GRPC_ADDR";
+    pub const METRICS_ADDR: &str = "KTP_GATEWAY__METRICS__ADDR";
     pub const SHUTDOWN_GRACE: &str = "KTP_GATEWAY__SERVER__SHUTDOWN_GRACE";
     pub const DRAIN_DELAY: &str = "KTP_GATEWAY__SERVER__DRAIN_DELAY";
     pub const LOG_FORMAT: &str = "KTP_GATEWAY__LOG__FORMAT";
@@ -79,6 +80,7 @@ pub fn gateway_command(args: &[&str], vars: &[(&str, &str)]) -> Command {
         cmd.env("PATH", path);
     }
     cmd.env(env::GRPC_ADDR, "127.0.0.1:0")
+        .env(env::METRICS_ADDR, "127.0.0.1:0")
         .env(env::LOG_FORMAT, "json")
         .env(env::LOG_FILTER, "info")
         .envs(vars.iter().copied())

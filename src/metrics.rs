@@ -1,0 +1,267 @@
+//! Prometheus metrics, served on their own port (`metrics.addr`, `/metrics`)
+//! in the classic text format that Prometheus and `promtool` read.
+//!
+//! Labels have bounded values only: gRPC method and code, an upstream outcome
+//! name and HTTP status, a breaker state. Never a reference id, request id or
+//! any personal value.
+
+use std::time::Duration;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use tonic::Code;
+
+use crate::{mapping::code_name, resilience::breaker::Phase};
+
+/// Latency buckets in seconds: 1 ms to 10 s, for both the gRPC calls and the
+/// upstream attempts (a healthy upstream answers in tens of milliseconds,
+/// `upstream.timeout` is 10 s).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Every metric of the process, in its own registry (so tests can run many
+/// gateways in one process).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    grpc_requests: IntCounterVec,
+    grpc_duration: HistogramVec,
+    grpc_in_flight: IntGauge,
+    upstream_requests: IntCounterVec,
+    upstream_duration: Histogram,
+    upstream_retries: IntCounter,
+    coalesced: IntCounter,
+    circuit_state: IntGaugeVec,
+}
+
+/// How an upstream attempt ended, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// 2xx with data.
+    Success,
+    /// 2xx with a job `error_code`.
+    JobError,
+    /// A non-2xx status.
+    HttpError,
+    Timeout,
+    /// Connection refused, reset, TLS failure.
+    TransportError,
+    /// An unusable body.
+    BadResponse,
+}
+
+impl AttemptOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::JobError => "job_error",
+            Self::HttpError => "http_error",
+            Self::Timeout => "timeout",
+            Self::TransportError => "transport_error",
+            Self::BadResponse => "bad_response",
+        }
+    }
+}
+
+impl Metrics {
+    /// Registers every metric. Fails only on a name clash, i.e. a bug here.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let grpc_requests = IntCounterVec::new(
+            Opts::new(
+                "ktp_gateway_grpc_requests_total",
+                "gRPC calls answered, by method and status code.",
+            ),
+            &["method", "code"],
+        )?;
+        let grpc_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "ktp_gateway_grpc_request_duration_seconds",
+                "Time to answer a gRPC call.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method"],
+        )?;
+        let grpc_in_flight = IntGauge::new(
+            "ktp_gateway_grpc_requests_in_flight",
+            "GetKtpResult calls being answered now.",
+        )?;
+        let upstream_requests = IntCounterVec::new(
+            Opts::new(
+                "ktp_gateway_upstream_requests_total",
+                "Upstream attempts, by outcome and HTTP status (\"\" when there was no HTTP answer).",
+            ),
+            &["outcome", "http_status"],
+        )?;
+        let upstream_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "ktp_gateway_upstream_request_duration_seconds",
+                "Time of one upstream attempt.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let upstream_retries = IntCounter::new(
+            "ktp_gateway_upstream_retries_total",
+            "Upstream attempts that were retries.",
+        )?;
+        let coalesced = IntCounter::new(
+            "ktp_gateway_coalesced_requests_total",
+            "Calls that shared an upstream request already in flight for the same reference id.",
+        )?;
+        let circuit_state = IntGaugeVec::new(
+            Opts::new(
+                "ktp_gateway_upstream_circuit_state",
+                "Upstream circuit breaker state: 1 for the current state, 0 for the others.",
+            ),
+            &["state"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "ktp_gateway_build_info",
+                "Build of the running gateway; always 1.",
+            ),
+            &["version"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+
+        registry.register(Box::new(grpc_requests.clone()))?;
+        registry.register(Box::new(grpc_duration.clone()))?;
+        registry.register(Box::new(grpc_in_flight.clone()))?;
+        registry.register(Box::new(upstream_requests.clone()))?;
+        registry.register(Box::new(upstream_duration.clone()))?;
+        registry.register(Box::new(upstream_retries.clone()))?;
+        registry.register(Box::new(coalesced.clone()))?;
+        registry.register(Box::new(circuit_state.clone()))?;
+        registry.register(Box::new(build_info))?;
+        let metrics = Self {
+            registry,
+            grpc_requests,
+            grpc_duration,
+            grpc_in_flight,
+            upstream_requests,
+            upstream_duration,
+            upstream_retries,
+            coalesced,
+            circuit_state,
+        };
+        metrics.set_circuit_state(Phase::Closed);
+        Ok(metrics)
+    }
+
+    /// One answered gRPC call.
+    pub fn record_call(&self, method: &str, code: Code, duration: Duration) {
+        self.grpc_requests
+            .with_label_values(&[method, code_name(code)])
+            .inc();
+        self.grpc_duration
+            .with_label_values(&[method])
+            .observe(duration.as_secs_f64());
+    }
+
+    /// One upstream attempt.
+    pub fn record_attempt(
+        &self,
+        outcome: AttemptOutcome,
+        http_status: Option<u16>,
+        duration: Duration,
+    ) {
+        let status = http_status.map(|s| s.to_string()).unwrap_or_default();
+        self.upstream_requests
+            .with_label_values(&[outcome.as_str(), &status])
+            .inc();
+        self.upstream_duration.observe(duration.as_secs_f64());
+    }
+
+    pub fn record_retry(&self) {
+        self.upstream_retries.inc();
+    }
+
+    pub fn record_coalesced(&self) {
+        self.coalesced.inc();
+    }
+
+    /// Values read at scrape time rather than kept up to date on every call.
+    pub fn refresh(&self, in_flight: usize, circuit: Phase) {
+        self.grpc_in_flight
+            .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+        self.set_circuit_state(circuit);
+    }
+
+    fn set_circuit_state(&self, phase: Phase) {
+        for (state, p) in [
+            ("closed", Phase::Closed),
+            ("open", Phase::Open),
+            ("half_open", Phase::HalfOpen),
+        ] {
+            self.circuit_state
+                .with_label_values(&[state])
+                .set(i64::from(phase == p));
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed families.
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .is_err()
+        {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_metric_with_bounded_labels() {
+        let m = Metrics::new().unwrap();
+        m.record_call(
+            "/ktp.v1.KtpService/GetKtpResult",
+            Code::NotFound,
+            Duration::from_millis(12),
+        );
+        m.record_attempt(
+            AttemptOutcome::HttpError,
+            Some(404),
+            Duration::from_millis(10),
+        );
+        m.record_attempt(
+            AttemptOutcome::TransportError,
+            None,
+            Duration::from_millis(1),
+        );
+        m.record_retry();
+        m.record_coalesced();
+        m.refresh(3, Phase::Open);
+        let text = m.render();
+        for line in [
+            r#"ktp_gateway_grpc_requests_total{code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,
+            r#"ktp_gateway_upstream_requests_total{http_status="404",outcome="http_error"} 1"#,
+            r#"ktp_gateway_upstream_requests_total{http_status="",outcome="transport_error"} 1"#,
+            "ktp_gateway_upstream_retries_total 1",
+            "ktp_gateway_coalesced_requests_total 1",
+            "ktp_gateway_grpc_requests_in_flight 3",
+            r#"ktp_gateway_upstream_circuit_state{state="open"} 1"#,
+            r#"ktp_gateway_upstream_circuit_state{state="closed"} 0"#,
+            concat!(
+                r#"ktp_gateway_build_info{version=""#,
+                env!("CARGO_PKG_VERSION"),
+                r#""} 1"#
+            ),
+            "# TYPE ktp_gateway_grpc_request_duration_seconds histogram",
+            "# TYPE ktp_gateway_upstream_request_duration_seconds histogram",
+        ] {
+            assert!(text.contains(line), "missing {line}\n{text}");
+        }
+    }
+}
