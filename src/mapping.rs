@@ -286,12 +286,14 @@ fn classify_upstream(err: &UpstreamError) -> Row {
     }
 }
 
-/// What the status needs to know about the call beyond the error.
-#[derive(Debug, Clone, Copy)]
+/// What the status and the call's log line need to know beyond the error.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct CallContext<'a> {
     pub request_id: &'a str,
     /// The requested reference id, when it passed validation.
     pub reference_id: Option<&'a str>,
+    /// The caller's W3C trace id, for the log line.
+    pub trace_id: Option<&'a str>,
 }
 
 /// The single conversion from domain error to `tonic::Status`.
@@ -791,6 +793,7 @@ mod tests {
         let call = CallContext {
             request_id: "req-1",
             reference_id: Some("REF_9"),
+            ..Default::default()
         };
         let status = to_status(
             &http(404, Some("INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND")),

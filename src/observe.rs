@@ -98,6 +98,7 @@ impl CallObserver {
                     duration_ms,
                     request_id = call.request_id,
                     reference_id = call.reference_id.unwrap_or(""),
+                    trace_id = call.trace_id.unwrap_or(""),
                     reason = o.reason,
                     upstream_http_status = o.upstream_http_status,
                     error = o.error,

@@ -1,5 +1,6 @@
 //! What a call's metadata tells the gateway: the request id used to correlate
-//! logs and errors, and the caller's deadline (`grpc-timeout`).
+//! logs and errors, the caller's deadline (`grpc-timeout`), and its W3C trace
+//! context (`traceparent`, `tracestate`), which is passed on to the upstream.
 
 use std::time::Duration;
 
@@ -23,6 +24,70 @@ pub fn request_id(metadata: &MetadataMap) -> String {
 
 fn is_acceptable_request_id(v: &str) -> bool {
     !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// A caller's W3C trace context, validated so that only well-formed values
+/// reach logs and the upstream request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    pub traceparent: String,
+    pub tracestate: Option<String>,
+}
+
+/// Longest `tracestate` passed on (the W3C limit is 512 bytes).
+const MAX_TRACESTATE_LEN: usize = 512;
+
+impl TraceContext {
+    /// The 32-hex-digit trace id, for logs.
+    pub fn trace_id(&self) -> &str {
+        self.traceparent.get(3..35).unwrap_or("")
+    }
+}
+
+/// The caller's trace context, if its `traceparent` is well formed:
+/// `version-traceid-parentid-flags` in lower-case hex, version not `ff`, ids
+/// not all zero (W3C Trace Context). A malformed `tracestate` is dropped alone.
+pub fn trace_context(metadata: &MetadataMap) -> Option<TraceContext> {
+    let traceparent = metadata.get("traceparent")?.to_str().ok()?.trim();
+    if !is_valid_traceparent(traceparent) {
+        return None;
+    }
+    let tracestate = metadata
+        .get("tracestate")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= MAX_TRACESTATE_LEN
+                && v.bytes().all(|b| (0x20..0x7f).contains(&b))
+        })
+        .map(str::to_owned);
+    Some(TraceContext {
+        traceparent: traceparent.to_owned(),
+        tracestate,
+    })
+}
+
+fn is_valid_traceparent(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('-').collect();
+    let hex = |s: &str, len: usize| {
+        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+    match parts.as_slice() {
+        [version, trace_id, parent_id, flags, ..] => {
+            hex(version, 2)
+                && *version != "ff"
+                // Version 00 has exactly four fields; later versions may add more.
+                && (parts.len() == 4 || *version != "00")
+                && hex(trace_id, 32)
+                && nonzero(trace_id)
+                && hex(parent_id, 16)
+                && nonzero(parent_id)
+                && hex(flags, 2)
+        }
+        _ => false,
+    }
 }
 
 /// The time the caller allows for this call, from `grpc-timeout`; `None` when
@@ -108,6 +173,38 @@ mod tests {
 
         let fresh = request_id(&MetadataMap::new());
         assert_ne!(fresh, request_id(&MetadataMap::new()));
+    }
+
+    #[test]
+    fn trace_context_is_kept_only_when_well_formed() {
+        let mut md = MetadataMap::new();
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        md.insert("traceparent", good.parse().unwrap());
+        md.insert("tracestate", "congo=t61rcWkgMzE".parse().unwrap());
+        let t = trace_context(&md).expect("valid");
+        assert_eq!(t.traceparent, good);
+        assert_eq!(t.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.tracestate.as_deref(), Some("congo=t61rcWkgMzE"));
+
+        for bad in [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "garbage",
+        ] {
+            md.insert("traceparent", bad.parse().unwrap());
+            assert_eq!(trace_context(&md), None, "{bad}");
+        }
+        // A future version may carry more fields.
+        md.insert(
+            "traceparent",
+            format!("01-{}-extra", &good[3..]).parse().unwrap(),
+        );
+        assert!(trace_context(&md).is_some());
+        assert!(trace_context(&MetadataMap::new()).is_none());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::{
     observe::CallObserver,
     proto::{GetKtpResultRequest, GetKtpResultResponse, ktp_service_server::KtpService},
     reference_id::ReferenceId,
-    request_meta::{self, REQUEST_ID_HEADER},
+    request_meta::{self, REQUEST_ID_HEADER, TraceContext},
     resilience::overload::InFlightLimit,
     security::auth::BearerTokens,
     upstream::Upstream,
@@ -42,8 +42,9 @@ impl KtpApi {
         &self,
         reference_id: &ReferenceId,
         deadline: Option<tokio::time::Instant>,
+        trace: Option<&TraceContext>,
     ) -> Result<GetKtpResultResponse, GatewayError> {
-        let fetch = self.upstream.fetch(reference_id, deadline);
+        let fetch = self.upstream.fetch(reference_id, deadline, trace);
         let result = match deadline {
             Some(at) => tokio::time::timeout_at(at, fetch)
                 .await
@@ -64,6 +65,8 @@ impl KtpService for KtpApi {
         let request_id = request_meta::request_id(request.metadata());
         let deadline = request_meta::caller_timeout(request.metadata())
             .map(|t| started + t.saturating_sub(request_meta::answer_margin(t)));
+        let trace = request_meta::trace_context(request.metadata());
+        let trace_id = trace.as_ref().map(TraceContext::trace_id);
         let raw = request.into_inner().reference_id;
 
         let (reference_id, result) = match ReferenceId::parse(raw) {
@@ -77,10 +80,11 @@ impl KtpService for KtpApi {
                             call: CallContext {
                                 request_id: &request_id,
                                 reference_id: Some(id.as_str()),
+                                trace_id,
                             },
                             started: started.into_std(),
                         };
-                        let result = self.get_result(&id, deadline).await;
+                        let result = self.get_result(&id, deadline, trace.as_ref()).await;
                         unanswered.answered();
                         result
                     }
@@ -94,6 +98,7 @@ impl KtpService for KtpApi {
         let call = CallContext {
             request_id: &request_id,
             reference_id: reference_id.as_ref().map(ReferenceId::as_str),
+            trace_id,
         };
         match result {
             Ok(body) => {
@@ -142,7 +147,7 @@ impl Interceptor for AuthInterceptor {
         let request_id = request_meta::request_id(request.metadata());
         let call = CallContext {
             request_id: &request_id,
-            reference_id: None,
+            ..Default::default()
         };
         let err = GatewayError::Unauthenticated(why);
         let row = mapping::classify(&err);

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::{BodyProblem, KtpResult, UpstreamError, model};
-use crate::{config::UpstreamSettings, reference_id::ReferenceId};
+use crate::{config::UpstreamSettings, reference_id::ReferenceId, request_meta::TraceContext};
 
 /// Path of the result call, below `upstream.base_url`.
 pub const RESULT_PATH: &str = "ktp/id/extract-async/result";
@@ -103,11 +103,15 @@ impl UpstreamClient {
     /// One attempt at fetching the result of one job, within `upstream.timeout`
     /// (waiting for a free upstream connection included). Dropping the future
     /// aborts the request.
-    pub async fn fetch_once(&self, reference_id: &ReferenceId) -> Result<KtpResult, UpstreamError> {
+    pub async fn fetch_once(
+        &self,
+        reference_id: &ReferenceId,
+        trace: Option<&TraceContext>,
+    ) -> Result<KtpResult, UpstreamError> {
         let mut status = None;
         let attempt = tokio::time::timeout(
             self.timeout,
-            self.fetch_within_timeout(reference_id, &mut status),
+            self.fetch_within_timeout(reference_id, trace, &mut status),
         )
         .await;
         attempt.unwrap_or(Err(UpstreamError::Timeout {
@@ -121,6 +125,7 @@ impl UpstreamClient {
     async fn fetch_within_timeout(
         &self,
         reference_id: &ReferenceId,
+        trace: Option<&TraceContext>,
         status: &mut Option<u16>,
     ) -> Result<KtpResult, UpstreamError> {
         let _connection =
@@ -141,6 +146,12 @@ impl UpstreamClient {
             .get(url)
             .header("App-ID", self.app_id.clone())
             .header("API-Key", self.api_key.clone());
+        if let Some(trace) = trace {
+            request = request.header("traceparent", trace.traceparent.as_str());
+            if let Some(state) = &trace.tracestate {
+                request = request.header("tracestate", state.as_str());
+            }
+        }
         if self.placement.in_body() {
             let body = serde_json::json!({ "reference_id": reference_id.as_str() });
             request = request

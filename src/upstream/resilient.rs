@@ -11,6 +11,7 @@ use crate::{
     config::UpstreamSettings,
     metrics::{AttemptOutcome, Metrics},
     reference_id::ReferenceId,
+    request_meta::TraceContext,
     resilience::{
         backoff::Backoff,
         breaker::{CircuitBreaker, Outcome, Phase},
@@ -63,18 +64,29 @@ impl Upstream {
     /// Fetches one job's result. `deadline` is the caller's; retries never
     /// start past it. Dropping the future drops the caller's interest (a
     /// coalesced request goes on while other callers still wait for it).
-    pub async fn fetch(&self, reference_id: &ReferenceId, deadline: Option<Instant>) -> Answer {
+    pub async fn fetch(
+        &self,
+        reference_id: &ReferenceId,
+        deadline: Option<Instant>,
+        trace: Option<&TraceContext>,
+    ) -> Answer {
         let Some(coalescer) = &self.inner.coalescer else {
             return self
                 .inner
-                .fetch_with_retries(reference_id, || deadline)
+                .fetch_with_retries(reference_id, || deadline, trace)
                 .await;
         };
         let (flight, joined) =
             coalescer.join(reference_id.as_str().to_owned(), deadline, |shared| {
                 let inner = Arc::clone(&self.inner);
                 let id = reference_id.clone();
-                async move { inner.fetch_with_retries(&id, || shared.get()).await }
+                // The shared request carries the trace context of the call that started it.
+                let trace = trace.cloned();
+                async move {
+                    inner
+                        .fetch_with_retries(&id, || shared.get(), trace.as_ref())
+                        .await
+                }
             });
         if joined {
             self.inner.metrics.record_coalesced();
@@ -98,6 +110,7 @@ impl Inner {
         &self,
         reference_id: &ReferenceId,
         deadline: impl Fn() -> Option<Instant>,
+        trace: Option<&TraceContext>,
     ) -> Answer {
         if let Err(retry_in) = self.breaker.admit() {
             return Err(UpstreamError::CircuitOpen { retry_in });
@@ -106,7 +119,7 @@ impl Inner {
         let mut retry = 0;
         loop {
             let started = Instant::now();
-            let answer = self.client.fetch_once(reference_id).await;
+            let answer = self.client.fetch_once(reference_id, trace).await;
             let (outcome, http_status) = attempt_outcome(&answer);
             self.metrics
                 .record_attempt(outcome, http_status, started.elapsed());

@@ -111,3 +111,34 @@ async fn caller_request_id_is_echoed_and_used_in_details() {
     );
     assert_eq!(e.request_id(), "caller-req-43");
 }
+
+#[tokio::test]
+async fn the_callers_w3c_trace_context_is_passed_upstream() {
+    let app = TestApp::spawn().await;
+    app.upstream.otherwise(Reply::json(200, sample_success()));
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    app.call_with("TRACED", |r| {
+        r.metadata_mut()
+            .insert("traceparent", traceparent.parse().unwrap());
+        r.metadata_mut()
+            .insert("tracestate", "congo=t61rcWkgMzE".parse().unwrap());
+    })
+    .await
+    .expect("OK");
+    app.call_with("BAD_TRACE", |r| {
+        r.metadata_mut()
+            .insert("traceparent", "not-a-traceparent".parse().unwrap());
+    })
+    .await
+    .expect("OK");
+    app.call("UNTRACED").await.expect("OK");
+    let requests = app.upstream.requests();
+    assert_eq!(requests[0].header("traceparent"), Some(traceparent));
+    assert_eq!(requests[0].header("tracestate"), Some("congo=t61rcWkgMzE"));
+    assert_eq!(
+        requests[1].header("traceparent"),
+        None,
+        "malformed values are not passed on"
+    );
+    assert_eq!(requests[2].header("traceparent"), None);
+}
