@@ -36,6 +36,32 @@ impl KtpApi {
         }
     }
 
+    /// Admits the call under the in-flight cap and fetches its result; a
+    /// caller that goes away meanwhile is still recorded.
+    async fn admit_and_fetch(
+        &self,
+        reference_id: &ReferenceId,
+        deadline: Option<tokio::time::Instant>,
+        trace: Option<&TraceContext>,
+        call: CallContext<'_>,
+        started: Instant,
+    ) -> Result<GetKtpResultResponse, GatewayError> {
+        // Held until the answer is ready: the cap counts calls, not requests.
+        let Some(_admitted) = self.in_flight.try_admit() else {
+            return Err(GatewayError::Overloaded {
+                limit: self.in_flight.limit(),
+            });
+        };
+        let unanswered = Unanswered {
+            observer: &self.observer,
+            call,
+            started,
+        };
+        let result = self.get_result(reference_id, deadline, trace).await;
+        unanswered.answered();
+        result
+    }
+
     /// The call without its gRPC wrapping. Giving up at `deadline` drops the
     /// upstream request, which closes its connection.
     async fn get_result(
@@ -72,26 +98,15 @@ impl KtpService for KtpApi {
         let (reference_id, result) = match ReferenceId::parse(raw) {
             Err(invalid) => (None, Err(invalid.into())),
             Ok(id) => {
-                // Held until the answer is ready: the cap counts calls, not requests.
-                let result = match self.in_flight.try_admit() {
-                    Some(_admitted) => {
-                        let unanswered = Unanswered {
-                            observer: &self.observer,
-                            call: CallContext {
-                                request_id: &request_id,
-                                reference_id: Some(id.as_str()),
-                                trace_id,
-                            },
-                            started: started.into_std(),
-                        };
-                        let result = self.get_result(&id, deadline, trace.as_ref()).await;
-                        unanswered.answered();
-                        result
-                    }
-                    None => Err(GatewayError::Overloaded {
-                        limit: self.in_flight.limit(),
-                    }),
+                let call = CallContext {
+                    request_id: &request_id,
+                    reference_id: Some(id.as_str()),
+                    trace_id,
                 };
+                let started = started.into_std();
+                let result = self
+                    .admit_and_fetch(&id, deadline, trace.as_ref(), call, started)
+                    .await;
                 (Some(id), result)
             }
         };
