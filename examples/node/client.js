@@ -1,0 +1,132 @@
+// A minimal ktp-gateway client, the way a Node.js service team would write one.
+//
+// Loads the contract from proto/ at run time (@grpc/proto-loader), calls
+// ktp.v1.KtpService/GetKtpResult once for a success and twice for errors, and
+// prints one JSON object per call on stdout. Errors are decoded from the
+// `grpc-status-details-bin` trailer into a google.rpc.Status and its details
+// (ErrorInfo, RetryInfo, BadRequest, RequestInfo) with protobufjs, against the
+// google.rpc protos of the google-proto-files package.
+//
+// Usage: node client.js [HOST:PORT]   (else $KTP_GATEWAY_ADDR, else localhost:50051)
+// $KTP_PROTO_DIR overrides where the contract is read from (default ../../proto).
+
+'use strict';
+
+const path = require('node:path');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+const protobuf = require('protobufjs');
+const googleProtos = require('google-proto-files');
+
+// The reference ids of the gateway's sandbox (README, "Sandbox").
+const CALLS = [
+  'REFERENCE_ID_KTP', // OK
+  'REFERENCE_ID_ERROR_RATE_LIMITED', // UNAVAILABLE, RetryInfo 2 s
+  '', // INVALID_ARGUMENT, BadRequest on reference_id
+];
+const TIMEOUT_MS = 10_000;
+
+const PROTO_DIR = process.env.KTP_PROTO_DIR || path.join(__dirname, '..', '..', 'proto');
+
+// The contract, with proto field names and enum names as strings.
+const ktp = grpc.loadPackageDefinition(
+  protoLoader.loadSync('ktp/v1/ktp.proto', {
+    includeDirs: [PROTO_DIR],
+    keepCase: true,
+    enums: String,
+    longs: String,
+    defaults: true,
+  }),
+).ktp.v1;
+
+// google.rpc.Status and the error detail types, for grpc-status-details-bin.
+const rpcTypes = new protobuf.Root().loadSync(
+  [googleProtos.getProtoPath('rpc', 'status.proto'), googleProtos.getProtoPath('rpc', 'error_details.proto')],
+  { keepCase: true },
+);
+const Status = rpcTypes.lookupType('google.rpc.Status');
+
+/** One call; resolves to a JSON-ready summary of its result. */
+function getKtpResult(client, referenceId) {
+  return new Promise((resolve) => {
+    let requestId = '';
+    const call = client.GetKtpResult(
+      { reference_id: referenceId },
+      { deadline: Date.now() + TIMEOUT_MS },
+      (err, response) => {
+        if (err) {
+          resolve({ reference_id: referenceId, ...describeError(err) });
+          return;
+        }
+        resolve({
+          reference_id: referenceId,
+          code: 'OK',
+          request_id: requestId,
+          full_name: response.full_name,
+          gender_value: response.gender_value,
+        });
+      },
+    );
+    call.on('metadata', (metadata) => {
+      requestId = String(metadata.get('x-request-id')[0] || '');
+    });
+  });
+}
+
+/** The code, message and rich details of a failed call. */
+function describeError(err) {
+  const summary = { code: grpc.status[err.code], message: err.details };
+  const [bin] = err.metadata ? err.metadata.get('grpc-status-details-bin') : [];
+  if (!bin) return summary;
+  const status = Status.decode(bin);
+  for (const any of status.details) {
+    // type_url is "type.googleapis.com/google.rpc.ErrorInfo".
+    const typeName = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+    const type = rpcTypes.lookup(typeName);
+    if (!(type instanceof protobuf.Type)) continue; // a detail type this client does not know
+    const detail = type.toObject(type.decode(any.value), { longs: Number, defaults: true });
+    switch (typeName) {
+      case 'google.rpc.ErrorInfo':
+        Object.assign(summary, { reason: detail.reason, domain: detail.domain, metadata: detail.metadata });
+        break;
+      case 'google.rpc.RetryInfo':
+        summary.retry_delay_seconds = detail.retry_delay.seconds + detail.retry_delay.nanos / 1e9;
+        break;
+      case 'google.rpc.BadRequest':
+        summary.field_violations = detail.field_violations.map((v) => v.field);
+        break;
+      case 'google.rpc.RequestInfo':
+        summary.request_id = detail.request_id;
+        break;
+      default:
+        break;
+    }
+  }
+  return summary;
+}
+
+/** JSON with sorted keys, like the Python example's output. */
+function sortedJson(value) {
+  return JSON.stringify(value, (_, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
+async function main() {
+  const addr = process.argv[2] || process.env.KTP_GATEWAY_ADDR || 'localhost:50051';
+  const client = new ktp.KtpService(addr, grpc.credentials.createInsecure());
+  try {
+    for (const referenceId of CALLS) {
+      console.log(sortedJson(await getKtpResult(client, referenceId)));
+    }
+  } finally {
+    client.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
