@@ -5,6 +5,7 @@
 use std::{sync::Arc, time::Instant};
 
 use tonic::{Request, Response, Status, metadata::MetadataValue, service::Interceptor};
+use tracing::Instrument;
 
 use crate::{
     convert,
@@ -104,8 +105,11 @@ impl KtpService for KtpApi {
                     trace_id,
                 };
                 let started = started.into_std();
+                // Every line logged while the call runs carries its request id.
+                let span = tracing::info_span!("call", request_id = %request_id);
                 let result = self
                     .admit_and_fetch(&id, deadline, trace.as_ref(), call, started)
+                    .instrument(span)
                     .await;
                 (Some(id), result)
             }

@@ -22,7 +22,9 @@ pub fn init(settings: &LogSettings) -> Result<(), TelemetryError> {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            // Each call runs in a `call` span holding its request id, so every
+            // line of the call carries it (under "span").
+            .with_current_span(true)
             .with_span_list(false)
             .try_init(),
         LogFormat::Text => builder.try_init(),

@@ -15,6 +15,7 @@ use std::{
 };
 
 use tokio::{sync::watch, task::AbortHandle, time::Instant};
+use tracing::Instrument;
 
 /// The latest deadline among the callers sharing a flight (`None`: one of
 /// them has none), so the shared request may retry for as long as its most
@@ -121,8 +122,11 @@ where
         let request = start(Arc::clone(&shared));
         let flights = Arc::downgrade(&self.flights);
         let task_key = key.clone();
+        // The request runs in the span of the call that started it, so its
+        // log lines carry that call's request id.
+        let span = tracing::Span::current();
         let task = tokio::spawn(async move {
-            let answer = request.await;
+            let answer = request.instrument(span).await;
             // Later callers start a fresh request rather than reuse an answer.
             if let Some(flights) = flights.upgrade() {
                 flights
