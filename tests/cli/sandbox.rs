@@ -370,3 +370,26 @@ async fn a_call_the_caller_abandons_still_gets_its_log_line() {
     assert_eq!(line["reference_id"], "REFERENCE_ID_ERROR_SLOW", "{line}");
     assert_eq!(line["method"], METHOD, "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_of_a_call_carries_its_request_id() {
+    let mut gateway = Gateway::sandbox(&[(crate::support::env::LOG_FILTER, "debug")]);
+    let mut client = gateway.ktp().await;
+    // A 500 from the sandbox is retried: the retries log lines of their own.
+    let _ = client
+        .get_ktp_result(ktp_request(
+            "REFERENCE_ID_ERROR_SERVER",
+            Some("cli-lines-1"),
+        ))
+        .await;
+    gateway.call_log("cli-lines-1");
+    let logs = gateway.process.json_logs();
+    let retries: Vec<_> = logs
+        .iter()
+        .filter(|l| l["message"] == "retrying upstream")
+        .collect();
+    assert_eq!(retries.len(), 2, "two retries logged");
+    for line in retries {
+        assert_eq!(line["span"]["request_id"], "cli-lines-1", "{line}");
+    }
+}
