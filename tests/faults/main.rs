@@ -1,0 +1,27 @@
+//! Fault injection against the real `ktp-gateway` binary: a scripted fake
+//! upstream (raw TCP, in this test) misbehaves in every way the resilience
+//! issue lists, and the compiled gateway, run as a subprocess, must map each
+//! fault to its README error-table row without panicking, leaking memory or
+//! upstream connections, or printing a credential or a personal value.
+//!
+//! - [`matrix`]: every scenario through one gateway at the default log level:
+//!   exact code, reason, domain, metadata, `RetryInfo` and upstream attempts;
+//!   after each: alive, no panic, RSS and upstream sockets back near the
+//!   baseline, a normal call succeeds.
+//! - [`secrets`]: the same matrix at `trace` level; no line of stdout or
+//!   stderr contains the App-ID, the API key or any value of the KTP the
+//!   fake upstream returned.
+//!
+//! [`scenarios`] is the matrix itself, [`upstream`] the fake upstream,
+//! [`subject`] the gateway process seen from outside (calls, `/proc`).
+//! The process helpers are shared with `tests/cli` ([`support`]).
+
+#[path = "../cli/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+mod matrix;
+mod scenarios;
+mod secrets;
+mod subject;
+mod upstream;

@@ -1,0 +1,775 @@
+//! The fault matrix: each scenario scripts one misbehaviour of the upstream
+//! and names the README error-table row the caller must get. [`run_matrix`]
+//! drives every scenario, one after the other, through ONE gateway process,
+//! and after each checks that it is still alive and panic-free, that its
+//! memory and its upstream connections are back near their baseline (so
+//! neither grows with the number of scenarios), and that a normal call right
+//! after succeeds.
+//!
+//! Settings of the gateway under test, and why:
+//! - `upstream.timeout` = 1 s: the hanging and slow scenarios end in 1 s
+//!   instead of the default 10 s, still five times the 200 ms "late but in
+//!   time" scenario.
+//! - `upstream.breaker.failure_threshold` = 1000: the matrix sends dozens of
+//!   transient failures in a row through one gateway on purpose (resets,
+//!   503s, timeouts, each retried); with the default 5 the circuit would open
+//!   and every later scenario would get `UPSTREAM_CIRCUIT_OPEN` instead of
+//!   its own row. The breaker has its own tests (`tests/api/resilience.rs`).
+//! - retries stay at their defaults (3 attempts, 50 ms base backoff): the
+//!   flapping and 429 rows are about them, so attempts are asserted.
+//! - coalescing stays on: every call uses its own reference id and the calls
+//!   are sequential, so nothing is shared.
+//! - `server.drain_delay` = 100 ms, so the final SIGTERM is quick.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use crate::{
+    subject::{API_KEY, APP_ID, Subject, eventually},
+    upstream::{FakeUpstream, Reply},
+};
+
+/// The fictional card holder the fake upstream returns. Every value is
+/// unusual enough that finding it in the gateway's output can only mean a
+/// leak.
+pub mod person {
+    pub const NIK: &str = "3578015712880004";
+    pub const FULL_NAME: &str = "KARTIKA UJIAN RAHASIA";
+    pub const PLACE_OF_BIRTH: &str = "SINGKAWANG";
+    pub const DATE_OF_BIRTH: &str = "17-12-1988";
+    pub const GENDER: &str = "PEREMPUAN";
+    pub const ADDRESS: &str = "JL. MELATI UJIAN NO. 42";
+    pub const RT_RW: &str = "007/011";
+    pub const VILLAGE: &str = "SUKAMAJU UJIAN";
+    pub const DISTRICT: &str = "CIBEUNYING UJIAN";
+    pub const CITY: &str = "KOTA UJIAN BARAT";
+    pub const STATE: &str = "PROVINSI UJIAN TENGAH";
+    pub const RELIGION: &str = "KATOLIK";
+    pub const MARITAL_STATUS: &str = "CERAI HIDUP";
+    pub const OCCUPATION: &str = "PENELITI KEAMANAN";
+
+    /// Every personal value above (blood type and nationality are too short
+    /// to search for: `AB`, `WNI`).
+    pub const ALL: &[&str] = &[
+        NIK,
+        FULL_NAME,
+        PLACE_OF_BIRTH,
+        DATE_OF_BIRTH,
+        GENDER,
+        ADDRESS,
+        RT_RW,
+        VILLAGE,
+        DISTRICT,
+        CITY,
+        STATE,
+        RELIGION,
+        MARITAL_STATUS,
+        OCCUPATION,
+    ];
+}
+
+/// The `data` object of the card holder.
+pub fn person_data() -> Value {
+    use person::*;
+    json!({
+        "nik": NIK, "full_name": FULL_NAME, "place_of_birth": PLACE_OF_BIRTH,
+        "date_of_birth": DATE_OF_BIRTH, "gender": GENDER, "blood_type": "AB",
+        "address": ADDRESS, "rt_rw": RT_RW, "administrative_village": VILLAGE,
+        "district": DISTRICT, "city": CITY, "state": STATE, "religion": RELIGION,
+        "marital_status": MARITAL_STATUS, "occupation": OCCUPATION, "nationality": "WNI",
+        "image_quality": {"blur": false, "dark": false, "flashlight": false, "grayscale": false}
+    })
+}
+
+/// A clean success for the card holder.
+pub fn person_success() -> Value {
+    json!({"message": "success extract ktp data", "data": person_data()})
+}
+
+/// What the upstream does in a scenario.
+pub enum Fault {
+    /// The scenario's reference id is answered with this.
+    Reply(Reply),
+    /// New connections are accepted and never answered (after the idle
+    /// keep-alive connections were closed, so the call needs a new one).
+    HangAfterAccept,
+}
+
+/// What the caller must get.
+pub enum Expect {
+    /// OK with the card holder's fields.
+    Person,
+    /// OK with every KTP field empty (all `null` upstream).
+    Blank,
+    /// An error row of the README table.
+    Error(Row),
+}
+
+/// One error row: code, `ErrorInfo` reason and domain, metadata (`None`:
+/// the key must be absent) and the `RetryInfo` delay if any.
+pub struct Row {
+    pub code: Code,
+    pub reason: &'static str,
+    pub domain: &'static str,
+    pub meta: Vec<(&'static str, Option<&'static str>)>,
+    pub retry: Option<Duration>,
+}
+
+const GATEWAY: &str = "ktp-gateway";
+const UPSTREAM: &str = "api.verihubs.com";
+
+fn row(code: Code, reason: &'static str, domain: &'static str) -> Row {
+    Row {
+        code,
+        reason,
+        domain,
+        meta: Vec::new(),
+        retry: None,
+    }
+}
+
+impl Row {
+    fn meta(mut self, key: &'static str, value: Option<&'static str>) -> Self {
+        self.meta.push((key, value));
+        self
+    }
+    fn retry(mut self, delay: Duration) -> Self {
+        self.retry = Some(delay);
+        self
+    }
+    fn http(self, status: &'static str) -> Self {
+        self.meta("upstream_http_status", Some(status))
+    }
+}
+
+fn bad_response(status: &'static str, problem: &'static str) -> Expect {
+    Expect::Error(
+        row(Code::Internal, "UPSTREAM_BAD_RESPONSE", GATEWAY)
+            .http(status)
+            .meta("problem", Some(problem)),
+    )
+}
+
+/// One scenario of the matrix.
+pub struct Scenario {
+    pub name: &'static str,
+    pub fault: Fault,
+    /// The caller's `grpc-timeout`, if any.
+    pub deadline: Option<Duration>,
+    /// Calls made (each with the same expectation).
+    pub calls: usize,
+    pub expect: Expect,
+    /// Upstream requests each call must cause, when that is deterministic.
+    pub attempts: Option<usize>,
+    /// The gateway must close (abandon) each call's upstream request.
+    pub abandons: bool,
+    /// Generous bounds on each call's duration.
+    pub min_elapsed: Duration,
+    pub max_elapsed: Duration,
+}
+
+impl Scenario {
+    fn new(name: &'static str, fault: Fault, expect: Expect) -> Self {
+        Self {
+            name,
+            fault,
+            deadline: None,
+            calls: 1,
+            expect,
+            attempts: Some(1),
+            abandons: false,
+            min_elapsed: Duration::ZERO,
+            max_elapsed: Duration::from_secs(5),
+        }
+    }
+    fn reply(name: &'static str, reply: Reply, expect: Expect) -> Self {
+        Self::new(name, Fault::Reply(reply), expect)
+    }
+    fn attempts(mut self, n: Option<usize>) -> Self {
+        self.attempts = n;
+        self
+    }
+    fn abandons(mut self) -> Self {
+        self.abandons = true;
+        self
+    }
+    fn elapsed(mut self, min: Duration, max: Duration) -> Self {
+        self.min_elapsed = min;
+        self.max_elapsed = max;
+        self
+    }
+}
+
+/// How long the "slow" upstream takes: the call must end well before.
+const SLOW_UPSTREAM: Duration = Duration::from_secs(5);
+const MIB: usize = 1024 * 1024;
+
+/// The settings the matrix runs with (see the module doc for why).
+pub const MATRIX_SETTINGS: &[(&str, &str)] = &[
+    ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "1s"),
+    ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1000"),
+    ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "100ms"),
+];
+
+/// Every scenario, in the order they run.
+pub fn all() -> Vec<Scenario> {
+    use person::*;
+    let secs = Duration::from_secs;
+    let ms = Duration::from_millis;
+    let unavailable = |reason| row(Code::Unavailable, reason, GATEWAY).retry(secs(1));
+    let with_person = |mut extra: Value| {
+        extra["data"] = person_data();
+        extra
+    };
+    let mut nulls = person_data();
+    for (_, v) in nulls.as_object_mut().expect("object").iter_mut() {
+        *v = Value::Null;
+    }
+    let mut nik_as_number = person_data();
+    nik_as_number["nik"] = json!(3_578_015_712_880_004_u64);
+    let mut flag_as_string = person_data();
+    flag_as_string["image_quality"]["blur"] = json!("yes");
+    let deep_arrays = format!(
+        r#"{{"data": {{"nik": "{NIK}", "x": {}{}}}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let deep_objects = format!(
+        r#"{{"data": {{"full_name": "{FULL_NAME}", "x": {}1{}}}}}"#,
+        r#"{"a":"#.repeat(50_000),
+        "}".repeat(50_000)
+    );
+    let mut invalid_utf8 = format!(r#"{{"data": {{"full_name": "{FULL_NAME} "#).into_bytes();
+    invalid_utf8.extend_from_slice(b"\xff\xfe\xc3\x28\"}}");
+    let truncated =
+        format!(r#"{{"data": {{"nik": "{NIK}", "full_name": "{FULL_NAME}", "address": "#);
+    let echoing_500 = json!({
+        "error_code": "INTERNAL_SERVER_ERROR",
+        "message": format!("extraction failed for {FULL_NAME} ({NIK}), born {DATE_OF_BIRTH}"),
+    });
+    let too_many = json!({"message": format!("slow down, {FULL_NAME}")});
+
+    vec![
+        Scenario::new(
+            "hang after accepting",
+            Fault::HangAfterAccept,
+            Expect::Error(unavailable("UPSTREAM_TIMEOUT").meta("upstream_http_status", None)),
+        )
+        .attempts(None)
+        .abandons()
+        .elapsed(ms(900), secs(4)),
+        Scenario::reply(
+            "answer after 200 ms",
+            Reply::delayed(ms(200), Reply::Json(200, person_success())),
+            Expect::Person,
+        )
+        .elapsed(ms(200), secs(4)),
+        Scenario::reply(
+            "answer after 5 s, slower than upstream.timeout",
+            Reply::delayed(SLOW_UPSTREAM, Reply::Json(200, person_success())),
+            Expect::Error(unavailable("UPSTREAM_TIMEOUT").meta("upstream_http_status", None)),
+        )
+        .abandons()
+        .elapsed(ms(900), secs(4)),
+        Scenario {
+            deadline: Some(ms(300)),
+            ..Scenario::reply(
+                "300 ms caller deadline, 5 s upstream",
+                Reply::delayed(SLOW_UPSTREAM, Reply::Json(200, person_success())),
+                Expect::Error(row(Code::DeadlineExceeded, "DEADLINE_EXCEEDED", GATEWAY)),
+            )
+            .abandons()
+            .elapsed(ms(200), secs(2))
+        },
+        // Transport errors are retried: three resets, then the last error.
+        Scenario::reply(
+            "connection reset mid-body",
+            Reply::ResetMidBody(truncated.clone().into_bytes()),
+            Expect::Error(unavailable("UPSTREAM_UNAVAILABLE").http("200")),
+        )
+        .attempts(Some(3)),
+        Scenario::reply(
+            "50 MB body, announced",
+            Reply::Huge {
+                status: 200,
+                len: 50 * MIB,
+                chunked: false,
+            },
+            bad_response("200", "too_large"),
+        ),
+        Scenario::reply(
+            "50 MB body, chunked",
+            Reply::Huge {
+                status: 200,
+                len: 50 * MIB,
+                chunked: true,
+            },
+            bad_response("200", "too_large"),
+        ),
+        // For an error status the status decides, whatever the body size.
+        Scenario::reply(
+            "503 with a 50 MB chunked body",
+            Reply::Huge {
+                status: 503,
+                len: 50 * MIB,
+                chunked: true,
+            },
+            Expect::Error(unavailable("UPSTREAM_UNAVAILABLE").http("503")),
+        )
+        .attempts(Some(3)),
+        Scenario::reply(
+            "invalid JSON (truncated)",
+            Reply::typed(200, "application/json", truncated),
+            bad_response("200", "not_json"),
+        ),
+        Scenario::reply(
+            "wrong Content-Type, JSON body",
+            Reply::typed(
+                200,
+                "text/html; charset=iso-8859-1",
+                person_success().to_string(),
+            ),
+            Expect::Person,
+        ),
+        Scenario::reply(
+            "wrong Content-Type, HTML body",
+            Reply::typed(
+                200,
+                "text/html",
+                format!("<html><body>{FULL_NAME} {NIK}</body></html>"),
+            ),
+            bad_response("200", "not_json"),
+        ),
+        Scenario::reply(
+            "wrong JSON type: nik is a number",
+            Reply::Json(200, json!({"data": nik_as_number})),
+            bad_response("200", "wrong_shape"),
+        ),
+        Scenario::reply(
+            "wrong JSON type: data is an array",
+            Reply::Json(200, json!({"data": [FULL_NAME, NIK]})),
+            bad_response("200", "wrong_shape"),
+        ),
+        Scenario::reply(
+            "wrong JSON type: a quality flag is a string",
+            Reply::Json(200, json!({"data": flag_as_string})),
+            bad_response("200", "wrong_shape"),
+        ),
+        Scenario::reply(
+            "wrong JSON type: error_code is a number",
+            Reply::Json(
+                200,
+                with_person(json!({"error_code": 3_578_015_712_880_004_u64})),
+            ),
+            bad_response("200", "wrong_shape"),
+        ),
+        Scenario::reply(
+            "wrong JSON type: the body is an array",
+            Reply::Json(200, json!([person_data()])),
+            bad_response("200", "not_an_object"),
+        ),
+        Scenario::reply(
+            "nulls in every field",
+            Reply::Json(
+                200,
+                json!({"message": null, "error_code": null, "status_code": null, "data": nulls}),
+            ),
+            Expect::Blank,
+        ),
+        Scenario::reply(
+            "data is null",
+            Reply::Json(200, json!({"message": FULL_NAME, "data": null})),
+            bad_response("200", "no_data"),
+        ),
+        Scenario::reply(
+            "deeply nested arrays (100,000 levels)",
+            Reply::typed(200, "application/json", deep_arrays),
+            bad_response("200", "not_json"),
+        ),
+        Scenario::reply(
+            "deeply nested objects (50,000 levels)",
+            Reply::typed(200, "application/json", deep_objects),
+            bad_response("200", "not_json"),
+        ),
+        Scenario::reply(
+            "invalid UTF-8",
+            Reply::typed(200, "application/json", invalid_utf8),
+            bad_response("200", "not_json"),
+        ),
+        // Each call meets a 500 then a 200: the retry hides the flap.
+        Scenario {
+            calls: 3,
+            ..Scenario::reply(
+                "flapping between 500 and 200",
+                Reply::cycle(vec![
+                    Reply::Json(500, json!({"message": "Internal Server Error"})),
+                    Reply::Json(200, person_success()),
+                ]),
+                Expect::Person,
+            )
+            .attempts(Some(2))
+        },
+        Scenario::reply(
+            "500 whose body echoes personal data",
+            Reply::Json(500, echoing_500),
+            Expect::Error(
+                row(Code::Unavailable, "INTERNAL_SERVER_ERROR", UPSTREAM)
+                    .http("500")
+                    .retry(secs(1)),
+            ),
+        )
+        .attempts(Some(3)),
+        // A Retry-After beyond the 1 s backoff cap is not waited out but
+        // passed to the caller.
+        Scenario::reply(
+            "429 with Retry-After: 2",
+            Reply::raw(
+                429,
+                &[("Content-Type", "application/json"), ("Retry-After", "2")],
+                too_many.to_string(),
+            ),
+            Expect::Error(
+                row(Code::Unavailable, "UPSTREAM_RATE_LIMITED", GATEWAY)
+                    .http("429")
+                    .retry(secs(2)),
+            ),
+        ),
+        Scenario::reply(
+            "429 without Retry-After",
+            Reply::Json(429, too_many),
+            Expect::Error(
+                row(Code::Unavailable, "UPSTREAM_RATE_LIMITED", GATEWAY)
+                    .http("429")
+                    .retry(secs(1)),
+            ),
+        )
+        .attempts(Some(3)),
+        Scenario::reply(
+            "FAIL_ON_1 with the card holder's data",
+            Reply::Json(
+                200,
+                json!({"error_code": "FAIL_ON_1", "message": "quality check failed",
+                       "data": {"nik": NIK, "full_name": FULL_NAME,
+                                "image_quality": {"blur": true, "dark": false}}}),
+            ),
+            Expect::Error(
+                row(Code::FailedPrecondition, "FAIL_ON_1", UPSTREAM)
+                    .http("200")
+                    .meta("blur", Some("true"))
+                    .meta("dark", Some("false"))
+                    .meta("flashlight", None),
+            ),
+        ),
+    ]
+}
+
+/// How far above its baseline the gateway's RSS may be after a scenario.
+const RSS_SLACK: u64 = 20 * 1024 * 1024;
+/// Concurrent calls abandoned at once in the burst step.
+const BURST: usize = 64;
+
+/// What a matrix run leaves for further checks.
+pub struct MatrixRun {
+    pub subject: Subject,
+    pub upstream: FakeUpstream,
+    /// Scenario names, for messages.
+    pub ran: Vec<&'static str>,
+    /// Resident memory after the warm-up, and the most seen after a
+    /// scenario, in KiB.
+    pub baseline_rss_kib: u64,
+    pub peak_rss_kib: u64,
+    /// Upstream sockets allowed after a scenario, and the most seen.
+    pub socket_limit: usize,
+    pub peak_sockets: usize,
+}
+
+impl MatrixRun {
+    /// One line for the test's output (`--nocapture`).
+    pub fn summary(&self) -> String {
+        format!(
+            "{} scenarios; RSS baseline {} KiB, peak after a scenario {} KiB; \
+             upstream sockets peak {} (limit {})",
+            self.ran.len(),
+            self.baseline_rss_kib,
+            self.peak_rss_kib,
+            self.peak_sockets,
+            self.socket_limit
+        )
+    }
+}
+
+/// Runs every scenario through one gateway started with `log_filter`,
+/// asserting each one's row and the health checks after it.
+pub async fn run_matrix(log_filter: &str) -> MatrixRun {
+    let upstream = FakeUpstream::start(Reply::Json(200, person_success())).await;
+    let mut subject = Subject::start(&upstream, log_filter, MATRIX_SETTINGS).await;
+
+    for i in 0..3 {
+        normal_call(&subject, &format!("WARMUP-{i}")).await;
+    }
+    let baseline_rss = subject.rss();
+    // Sequential calls reuse one keep-alive connection; one more is allowed,
+    // as the pool sometimes opens a second one when a request races the
+    // return of the first. A connection leaked mid-request is caught exactly
+    // by the fake upstream's busy count (see `after_fault`); this limit, far
+    // below the 256 idle connections the pool may keep, catches idle ones
+    // piling up with the number of scenarios.
+    let socket_limit = subject.upstream_sockets().len().max(1) + 1;
+    let mut ran = Vec::new();
+    let mut peak_sockets = 0;
+    let mut peak_rss = baseline_rss;
+
+    for (n, scenario) in all().into_iter().enumerate() {
+        let id = format!("FAULT-{n:02}");
+        let abandoned_before = upstream.abandoned();
+        match &scenario.fault {
+            Fault::Reply(reply) => upstream.on(&id, reply.clone()),
+            Fault::HangAfterAccept => {
+                upstream.close_idle_connections();
+                let drained = subject
+                    .settle_upstream_sockets(0, Duration::from_secs(5))
+                    .await;
+                assert!(
+                    drained.is_ok(),
+                    "{}: pooled connections not closed: {drained:?}",
+                    scenario.name
+                );
+                upstream.hang_on_accept(true);
+            }
+        }
+        for call in 0..scenario.calls {
+            let what = format!("{} (call {})", scenario.name, call + 1);
+            let (result, elapsed) = subject.call(&id, scenario.deadline).await;
+            check(&what, &scenario.expect, result);
+            assert!(
+                (scenario.min_elapsed..scenario.max_elapsed).contains(&elapsed),
+                "{what}: took {elapsed:?}, expected {:?}..{:?}",
+                scenario.min_elapsed,
+                scenario.max_elapsed
+            );
+        }
+        upstream.hang_on_accept(false);
+        if let Some(per_call) = scenario.attempts {
+            assert_eq!(
+                upstream.attempts(&id),
+                per_call * scenario.calls,
+                "{}: upstream requests",
+                scenario.name
+            );
+        }
+        if scenario.abandons {
+            let want = abandoned_before + scenario.calls;
+            assert!(
+                eventually(Duration::from_secs(3), || upstream.abandoned() >= want).await,
+                "{}: the gateway did not cancel its upstream request ({} of {want} abandoned)",
+                scenario.name,
+                upstream.abandoned()
+            );
+        }
+        after_fault(
+            &mut subject,
+            &upstream,
+            scenario.name,
+            n,
+            baseline_rss,
+            socket_limit,
+        )
+        .await;
+        peak_sockets = peak_sockets.max(subject.upstream_sockets().len());
+        peak_rss = peak_rss.max(subject.rss());
+        ran.push(scenario.name);
+    }
+
+    burst_of_abandoned_calls(&subject, &upstream).await;
+    after_fault(
+        &mut subject,
+        &upstream,
+        "burst",
+        99,
+        baseline_rss,
+        socket_limit,
+    )
+    .await;
+    ran.push("burst of abandoned calls");
+    peak_sockets = peak_sockets.max(subject.upstream_sockets().len());
+    peak_rss = peak_rss.max(subject.rss());
+
+    assert!(
+        peak_sockets <= socket_limit,
+        "upstream connections grew over the matrix: peak {peak_sockets} > {socket_limit}"
+    );
+    for r in upstream.received() {
+        assert_eq!(
+            (r.app_id.as_deref(), r.api_key.as_deref()),
+            (Some(APP_ID), Some(API_KEY)),
+            "credentials on the wire"
+        );
+    }
+    MatrixRun {
+        subject,
+        upstream,
+        ran,
+        baseline_rss_kib: baseline_rss / 1024,
+        peak_rss_kib: peak_rss / 1024,
+        socket_limit,
+        peak_sockets,
+    }
+}
+
+/// `BURST` concurrent calls against a hanging upstream, every upstream
+/// request on its own connection: half without a deadline (the gateway's
+/// 1 s `upstream.timeout` ends them: exactly `UPSTREAM_TIMEOUT`), half with a
+/// 300 ms deadline (the callers go away). Every upstream request must be
+/// cancelled and its connection closed.
+async fn burst_of_abandoned_calls(subject: &Subject, upstream: &FakeUpstream) {
+    let abandoned_before = upstream.abandoned();
+    for i in 0..BURST {
+        upstream.on(&format!("BURST-{i}"), Reply::Hang);
+    }
+    let deadline = |i: usize| (i % 2 == 1).then_some(Duration::from_millis(300));
+    let calls: Vec<_> = (0..BURST)
+        .map(|i| {
+            let caller = subject.caller();
+            tokio::spawn(async move { caller.call(&format!("BURST-{i}"), deadline(i)).await })
+        })
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        let (result, elapsed) = call.await.expect("burst call task");
+        let what = format!("burst call {i}");
+        assert!(elapsed < Duration::from_secs(4), "{what}: took {elapsed:?}");
+        if deadline(i).is_none() {
+            let timeout =
+                row(Code::Unavailable, "UPSTREAM_TIMEOUT", GATEWAY).retry(Duration::from_secs(1));
+            check(&what, &Expect::Error(timeout), result);
+            continue;
+        }
+        // The gateway answers 30 ms before the caller's deadline. With 32
+        // such calls at once (and, in the `secrets` run, every crate logging
+        // at trace level on 2 shared cores) that margin is sometimes not
+        // enough and the client's own timer ends the call first, which tonic
+        // reports as CANCELLED "Timeout expired". Both mean "the deadline
+        // ran out"; what this step proves is the cancellation upstream.
+        match result {
+            Err(s) if s.code() == Code::Cancelled && s.message() == "Timeout expired" => {}
+            other => check(
+                &what,
+                &Expect::Error(row(Code::DeadlineExceeded, "DEADLINE_EXCEEDED", GATEWAY)),
+                other,
+            ),
+        }
+    }
+    let want = abandoned_before + BURST;
+    assert!(
+        eventually(Duration::from_secs(5), || upstream.abandoned() >= want).await,
+        "burst: {} of {want} upstream requests cancelled",
+        upstream.abandoned()
+    );
+}
+
+/// The checks after every scenario: alive and panic-free, memory and
+/// upstream connections back near the baseline, and a normal call works.
+async fn after_fault(
+    subject: &mut Subject,
+    upstream: &FakeUpstream,
+    name: &str,
+    n: usize,
+    baseline_rss: u64,
+    socket_limit: usize,
+) {
+    subject.assert_alive_without_panic(name);
+    normal_call(subject, &format!("NORMAL-{n:02}")).await;
+    // Every request the gateway sent is over: answered, or given up and its
+    // connection closed. A connection the gateway neither reads nor closes
+    // stays busy here, even when the keep-alive slack below would hide it.
+    assert!(
+        eventually(Duration::from_secs(3), || upstream.busy_connections() == 0).await,
+        "after {name}: {} upstream connections still busy",
+        upstream.busy_connections()
+    );
+    let sockets = subject
+        .settle_upstream_sockets(socket_limit, Duration::from_secs(3))
+        .await;
+    assert!(
+        sockets.is_ok(),
+        "after {name}: the gateway still holds upstream sockets (states) {sockets:?}, \
+         more than {socket_limit}"
+    );
+    let rss = subject.rss();
+    assert!(
+        rss <= baseline_rss + RSS_SLACK,
+        "after {name}: RSS {} KiB, baseline {} KiB",
+        rss / 1024,
+        baseline_rss / 1024
+    );
+}
+
+/// A call the upstream answers normally must succeed with the card holder.
+async fn normal_call(subject: &Subject, id: &str) {
+    let (result, _) = subject.call(id, None).await;
+    check(id, &Expect::Person, result);
+}
+
+/// Asserts one call's result against the expectation.
+pub fn check(
+    what: &str,
+    expect: &Expect,
+    result: Result<ktp_gateway::proto::GetKtpResultResponse, Status>,
+) {
+    match (expect, result) {
+        (Expect::Person, Ok(r)) => {
+            assert_eq!(
+                (r.nik.as_str(), r.full_name.as_str(), r.occupation.as_str()),
+                (person::NIK, person::FULL_NAME, person::OCCUPATION),
+                "{what}"
+            );
+        }
+        (Expect::Blank, Ok(r)) => {
+            let fields = [&r.nik, &r.full_name, &r.address, &r.date_of_birth, &r.city];
+            assert!(fields.iter().all(|f| f.is_empty()), "{what}: {fields:?}");
+            assert_eq!(r.image_quality, None, "{what}");
+        }
+        (Expect::Error(want), Err(status)) => check_error(what, want, &status),
+        (_, Err(status)) => panic!("{what}: expected OK, got {status:?}"),
+        (Expect::Error(want), Ok(_)) => {
+            panic!("{what}: expected {:?} {}, got OK", want.code, want.reason)
+        }
+    }
+}
+
+fn check_error(what: &str, want: &Row, status: &Status) {
+    let details = status.get_error_details();
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("{what}: no ErrorInfo in {status:?}"));
+    assert_eq!(
+        (status.code(), info.reason.as_str(), info.domain.as_str()),
+        (want.code, want.reason, want.domain),
+        "{what}: {status:?}"
+    );
+    for (key, value) in &want.meta {
+        assert_eq!(
+            info.metadata.get(*key).map(String::as_str),
+            *value,
+            "{what}: metadata {key} in {:?}",
+            info.metadata
+        );
+    }
+    let retry = details.retry_info().and_then(|r| r.retry_delay);
+    assert_eq!(retry, want.retry, "{what}: RetryInfo");
+    assert!(
+        details
+            .request_info()
+            .is_some_and(|r| !r.request_id.is_empty()),
+        "{what}: RequestInfo"
+    );
+    let shown = format!("{} {:?}", status.message(), info.metadata);
+    for secret in [APP_ID, API_KEY].iter().chain(person::ALL) {
+        assert!(
+            !shown.contains(secret),
+            "{what}: {secret:?} in the error: {shown}"
+        );
+    }
+}
