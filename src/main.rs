@@ -41,6 +41,13 @@ fn main() -> ExitCode {
         eprintln!("ktp-gateway: {e}");
         return ExitCode::FAILURE;
     }
+    // Each call in flight can hold a client stream and an upstream connection:
+    // the common soft limit of 1,024 open files would cap the gateway far below
+    // `server.max_in_flight`. Raise it to the hard limit, as Go runtimes do.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(open_files = limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

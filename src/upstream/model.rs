@@ -46,6 +46,7 @@ pub struct KtpData {
     pub marital_status: Option<String>,
     pub occupation: Option<String>,
     pub nationality: Option<String>,
+    #[serde(default, deserialize_with = "object_only")]
     pub image_quality: Option<ImageQualityFlags>,
     pub reference_id: Option<String>,
     pub status_code: Option<String>,
@@ -159,10 +160,24 @@ pub fn interpret(
 /// Flags of a failed job, read best-effort: a malformed `image_quality` on an
 /// error answer just means there are no flags to report.
 fn image_quality_of(data: &Value) -> Option<ImageQualityFlags> {
-    ImageQualityFlags::deserialize(data.get("image_quality")?).ok()
+    ImageQualityFlags::deserialize(data.get("image_quality").filter(|v| v.is_object())?).ok()
+}
+
+/// Derived struct deserializers also accept a JSON array, field by field;
+/// the vendor's objects must be objects.
+fn object_only<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<ImageQualityFlags>, D::Error> {
+    Option::<serde_json::Map<String, Value>>::deserialize(d)?
+        .map(|m| ImageQualityFlags::deserialize(Value::Object(m)).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 fn error_code_of_error_body(body: &[u8]) -> Option<String> {
+    // Only an object carries an error code (a struct would also take an array).
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
     let envelope: ErrorEnvelope = serde_json::from_slice(body).ok()?;
     match envelope.error_code? {
         Value::String(code) => non_empty(Some(code)).and_then(valid_error_code),
@@ -295,6 +310,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // An array is not the flags object.
+        let body =
+            br#"{"data": {"image_quality": [true, true, true, true]}, "error_code": "FAIL_ON_1"}"#;
+        assert!(matches!(
+            interpret(200, None, body),
+            Err(UpstreamError::JobFailed {
+                image_quality: None,
+                ..
+            })
+        ));
         // Malformed flags on an error answer do not hide the error.
         let body = br#"{"data": {"image_quality": "bad"}, "error_code": "FAIL_ON_1"}"#;
         assert!(matches!(
@@ -333,6 +358,13 @@ mod tests {
             BodyProblem::WrongShape
         );
         assert_eq!(problem(200, br#"{"data": []}"#), BodyProblem::WrongShape);
+        assert_eq!(
+            problem(
+                200,
+                br#"{"data": {"image_quality": [true, false, false, true]}}"#
+            ),
+            BodyProblem::WrongShape
+        );
         assert_eq!(
             problem(200, br#"{"message": 5, "data": {}}"#),
             BodyProblem::WrongShape
@@ -399,6 +431,7 @@ mod tests {
         assert_eq!(code(500, b"<html>Bad gateway</html>"), None);
         assert_eq!(code(500, b""), None);
         assert_eq!(code(500, br#"{"error_code": 42}"#), None);
+        assert_eq!(code(403, br#"["INSUFFICIENT_QUOTA"]"#), None);
         assert_eq!(code(500, br#"{"error_code": ""}"#), None);
         assert_eq!(code(500, br#"{"error_code": "has space"}"#), None);
         assert_eq!(
