@@ -5,7 +5,7 @@
 //! malformed bodies and in error pages alike).
 
 use crate::{
-    scenarios::{person, run_matrix},
+    scenarios::{person, person_success, run_matrix},
     subject::{API_KEY, APP_ID},
 };
 
@@ -36,6 +36,76 @@ async fn no_credential_or_personal_value_in_trace_logs() {
                 lines.len(),
                 run.ran
             );
+        }
+    }
+}
+
+/// Bearer tokens are secrets too: a caller's valid token, a wrong one and
+/// a missing one go through the gateway at `trace` level, and neither token
+/// appears anywhere in the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_bearer_token_in_trace_logs() {
+    const GOOD: &str = "faults-bearer-token-7d3e1a";
+    const BAD: &str = "faults-wrong-token-90b2cc";
+    let mut tokens = tempfile::NamedTempFile::new().expect("tokens file");
+    std::io::Write::write_all(&mut tokens, format!("# callers\n{GOOD}\n").as_bytes())
+        .expect("write tokens");
+    let tokens_path = tokens.path().to_str().expect("UTF-8 path").to_owned();
+
+    let upstream =
+        crate::upstream::FakeUpstream::start(crate::upstream::Reply::Json(200, person_success()))
+            .await;
+    let mut subject = crate::subject::Subject::start(
+        &upstream,
+        "trace",
+        &[("KTP_GATEWAY__AUTH__TOKENS_FILE", tokens_path.as_str())],
+    )
+    .await;
+    let mut client = subject.gateway.ktp().await;
+    let request = |token: Option<&str>| {
+        let mut r = tonic::Request::new(ktp_gateway::proto::GetKtpResultRequest {
+            reference_id: "TOKENS-1".into(),
+        });
+        if let Some(t) = token {
+            r.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {t}").parse().expect("ASCII"),
+            );
+        }
+        r
+    };
+    client
+        .get_ktp_result(request(Some(GOOD)))
+        .await
+        .expect("a listed token is accepted");
+    let wrong = client
+        .get_ktp_result(request(Some(BAD)))
+        .await
+        .expect_err("a wrong token is refused");
+    assert_eq!(wrong.code(), tonic::Code::Unauthenticated);
+    let missing = client
+        .get_ktp_result(request(None))
+        .await
+        .expect_err("no token is refused");
+    assert_eq!(missing.code(), tonic::Code::Unauthenticated);
+
+    let status = tokio::task::block_in_place(|| subject.gateway.stop());
+    assert!(status.success(), "exit status {status}");
+    let lines = subject.output_lines();
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.contains(r#""level":"TRACE""#))
+            .count()
+            > 20,
+        "trace output was on"
+    );
+    for needle in [GOOD, BAD, APP_ID, API_KEY]
+        .into_iter()
+        .chain(person::ALL.iter().copied())
+    {
+        if let Some(line) = lines.iter().find(|l| l.contains(needle)) {
+            panic!("{needle:?} leaked into the output: {line}");
         }
     }
 }
