@@ -424,12 +424,7 @@ impl Settings {
 
     fn validate(raw: Raw, sandbox_flag: bool) -> Result<Self, ConfigError> {
         let sandbox = sandbox_flag || raw.sandbox;
-        if raw.server.shutdown_grace.is_zero() {
-            return Err(invalid(
-                "server.shutdown_grace",
-                "must be greater than zero",
-            ));
-        }
+        positive("server.shutdown_grace", raw.server.shutdown_grace)?;
         if raw.server.drain_delay >= raw.server.shutdown_grace {
             return Err(invalid(
                 "server.drain_delay",
@@ -573,9 +568,16 @@ fn tls_settings(raw: &RawTls) -> Result<Option<TlsSettings>, ConfigError> {
     }
 }
 
+/// Upper bound of every count setting: far above any sane value, and low
+/// enough that no semaphore or allocation sized by it can fail.
+const MAX_COUNT: usize = 1_000_000;
+/// Upper bound of every duration setting, so that `now + duration` can never
+/// overflow an `Instant`.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
 fn at_least(key: &'static str, value: usize, min: usize) -> Result<(), ConfigError> {
-    if value < min {
-        Err(invalid(key, format!("must be at least {min}")))
+    if value < min || value > MAX_COUNT {
+        Err(invalid(key, format!("must be from {min} to {MAX_COUNT}")))
     } else {
         Ok(())
     }
@@ -589,6 +591,7 @@ fn retry_settings(r: &RawRetry) -> Result<RetrySettings, ConfigError> {
         ));
     }
     positive("upstream.retry.base_backoff", r.base_backoff)?;
+    positive("upstream.retry.max_backoff", r.max_backoff)?;
     if r.max_backoff < r.base_backoff {
         return Err(invalid(
             "upstream.retry.max_backoff",
@@ -621,8 +624,8 @@ fn retry_settings(r: &RawRetry) -> Result<RetrySettings, ConfigError> {
 }
 
 fn positive(key: &'static str, d: Duration) -> Result<(), ConfigError> {
-    if d.is_zero() {
-        Err(invalid(key, "must be greater than zero"))
+    if d.is_zero() || d > MAX_DURATION {
+        Err(invalid(key, "must be greater than zero and at most 24h"))
     } else {
         Ok(())
     }
@@ -854,6 +857,27 @@ mod tests {
     #[test]
     fn invalid_values_name_the_key_and_env_var() {
         for (var, value, key) in [
+            (
+                "KTP_GATEWAY__SERVER__MAX_IN_FLIGHT",
+                "99999999999",
+                "server.max_in_flight",
+            ),
+            (
+                "KTP_GATEWAY__UPSTREAM__MAX_CONNECTIONS",
+                "2305843009213693952",
+                "upstream.max_connections",
+            ),
+            (
+                "KTP_GATEWAY__UPSTREAM__BREAKER__COOLDOWN",
+                "300000000000y",
+                "upstream.breaker.cooldown",
+            ),
+            (
+                "KTP_GATEWAY__UPSTREAM__RETRY__MAX_BACKOFF",
+                "400d",
+                "upstream.retry.max_backoff",
+            ),
+            ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "2d", "upstream.timeout"),
             (
                 "KTP_GATEWAY__SERVER__GRPC_ADDR",
                 "localhost",

@@ -242,3 +242,66 @@ async fn a_stuck_call_cannot_hold_shutdown_past_the_grace_period() {
         "waited for the grace period"
     );
 }
+
+#[tokio::test]
+async fn a_silent_connection_cannot_hold_shutdown_past_the_grace_period() {
+    let mut app = TestApp::spawn_with(&[
+        ("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "600ms"),
+        ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "100ms"),
+    ])
+    .await;
+    // Connected, but never says a word (no HTTP/2 preface).
+    let _silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    app.begin_shutdown();
+    let handle = app.handle.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("the grace period bounds shutdown")
+        .unwrap()
+        .expect("clean exit");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn oversized_requests_and_headers_are_refused() {
+    let app = TestApp::spawn().await;
+    app.upstream.otherwise(Reply::json(200, sample_success()));
+    // A request message over the 16 KiB cap: refused by the gRPC layer.
+    let big = "R".repeat(20 * 1024);
+    let status = app.call(&big).await.expect_err("20 KB message");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    // 20 KB of metadata: over the 16 KiB header-list cap.
+    let status = app
+        .call_with("HEADERS", |r| {
+            r.metadata_mut()
+                .insert("x-padding", "p".repeat(20 * 1024).parse().unwrap());
+        })
+        .await
+        .expect_err("20 KB of headers");
+    assert_ne!(status.code(), Code::Ok);
+    assert!(
+        app.upstream.requests().is_empty(),
+        "neither reached the upstream"
+    );
+    app.call("FINE").await.expect("normal calls still work");
+}
+
+#[tokio::test]
+async fn one_connection_gets_at_most_max_concurrent_streams() {
+    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__MAX_CONCURRENT_STREAMS", "2")]).await;
+    app.upstream.otherwise(Reply::Hang);
+    // Three calls on the one connection of `app.client`: only two may run.
+    let _calls: Vec<_> = (0..3).map(|i| app.spawn_call(&format!("S{i}"))).collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.upstream.requests().len(),
+        2,
+        "the third stream waits for a free slot"
+    );
+}

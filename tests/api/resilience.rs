@@ -9,6 +9,8 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
+use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
+
 use crate::helpers::{Reply, TestApp, channel, expect_error, sample_success};
 
 fn unavailable() -> Reply {
@@ -259,11 +261,23 @@ async fn past_the_in_flight_cap_calls_are_shed_at_once() {
     app.upstream.on("A", slow_success(600));
     app.upstream.on("B", slow_success(600));
     app.upstream.otherwise(Reply::json(200, sample_success()));
-    let a = app.spawn_call("A");
-    let b = app.spawn_call("B");
+    // Each call on its own connection: the cap is process-wide, not per connection.
+    let call_on_own_connection = |id: &'static str| {
+        let addr = app.addr;
+        tokio::spawn(async move {
+            let mut client = KtpServiceClient::new(channel(addr).await);
+            client
+                .get_ktp_result(GetKtpResultRequest {
+                    reference_id: id.into(),
+                })
+                .await
+        })
+    };
+    let a = call_on_own_connection("A");
+    let b = call_on_own_connection("B");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    let e = expect_error(app.call("C").await);
+    let e = expect_error(call_on_own_connection("C").await.unwrap());
     assert_eq!(
         (e.code, e.reason(), e.domain()),
         (Code::ResourceExhausted, "OVERLOADED", "ktp-gateway")

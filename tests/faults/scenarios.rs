@@ -447,6 +447,51 @@ pub fn all() -> Vec<Scenario> {
             ),
         )
         .attempts(Some(3)),
+        // The 4xx rows, with bodies that echo personal data, so the trace-level
+        // scan also covers them (401 is the gateway's only ERROR-level line).
+        Scenario::reply(
+            "400 invalid reference id, body echoing personal data",
+            Reply::Json(
+                400,
+                with_person(json!({"error_code": "INVALID_PAYLOAD_REFERENCE_ID"})),
+            ),
+            Expect::Error(
+                row(
+                    Code::InvalidArgument,
+                    "INVALID_PAYLOAD_REFERENCE_ID",
+                    UPSTREAM,
+                )
+                .http("400"),
+            ),
+        ),
+        Scenario::reply(
+            "401 credentials refused, body echoing personal data",
+            Reply::Json(401, with_person(json!({"message": "Authorization failed"}))),
+            Expect::Error(row(Code::Internal, "UPSTREAM_AUTH_FAILED", GATEWAY).http("401")),
+        ),
+        Scenario::reply(
+            "403 quota exhausted",
+            Reply::Json(
+                403,
+                with_person(json!({"error_code": "INSUFFICIENT_QUOTA"})),
+            ),
+            Expect::Error(row(Code::ResourceExhausted, "INSUFFICIENT_QUOTA", UPSTREAM).http("403")),
+        ),
+        Scenario::reply(
+            "404 reference id not found",
+            Reply::Json(
+                404,
+                with_person(json!({"error_code": "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND"})),
+            ),
+            Expect::Error(
+                row(
+                    Code::NotFound,
+                    "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND",
+                    UPSTREAM,
+                )
+                .http("404"),
+            ),
+        ),
         Scenario::reply(
             "FAIL_ON_1 with the card holder's data",
             Reply::Json(
