@@ -456,6 +456,20 @@ impl TestApp {
         tokio::spawn(async move { client.get_ktp_result(request).await })
     }
 
+    /// Starts the shutdown sequence and waits for the server to stop cleanly,
+    /// failing past `limit`; returns how long it took.
+    pub async fn shut_down_within(&mut self, limit: std::time::Duration) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        self.begin_shutdown();
+        let handle = self.handle.take().expect("server running");
+        tokio::time::timeout(limit, handle)
+            .await
+            .expect("the grace period bounds shutdown")
+            .expect("server task")
+            .expect("clean exit");
+        started.elapsed()
+    }
+
     /// Starts the shutdown sequence (like SIGTERM).
     pub fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
