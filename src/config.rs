@@ -35,7 +35,9 @@ pub const DEFAULT_BASE_URL: &str = "https://api.verihubs.com";
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 256;
+/// As many as may be in flight: a smaller pool closes connections after each
+/// burst only to open them again for the next (`bench/README.md`).
+pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = DEFAULT_MAX_CONNECTIONS;
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const DEFAULT_LOG_FILTER: &str = "info";
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;

@@ -50,6 +50,10 @@ fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Workers batch their log lines while busy and write them when idle.
+        .on_thread_unpark(telemetry::worker_unparked)
+        .on_thread_park(telemetry::worker_parked)
+        .on_thread_stop(telemetry::flush)
         .build()
     {
         Ok(rt) => rt,
@@ -58,7 +62,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         // Handlers first: a SIGTERM that arrives while starting up must
         // still mean "drain and exit 0", not the default "die".
         let shutdown = match shutdown_signal() {
@@ -84,7 +88,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // Stop the workers, then write any log line still waiting.
+    drop(runtime);
+    telemetry::flush();
+    code
 }
 
 /// Installs the SIGTERM (what Kubernetes sends) and SIGINT (Ctrl-C) handlers
