@@ -62,11 +62,36 @@ fn image_quality(q: ImageQualityFlags) -> proto::ImageQuality {
 }
 
 /// Upper-case letters and digits only: what survives OCR noise in a word.
-fn key(raw: &str) -> String {
-    raw.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+/// Kept on the stack, at most [`Key::CAP`] of them: every known word is
+/// shorter, so a longer one still matches nothing, and prefixes still work.
+fn key(raw: &str) -> Key {
+    let mut key = Key {
+        bytes: [0; Key::CAP],
+        len: 0,
+    };
+    for b in raw.bytes().filter(u8::is_ascii_alphanumeric).take(Key::CAP) {
+        key.bytes[key.len] = b.to_ascii_uppercase();
+        key.len += 1;
+    }
+    key
+}
+
+struct Key {
+    bytes: [u8; Key::CAP],
+    len: usize,
+}
+
+impl Key {
+    const CAP: usize = 48;
+
+    fn as_str(&self) -> &str {
+        // ASCII letters and digits only, so always UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+
+    fn starts_with(&self, prefix: &str) -> bool {
+        self.as_str().starts_with(prefix)
+    }
 }
 
 pub fn gender(raw: &str) -> Gender {
@@ -203,6 +228,14 @@ mod tests {
             ("KHONGHUCU", Religion::Confucian),
             ("KEPERCAYAAN TERHADAP TUHAN YME", Religion::FolkBelief),
             ("JEDI", Religion::Unspecified),
+            // Past the key's length: a long word matches no short one, and
+            // a prefix still counts.
+            (&"ISLAM ".repeat(40), Religion::Unspecified),
+            (
+                &format!("kepercayaan {}", "x".repeat(500)),
+                Religion::FolkBelief,
+            ),
+            ("I-s-l-a-m é", Religion::Islam),
         ] {
             assert_eq!(religion(raw), want, "{raw:?}");
         }

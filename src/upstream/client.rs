@@ -86,6 +86,10 @@ impl UpstreamClient {
             .tcp_nodelay(true)
             // Redirects would carry our API key to wherever they point.
             .redirect(reqwest::redirect::Policy::none())
+            // Retries are ours (src/resilience: budget, backoff, deadline). Left
+            // on, reqwest's own policy would also copy every request so it
+            // could replay it.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()
             .map_err(BuildError)?;
         Ok(Self {
@@ -153,10 +157,12 @@ impl UpstreamClient {
             }
         }
         if self.placement.in_body() {
-            let body = serde_json::json!({ "reference_id": reference_id.as_str() });
+            // Display of a JSON string escapes it and cannot fail.
+            let id = serde_json::Value::from(reference_id.as_str());
+            let body = format!(r#"{{"reference_id":{id}}}"#);
             request = request
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(body.to_string());
+                .body(body);
         }
         let response = request.send().await.map_err(|e| transport_error(e, None))?;
         let code = response.status().as_u16();

@@ -172,7 +172,9 @@ fn read_2xx(status: u16, body: &[u8]) -> Result<KtpResult, UpstreamError> {
 /// else (job errors, missing data, extra fields, any doubt) to that path, so
 /// the outcome never depends on which path read the body.
 fn usual_success(body: &[u8]) -> Option<KtpResult> {
-    let ObjectOnly(envelope) = serde_json::from_slice::<ObjectOnly<UsualEnvelope>>(body).ok()?;
+    // Checking UTF-8 once for the whole body is cheaper than string by string.
+    let text = std::str::from_utf8(body).ok()?;
+    let ObjectOnly(envelope) = serde_json::from_str::<ObjectOnly<UsualEnvelope>>(text).ok()?;
     if non_empty(envelope.error_code).is_some() {
         return None;
     }

@@ -8,9 +8,16 @@ use std::{
 };
 
 use tracing::{Level, Metadata};
-use tracing_subscriber::{EnvFilter, fmt::MakeWriter};
+use tracing_subscriber::{
+    EnvFilter,
+    fmt::{MakeWriter, format::JsonFields},
+};
 
 use crate::config::{LogFormat, LogSettings};
+
+mod json;
+
+pub use json::JsonLines;
 
 /// The subscriber could not be installed (the filter was validated with the
 /// config, so in practice: a subscriber was already installed).
@@ -26,13 +33,11 @@ pub fn init(settings: &LogSettings) -> Result<(), TelemetryError> {
         .with_writer(Stdout)
         .with_target(true);
     let result = match settings.format {
+        // Each call runs in a `call` span holding its request id, so every
+        // line of the call carries it (under "span").
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            // Each call runs in a `call` span holding its request id, so every
-            // line of the call carries it (under "span").
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines)
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
