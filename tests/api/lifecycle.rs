@@ -9,7 +9,10 @@ use tonic_health::pb::{
 };
 use tonic_reflection::pb::{v1, v1alpha};
 
-use crate::helpers::{Reply, TestApp, channel, expect_error, sample_success};
+use crate::{
+    fake_upstream::Reply,
+    helpers::{TestApp, channel, expect_error, sample_success},
+};
 
 async fn check(app: &TestApp, service: &str) -> Result<ServingStatus, tonic::Status> {
     let mut health = HealthClient::new(channel(app.addr).await);
@@ -163,11 +166,11 @@ async fn shutdown_flips_health_lets_in_flight_calls_finish_and_refuses_new_conne
     let mut app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "10s")]).await;
     app.upstream.on(
         "REF_INFLIGHT",
-        Reply::Delayed(
+        Reply::delayed(
             // Outlasts the 1 s drain delay: the call is still running when
             // the listener closes and the connection gets GOAWAY.
             Duration::from_millis(2000),
-            Box::new(Reply::json(200, sample_success())),
+            Reply::Json(200, sample_success()),
         ),
     );
     let mut health = HealthClient::new(channel(app.addr).await);
@@ -253,7 +256,7 @@ async fn a_silent_connection_cannot_hold_shutdown_past_the_grace_period() {
 #[tokio::test]
 async fn oversized_requests_and_headers_are_refused() {
     let app = TestApp::spawn().await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     // A request message over the 16 KiB cap: refused by the gRPC layer.
     let big = "R".repeat(20 * 1024);
     let status = app.call(&big).await.expect_err("20 KB message");

@@ -5,6 +5,8 @@
 //! - `request_shape`: what the gateway sends upstream (path, headers, query, body).
 //! - `lifecycle`: health, reflection, deadlines and graceful shutdown.
 
+#[path = "../shared/fake_upstream.rs"]
+mod fake_upstream;
 mod helpers;
 mod lifecycle;
 mod metrics;

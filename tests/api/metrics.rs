@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{Reply, TestApp, sample_success};
+use crate::{
+    fake_upstream::Reply,
+    helpers::{TestApp, sample_success},
+};
 
 const METHOD: &str = "/ktp.v1.KtpService/GetKtpResult";
 
@@ -18,10 +21,10 @@ async fn calls_attempts_retries_coalescing_and_breaker_are_counted() {
     let app =
         TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1000")]).await;
     app.upstream
-        .on("SECRET_REF_OK", Reply::json(200, sample_success()));
+        .on("SECRET_REF_OK", Reply::Json(200, sample_success()));
     app.upstream.on(
         "SECRET_REF_404",
-        Reply::json(
+        Reply::Json(
             404,
             json!({"error_code": "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND"}),
         ),
@@ -29,15 +32,15 @@ async fn calls_attempts_retries_coalescing_and_breaker_are_counted() {
     app.upstream.on(
         "SECRET_REF_FLAP",
         Reply::cycle(vec![
-            Reply::json(503, json!({})),
-            Reply::json(200, sample_success()),
+            Reply::Json(503, json!({})),
+            Reply::Json(200, sample_success()),
         ]),
     );
     app.upstream.on(
         "SECRET_REF_SLOW",
-        Reply::Delayed(
+        Reply::delayed(
             Duration::from_millis(300),
-            Box::new(Reply::json(200, sample_success())),
+            Reply::Json(200, sample_success()),
         ),
     );
     app.call("SECRET_REF_OK").await.unwrap();
@@ -120,7 +123,7 @@ async fn an_open_circuit_shows_at_scrape_time() {
         ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "2"),
     ])
     .await;
-    app.upstream.on("DOWN", Reply::json(503, json!({})));
+    app.upstream.on("DOWN", Reply::Json(503, json!({})));
     let _ = app.call("DOWN").await;
     let _ = app.call("DOWN").await;
     let page = app.scrape().await;

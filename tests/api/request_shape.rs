@@ -2,12 +2,15 @@
 
 use serde_json::Value;
 
-use crate::helpers::{API_KEY, APP_ID, Reply, TestApp, sample_success};
+use crate::{
+    fake_upstream::Reply,
+    helpers::{API_KEY, APP_ID, TestApp, sample_success},
+};
 
 #[tokio::test]
 async fn sends_get_with_credentials_accept_user_agent_and_id_in_query_and_body() {
     let app = TestApp::spawn().await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     app.call("ID_CHECK_123").await.expect("OK");
     let requests = app.upstream.requests();
     assert_eq!(requests.len(), 1);
@@ -30,14 +33,14 @@ async fn sends_get_with_credentials_accept_user_agent_and_id_in_query_and_body()
 #[tokio::test]
 async fn reference_id_placement_is_configurable() {
     let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__REFERENCE_ID_IN", "query")]).await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     app.call("ONLY_QUERY").await.expect("OK");
     let r = &app.upstream.requests()[0];
     assert_eq!(r.query_value("reference_id"), Some("ONLY_QUERY"));
     assert!(r.body.is_empty(), "no body in query mode");
 
     let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__REFERENCE_ID_IN", "body")]).await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     app.call("ONLY_BODY").await.expect("OK");
     let r = &app.upstream.requests()[0];
     assert!(r.query.is_empty(), "no query in body mode");
@@ -48,7 +51,7 @@ async fn reference_id_placement_is_configurable() {
 #[tokio::test]
 async fn reference_id_is_sent_exactly_and_safely_encoded() {
     let app = TestApp::spawn().await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     let id = r#"a b&c=d/é"?#"#;
     app.call(id).await.expect("OK");
     let r = &app.upstream.requests()[0];
@@ -60,8 +63,8 @@ async fn reference_id_is_sent_exactly_and_safely_encoded() {
 
 #[tokio::test]
 async fn base_url_with_a_path_prefix_is_respected() {
-    let upstream = crate::helpers::FakeUpstream::start().await;
-    upstream.otherwise(Reply::json(200, sample_success()));
+    let upstream = crate::fake_upstream::FakeUpstream::start().await;
+    upstream.otherwise(Reply::Json(200, sample_success()));
     let base = format!("{}/prefix/", upstream.base_url());
     let app = TestApp::spawn_against(upstream, &[("KTP_GATEWAY__UPSTREAM__BASE_URL", &base)]).await;
     app.call("P").await.expect("OK");
@@ -74,7 +77,7 @@ async fn base_url_with_a_path_prefix_is_respected() {
 #[tokio::test]
 async fn connections_are_pooled_across_calls() {
     let app = TestApp::spawn().await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     for i in 0..20 {
         app.call(&format!("POOL_{i}")).await.expect("OK");
     }
@@ -89,7 +92,7 @@ async fn connections_are_pooled_across_calls() {
 #[tokio::test]
 async fn caller_request_id_is_echoed_and_used_in_details() {
     let app = TestApp::spawn().await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     let response = app
         .call_with("RID", |r| {
             r.metadata_mut()
@@ -115,7 +118,7 @@ async fn caller_request_id_is_echoed_and_used_in_details() {
 #[tokio::test]
 async fn the_callers_w3c_trace_context_is_passed_upstream() {
     let app = TestApp::spawn().await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     app.call_with("TRACED", |r| {
         r.metadata_mut()

@@ -11,16 +11,19 @@ use tonic_health::pb::{
 
 use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
 
-use crate::helpers::{Reply, TestApp, channel, expect_error, sample_success};
+use crate::{
+    fake_upstream::Reply,
+    helpers::{TestApp, channel, expect_error, sample_success},
+};
 
 fn unavailable() -> Reply {
-    Reply::json(503, json!({"message": "Service Unavailable"}))
+    Reply::Json(503, json!({"message": "Service Unavailable"}))
 }
 
 fn slow_success(ms: u64) -> Reply {
-    Reply::Delayed(
+    Reply::delayed(
         Duration::from_millis(ms),
-        Box::new(Reply::json(200, sample_success())),
+        Reply::Json(200, sample_success()),
     )
 }
 
@@ -32,7 +35,7 @@ async fn transient_failures_are_retried_until_success() {
         Reply::cycle(vec![
             unavailable(),
             Reply::Close,
-            Reply::json(200, sample_success()),
+            Reply::Json(200, sample_success()),
         ]),
     );
     let r = app
@@ -62,33 +65,33 @@ async fn non_transient_answers_are_never_retried() {
     let cases = [
         (
             "R400",
-            Reply::json(400, json!({"error_code": "INVALID_PAYLOAD_REFERENCE_ID"})),
+            Reply::Json(400, json!({"error_code": "INVALID_PAYLOAD_REFERENCE_ID"})),
         ),
         (
             "R401",
-            Reply::json(401, json!({"message": "Authorization failed"})),
+            Reply::Json(401, json!({"message": "Authorization failed"})),
         ),
         (
             "R403",
-            Reply::json(403, json!({"error_code": "INSUFFICIENT_QUOTA"})),
+            Reply::Json(403, json!({"error_code": "INSUFFICIENT_QUOTA"})),
         ),
         (
             "R404",
-            Reply::json(
+            Reply::Json(
                 404,
                 json!({"error_code": "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND"}),
             ),
         ),
-        ("R501", Reply::json(501, json!({}))),
+        ("R501", Reply::Json(501, json!({}))),
         (
             "RJOB",
-            Reply::json(200, json!({"data": {}, "error_code": "KTP_NOT_DETECTED"})),
+            Reply::Json(200, json!({"data": {}, "error_code": "KTP_NOT_DETECTED"})),
         ),
         (
             "RJOB500",
-            Reply::json(200, json!({"error_code": "INTERNAL_SERVER_ERROR"})),
+            Reply::Json(200, json!({"error_code": "INTERNAL_SERVER_ERROR"})),
         ),
-        ("RBAD", Reply::with_headers(200, &[], "not json")),
+        ("RBAD", Reply::raw(200, &[], "not json")),
     ];
     for (id, reply) in cases {
         app.upstream.on(id, reply);
@@ -117,8 +120,8 @@ async fn retry_after_is_honoured_and_a_long_one_is_passed_to_the_caller() {
     app.upstream.on(
         "SHORT",
         Reply::cycle(vec![
-            Reply::with_headers(429, &[("Retry-After", "0")], "{}"),
-            Reply::json(200, sample_success()),
+            Reply::raw(429, &[("Retry-After", "0")], "{}"),
+            Reply::Json(200, sample_success()),
         ]),
     );
     app.call("SHORT")
@@ -128,10 +131,8 @@ async fn retry_after_is_honoured_and_a_long_one_is_passed_to_the_caller() {
 
     // Longer than the 1 s backoff cap: not waited out here; the caller
     // gets the delay in RetryInfo instead.
-    app.upstream.on(
-        "LONG",
-        Reply::with_headers(429, &[("Retry-After", "5")], "{}"),
-    );
+    app.upstream
+        .on("LONG", Reply::raw(429, &[("Retry-After", "5")], "{}"));
     let started = Instant::now();
     let e = expect_error(app.call("LONG").await);
     assert_eq!(e.reason(), "UPSTREAM_RATE_LIMITED");
@@ -143,10 +144,8 @@ async fn retry_after_is_honoured_and_a_long_one_is_passed_to_the_caller() {
 #[tokio::test]
 async fn retries_never_run_past_the_callers_deadline() {
     let app = TestApp::spawn().await;
-    app.upstream.on(
-        "SOON",
-        Reply::with_headers(503, &[("Retry-After", "1")], "{}"),
-    );
+    app.upstream
+        .on("SOON", Reply::raw(503, &[("Retry-After", "1")], "{}"));
     let started = Instant::now();
     let e = expect_error(
         app.call_with("SOON", |r| r.set_timeout(Duration::from_millis(400)))
@@ -247,7 +246,7 @@ async fn the_breaker_opens_fails_fast_and_recovers_through_a_probe() {
     }
 
     tokio::time::sleep(Duration::from_millis(900)).await;
-    app.upstream.on("X", Reply::json(200, sample_success()));
+    app.upstream.on("X", Reply::Json(200, sample_success()));
     app.call("X")
         .await
         .expect("the probe goes through and succeeds");
@@ -260,7 +259,7 @@ async fn past_the_in_flight_cap_calls_are_shed_at_once() {
     let app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__MAX_IN_FLIGHT", "2")]).await;
     app.upstream.on("A", slow_success(600));
     app.upstream.on("B", slow_success(600));
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     // Each call on its own connection: the cap is process-wide, not per connection.
     let call_on_own_connection = |id: &'static str| {
         let addr = app.addr;

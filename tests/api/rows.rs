@@ -6,7 +6,10 @@ use ktp_gateway::proto::{BloodType, Gender, MaritalStatus, Nationality, Religion
 use serde_json::json;
 use tonic::Code;
 
-use crate::helpers::{Reply, TestApp, expect_error, sample_success};
+use crate::{
+    fake_upstream::Reply,
+    helpers::{TestApp, expect_error, sample_success},
+};
 
 const UPSTREAM: &str = "api.verihubs.com";
 const GATEWAY: &str = "ktp-gateway";
@@ -16,7 +19,7 @@ const NO_BREAKER: (&str, &str) = ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRES
 async fn ok_200_with_data_returns_every_field_raw_and_typed() {
     let app = TestApp::spawn().await;
     app.upstream
-        .on("REF_OK", Reply::json(200, sample_success()));
+        .on("REF_OK", Reply::Json(200, sample_success()));
     let response = app.call("REF_OK").await.expect("OK");
     assert!(response.metadata().get("x-request-id").is_some());
     let r = response.into_inner();
@@ -55,7 +58,7 @@ async fn ok_tolerates_nulls_missing_fields_unknown_fields_and_billing_inside_dat
     let app = TestApp::spawn().await;
     app.upstream.on(
         "REF_SPARSE",
-        Reply::json(
+        Reply::Json(
             200,
             json!({"data": {"nik": null, "full_name": "", "gender": "PEREMPUAN", "status_code": "BILL_1",
                              "reference_id": "REF_SPARSE", "brand_new": {"nested": [1, 2]}},
@@ -77,7 +80,7 @@ async fn job_error_fail_on_1_is_failed_precondition_with_flags() {
     let app = TestApp::spawn().await;
     app.upstream.on(
         "REF_Q",
-        Reply::json(
+        Reply::Json(
             200,
             json!({"data": {"image_quality": {"blur": true, "dark": false, "flashlight": true, "grayscale": false}},
                    "error_code": "FAIL_ON_1", "message": "fail on quality"}),
@@ -97,7 +100,7 @@ async fn job_error_fail_on_1_is_failed_precondition_with_flags() {
     // Without flags the metadata simply has none.
     app.upstream.on(
         "REF_Q2",
-        Reply::json(200, json!({"data": {}, "error_code": "FAIL_ON_1"})),
+        Reply::Json(200, json!({"data": {}, "error_code": "FAIL_ON_1"})),
     );
     let e = expect_error(app.call("REF_Q2").await);
     assert_eq!(e.code, Code::FailedPrecondition);
@@ -109,7 +112,7 @@ async fn job_error_ktp_not_detected_is_failed_precondition() {
     let app = TestApp::spawn().await;
     app.upstream.on(
         "REF_ND",
-        Reply::json(
+        Reply::Json(
             200,
             json!({"data": {}, "error_code": "KTP_NOT_DETECTED", "message": "ktp not detected"}),
         ),
@@ -126,7 +129,7 @@ async fn job_error_internal_server_error_is_internal() {
     let app = TestApp::spawn().await;
     app.upstream.on(
         "REF_IE",
-        Reply::json(
+        Reply::Json(
             200,
             json!({"error_code": "INTERNAL_SERVER_ERROR", "message": "x"}),
         ),
@@ -143,7 +146,7 @@ async fn job_error_unknown_code_is_unknown_with_code_as_given() {
     let app = TestApp::spawn().await;
     app.upstream.on(
         "REF_NEW",
-        Reply::json(200, json!({"data": {}, "error_code": "FAIL_ON_2"})),
+        Reply::Json(200, json!({"data": {}, "error_code": "FAIL_ON_2"})),
     );
     let e = expect_error(app.call("REF_NEW").await);
     assert_eq!(
@@ -157,7 +160,7 @@ async fn upstream_400_invalid_reference_id_is_invalid_argument_with_bad_request(
     let app = TestApp::spawn().await;
     app.upstream.on(
         "REF_400",
-        Reply::json(
+        Reply::Json(
             400,
             json!({"message": "too long", "error_code": "INVALID_PAYLOAD_REFERENCE_ID"}),
         ),
@@ -203,7 +206,7 @@ async fn local_validation_failures_never_reach_upstream() {
         "no upstream call for invalid ids"
     );
     // 128 bytes is still fine.
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     app.call(&"R".repeat(128))
         .await
         .expect("128 bytes accepted");
@@ -214,11 +217,11 @@ async fn upstream_401_is_internal_auth_failed() {
     let app = TestApp::spawn().await;
     app.upstream.on(
         "REF_401",
-        Reply::json(401, json!({"message": "Authorization failed"})),
+        Reply::Json(401, json!({"message": "Authorization failed"})),
     );
     app.upstream.on(
         "REF_401B",
-        Reply::json(
+        Reply::Json(
             401,
             json!({"message": "Authorization failed", "error_code": "UNAUTHORIZED"}),
         ),
@@ -239,7 +242,7 @@ async fn upstream_403_insufficient_quota_is_resource_exhausted_with_quota_failur
     let app = TestApp::spawn().await;
     app.upstream.on(
         "REF_403",
-        Reply::json(
+        Reply::Json(
             403,
             json!({"error_code": "INSUFFICIENT_QUOTA", "message": "q"}),
         ),
@@ -281,13 +284,11 @@ async fn upstream_404_is_not_found_with_resource_info() {
 #[tokio::test]
 async fn upstream_429_is_unavailable_rate_limited_with_retry_after() {
     let app = TestApp::spawn().await;
-    app.upstream.on(
-        "REF_429",
-        Reply::with_headers(429, &[("Retry-After", "7")], "{}"),
-    );
+    app.upstream
+        .on("REF_429", Reply::raw(429, &[("Retry-After", "7")], "{}"));
     app.upstream.on(
         "REF_429_NO_HEADER",
-        Reply::with_headers(429, &[], "Too Many Requests"),
+        Reply::raw(429, &[], "Too Many Requests"),
     );
     let e = expect_error(app.call("REF_429").await);
     assert_eq!(
@@ -311,7 +312,7 @@ async fn upstream_5xx_is_unavailable_with_the_upstream_code_when_given() {
         let coded = format!("REF_{status}_CODED");
         app.upstream.on(
             &bare,
-            Reply::with_headers(
+            Reply::raw(
                 status,
                 &[("Content-Type", "text/html")],
                 "<html>down</html>",
@@ -319,7 +320,7 @@ async fn upstream_5xx_is_unavailable_with_the_upstream_code_when_given() {
         );
         app.upstream.on(
             &coded,
-            Reply::json(
+            Reply::Json(
                 status,
                 json!({"message": "Internal server error", "error_code": "INTERNAL_SERVER_ERROR"}),
             ),
@@ -391,12 +392,10 @@ async fn an_oversized_error_page_does_not_hide_the_status() {
     let page = format!("<html>{}</html>", "x".repeat(10_000));
     app.upstream.on(
         "BIG_503",
-        Reply::with_headers(503, &[("Retry-After", "1")], page.clone()),
+        Reply::raw(503, &[("Retry-After", "1")], page.clone()),
     );
-    app.upstream.on(
-        "BIG_429",
-        Reply::with_headers(429, &[("Retry-After", "9")], page),
-    );
+    app.upstream
+        .on("BIG_429", Reply::raw(429, &[("Retry-After", "9")], page));
     let e = expect_error(app.call("BIG_503").await);
     assert_eq!(
         (e.code, e.reason()),
@@ -416,11 +415,11 @@ async fn undocumented_400_and_404_codes_are_not_blamed_on_the_caller() {
     let app = TestApp::spawn().await;
     app.upstream.on(
         "R400",
-        Reply::json(400, json!({"error_code": "INVALID_PAYLOAD"})),
+        Reply::Json(400, json!({"error_code": "INVALID_PAYLOAD"})),
     );
     app.upstream.on(
         "R404",
-        Reply::json(404, json!({"error_code": "ROUTE_NOT_FOUND"})),
+        Reply::Json(404, json!({"error_code": "ROUTE_NOT_FOUND"})),
     );
     for id in ["R400", "R404"] {
         let e = expect_error(app.call(id).await);
@@ -433,7 +432,7 @@ async fn undocumented_400_and_404_codes_are_not_blamed_on_the_caller() {
     }
     app.upstream.on(
         "SANDBOX",
-        Reply::json(400, json!({"error_code": "INVALID_SANDBOX_CODE"})),
+        Reply::Json(400, json!({"error_code": "INVALID_SANDBOX_CODE"})),
     );
     let e = expect_error(app.call("SANDBOX").await);
     assert_eq!(
@@ -447,10 +446,7 @@ async fn upstream_slower_than_timeout_is_unavailable_timeout() {
     let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", "300ms")]).await;
     app.upstream.on(
         "REF_SLOW",
-        Reply::Delayed(
-            Duration::from_secs(5),
-            Box::new(Reply::json(200, sample_success())),
-        ),
+        Reply::delayed(Duration::from_secs(5), Reply::Json(200, sample_success())),
     );
     app.upstream.on("REF_HANG", Reply::Hang);
     let started = std::time::Instant::now();
@@ -475,38 +471,34 @@ async fn bad_bodies_and_unexpected_statuses_are_internal_bad_response() {
     let cases: Vec<(&str, Reply, &str)> = vec![
         (
             "REF_HTML",
-            Reply::with_headers(200, &[("Content-Type", "text/html")], "<html/>"),
+            Reply::raw(200, &[("Content-Type", "text/html")], "<html/>"),
             "not_json",
         ),
-        ("REF_EMPTY", Reply::with_headers(200, &[], ""), "not_json"),
+        ("REF_EMPTY", Reply::raw(200, &[], ""), "not_json"),
         (
             "REF_UTF8",
-            Reply::with_headers(200, &[], b"{\"data\":{\"nik\":\"\xff\"}}".to_vec()),
+            Reply::raw(200, &[], b"{\"data\":{\"nik\":\"\xff\"}}".to_vec()),
             "not_json",
         ),
         (
             "REF_ARRAY",
-            Reply::json(200, json!([1, 2])),
+            Reply::Json(200, json!([1, 2])),
             "not_an_object",
         ),
         (
             "REF_TYPES",
-            Reply::json(200, json!({"data": {"nik": 3506042602660001u64}})),
+            Reply::Json(200, json!({"data": {"nik": 3506042602660001u64}})),
             "wrong_shape",
         ),
         (
             "REF_NODATA",
-            Reply::json(200, json!({"message": "ok"})),
+            Reply::Json(200, json!({"message": "ok"})),
             "no_data",
         ),
-        (
-            "REF_BIG",
-            Reply::with_headers(200, &[], big.clone()),
-            "too_large",
-        ),
+        ("REF_BIG", Reply::raw(200, &[], big.clone()), "too_large"),
         (
             "REF_BIG_CHUNKED",
-            Reply::with_headers(
+            Reply::raw(
                 200,
                 &[("Transfer-Encoding", "chunked")],
                 format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len()),
@@ -533,7 +525,7 @@ async fn bad_bodies_and_unexpected_statuses_are_internal_bad_response() {
         let id = format!("REF_STATUS_{status}");
         app.upstream.on(
             &id,
-            Reply::with_headers(status, &[("Location", "http://elsewhere/")], ""),
+            Reply::raw(status, &[("Location", "http://elsewhere/")], ""),
         );
         let e = expect_error(app.call(&id).await);
         assert_eq!(
@@ -555,7 +547,7 @@ async fn bad_bodies_and_unexpected_statuses_are_internal_bad_response() {
     );
     // And the gateway still answers normally afterwards.
     app.upstream
-        .on("REF_FINE", Reply::json(200, sample_success()));
+        .on("REF_FINE", Reply::Json(200, sample_success()));
     app.call("REF_FINE")
         .await
         .expect("normal call after hostile bodies");

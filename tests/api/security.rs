@@ -12,7 +12,10 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::helpers::{Reply, TestApp, channel, expect_error, sample_success};
+use crate::{
+    fake_upstream::Reply,
+    helpers::{TestApp, channel, expect_error, sample_success},
+};
 use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
 
 /// A throw-away CA and certificates it signed, as PEM files.
@@ -92,7 +95,7 @@ async fn tls_serves_tls_clients_and_refuses_plaintext() {
         ("KTP_GATEWAY__SERVER__TLS__KEY_FILE", path(&pki.server.1)),
     ])
     .await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     let channel = tls_channel(&app, &pki, false).await.expect("TLS handshake");
     let mut client = KtpServiceClient::new(channel.clone());
     client
@@ -130,7 +133,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
         ),
     ])
     .await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     let with_cert = tls_channel(&app, &pki, true).await.expect("mTLS handshake");
     KtpServiceClient::new(with_cert)
         .get_ktp_result(request("MTLS"))
@@ -153,7 +156,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
 async fn bearer_tokens_guard_the_api_but_not_health() {
     let tokens = file("# team-a\ntoken-alpha-123\ntoken-beta-456\n");
     let app = TestApp::spawn_with(&[("KTP_GATEWAY__AUTH__TOKENS_FILE", path(&tokens))]).await;
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
 
     let e = expect_error(app.call("NO_TOKEN").await);
     assert_eq!(
@@ -215,6 +218,6 @@ async fn reflection_can_be_switched_off() {
         .expect_err("no reflection");
     assert_eq!(status.code(), Code::Unimplemented);
     // The API itself is unaffected.
-    app.upstream.otherwise(Reply::json(200, sample_success()));
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
     app.call("STILL_SERVED").await.expect("OK");
 }

@@ -12,10 +12,13 @@
 //!   stderr contains the App-ID, the API key or any value of the KTP the
 //!   fake upstream returned.
 //!
-//! [`scenarios`] is the matrix itself, [`upstream`] the fake upstream,
-//! [`subject`] the gateway process seen from outside (calls, `/proc`).
-//! The process helpers are shared with `tests/cli` ([`support`]).
+//! [`scenarios`] is the matrix itself, [`subject`] the gateway process seen
+//! from outside (calls, `/proc`). The fake upstream is shared with
+//! `tests/api` ([`fake_upstream`]), the process helpers with `tests/cli`
+//! ([`support`]).
 
+#[path = "../shared/fake_upstream.rs"]
+mod fake_upstream;
 #[path = "../cli/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -24,4 +27,3 @@ mod matrix;
 mod scenarios;
 mod secrets;
 mod subject;
-mod upstream;

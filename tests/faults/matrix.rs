@@ -31,5 +31,5 @@ async fn every_fault_maps_to_its_row_without_panic_or_leak() {
         .collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["reason"], "UPSTREAM_AUTH_FAILED", "{errors:?}");
-    assert!(run.upstream.received().len() > run.ran.len());
+    assert!(run.upstream.requests().len() > run.ran.len());
 }

@@ -28,8 +28,8 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::{
+    fake_upstream::{FakeUpstream, Reply},
     subject::{API_KEY, APP_ID, Subject, eventually},
-    upstream::{FakeUpstream, Reply},
 };
 
 /// The fictional card holder the fake upstream returns. Every value is
@@ -549,7 +549,8 @@ impl MatrixRun {
 /// Runs every scenario through one gateway started with `log_filter`,
 /// asserting each one's row and the health checks after it.
 pub async fn run_matrix(log_filter: &str) -> MatrixRun {
-    let upstream = FakeUpstream::start(Reply::Json(200, person_success())).await;
+    let upstream = FakeUpstream::start().await;
+    upstream.otherwise(Reply::Json(200, person_success()));
     let mut subject = Subject::start(&upstream, log_filter, MATRIX_SETTINGS).await;
 
     for i in 0..3 {
@@ -646,9 +647,9 @@ pub async fn run_matrix(log_filter: &str) -> MatrixRun {
         peak_sockets <= socket_limit,
         "upstream connections grew over the matrix: peak {peak_sockets} > {socket_limit}"
     );
-    for r in upstream.received() {
+    for r in upstream.requests() {
         assert_eq!(
-            (r.app_id.as_deref(), r.api_key.as_deref()),
+            (r.header("app-id"), r.header("api-key")),
             (Some(APP_ID), Some(API_KEY)),
             "credentials on the wire"
         );

@@ -52,9 +52,8 @@ async fn no_bearer_token_in_trace_logs() {
         .expect("write tokens");
     let tokens_path = tokens.path().to_str().expect("UTF-8 path").to_owned();
 
-    let upstream =
-        crate::upstream::FakeUpstream::start(crate::upstream::Reply::Json(200, person_success()))
-            .await;
+    let upstream = crate::fake_upstream::FakeUpstream::start().await;
+    upstream.otherwise(crate::fake_upstream::Reply::Json(200, person_success()));
     let mut subject = crate::subject::Subject::start(
         &upstream,
         "trace",

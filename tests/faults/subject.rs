@@ -13,8 +13,8 @@ use ktp_gateway::proto::{
 use tonic::{Status, transport::Channel};
 
 use crate::{
+    fake_upstream::FakeUpstream,
     support::{Gateway, env},
-    upstream::FakeUpstream,
 };
 
 /// Credentials the gateway is given; they must reach the upstream and

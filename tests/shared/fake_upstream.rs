@@ -1,11 +1,17 @@
 //! A scriptable fake upstream speaking HTTP/1.1 over raw TCP on 127.0.0.1:0,
-//! so that it can misbehave in every way the fault matrix needs: hang after
-//! accepting, answer late, reset the connection mid-body, stream a 50 MB
-//! body, send bytes that are not JSON or not UTF-8, flap, rate-limit.
+//! so that it can misbehave in every way the tests need: hang after
+//! accepting, answer late, close or reset the connection mid-body, stream a
+//! 50 MB body, send bytes that are not JSON or not UTF-8, flap, rate-limit.
 //!
-//! It also keeps the facts the leak checks need: requests per reference id,
-//! the credentials they carried, and how many delayed or hung requests the
-//! gateway abandoned (closed the connection before the answer).
+//! It also keeps the facts the tests check afterwards: every request as
+//! received, connections accepted, requests in flight (now and at most), and
+//! how many delayed or hung requests the gateway abandoned (closed the
+//! connection before the answer).
+//!
+//! Included by `tests/api` and `tests/faults` with `#[path]`.
+
+// Each suite uses only part of this module; the rest is dead code there.
+#![allow(dead_code)]
 
 use std::{
     collections::HashMap,
@@ -42,9 +48,14 @@ pub enum Reply {
     Delayed(Duration, Box<Reply>),
     /// Reads the request and never answers, until the gateway goes away.
     Hang,
+    /// A 200 head announcing 1000 bytes, the start of a JSON body, then a
+    /// clean close.
+    CutMidBody,
     /// A 200 head announcing 1000 bytes, the first part of a body holding
     /// personal data, then a TCP reset (`SO_LINGER` 0).
     ResetMidBody(Vec<u8>),
+    /// Closes the connection without answering.
+    Close,
     /// A body of `len` bytes, streamed in 64 KiB pieces, announced with
     /// `Content-Length` or sent chunked.
     Huge {
@@ -83,53 +94,92 @@ impl Reply {
     }
 }
 
-/// One request as received: enough to check what the gateway sent.
+/// One request as the fake upstream received it.
 #[derive(Clone, Debug)]
-pub struct Received {
-    pub reference_id: Option<String>,
-    pub app_id: Option<String>,
-    pub api_key: Option<String>,
+pub struct Recorded {
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// Decoded query pairs.
+    pub query: Vec<(String, String)>,
+    /// Header names lower-cased.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    pub fn query_value(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The id from the query, else from the JSON body: the gateway can be
+    /// configured to send either.
+    pub fn reference_id(&self) -> Option<String> {
+        self.query_value("reference_id")
+            .map(str::to_owned)
+            .or_else(|| {
+                let v: Value = serde_json::from_slice(&self.body).ok()?;
+                v.get("reference_id")?.as_str().map(str::to_owned)
+            })
+    }
 }
 
 #[derive(Default)]
 struct State {
     by_reference: Mutex<HashMap<String, Reply>>,
     default: Mutex<Option<Reply>>,
-    received: Mutex<Vec<Received>>,
+    requests: Mutex<Vec<Recorded>>,
+    connections: AtomicUsize,
     /// New connections are held open without an answer (read and discarded).
     hang_on_accept: AtomicBool,
     abandoned: AtomicUsize,
-    /// Connections with a request being answered (or hung) right now.
+    /// Connections with a request being answered (or hung) right now, and
+    /// the most seen at once.
     busy: AtomicUsize,
+    max_busy: AtomicUsize,
 }
 
-/// The fake upstream; its accept loop ends when this is dropped.
+/// The fake upstream; its accept loop ends, and its idle keep-alive
+/// connections close, when the last clone is dropped.
+#[derive(Clone)]
 pub struct FakeUpstream {
     pub addr: SocketAddr,
     state: Arc<State>,
+    running: Arc<Running>,
+}
+
+struct Running {
     close_idle: watch::Sender<u64>,
     task: JoinHandle<()>,
 }
 
-impl Drop for FakeUpstream {
+impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
 impl FakeUpstream {
-    /// Binds 127.0.0.1:0 and serves until dropped.
-    pub async fn start(default: Reply) -> Self {
+    /// Binds 127.0.0.1:0 and serves until dropped; unscripted requests get
+    /// the documented 404 until [`Self::otherwise`] says else.
+    pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the fake upstream");
         let addr = listener.local_addr().expect("fake upstream address");
         let state = Arc::new(State::default());
-        *state.default.lock().unwrap() = Some(default);
         let (close_idle, _) = watch::channel(0u64);
         let (accept_state, accept_close) = (state.clone(), close_idle.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                accept_state.connections.fetch_add(1, Ordering::SeqCst);
                 let state = accept_state.clone();
                 let close_idle = accept_close.subscribe();
                 tokio::spawn(async move { serve(stream, &state, close_idle).await });
@@ -138,8 +188,7 @@ impl FakeUpstream {
         Self {
             addr,
             state,
-            close_idle,
-            task,
+            running: Arc::new(Running { close_idle, task }),
         }
     }
 
@@ -156,6 +205,11 @@ impl FakeUpstream {
             .insert(reference_id.to_owned(), reply);
     }
 
+    /// Answers every request without a specific script with `reply`.
+    pub fn otherwise(&self, reply: Reply) {
+        *self.state.default.lock().unwrap() = Some(reply);
+    }
+
     /// Whether new connections are accepted and then left hanging.
     pub fn hang_on_accept(&self, on: bool) {
         self.state.hang_on_accept.store(on, Ordering::SeqCst);
@@ -165,19 +219,25 @@ impl FakeUpstream {
     /// request (as a server restarting would), so the next request needs a
     /// new connection.
     pub fn close_idle_connections(&self) {
-        self.close_idle.send_modify(|generation| *generation += 1);
+        self.running
+            .close_idle
+            .send_modify(|generation| *generation += 1);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
     }
 
     /// Requests received for `reference_id` so far.
     pub fn attempts(&self, reference_id: &str) -> usize {
-        self.received()
+        self.requests()
             .iter()
-            .filter(|r| r.reference_id.as_deref() == Some(reference_id))
+            .filter(|r| r.reference_id().as_deref() == Some(reference_id))
             .count()
     }
 
-    pub fn received(&self) -> Vec<Received> {
-        self.state.received.lock().unwrap().clone()
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Delayed or hung requests whose connection the gateway closed first.
@@ -191,10 +251,25 @@ impl FakeUpstream {
     pub fn busy_connections(&self) -> usize {
         self.state.busy.load(Ordering::SeqCst)
     }
+
+    /// The most requests the fake upstream was answering at the same time.
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.state.max_busy.load(Ordering::SeqCst)
+    }
 }
 
-struct Decrement<'a>(&'a AtomicUsize);
-impl Drop for Decrement<'_> {
+/// Counts one busy connection until dropped.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl<'a> Busy<'a> {
+    fn enter(state: &'a State) -> Self {
+        let now = state.busy.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_busy.fetch_max(now, Ordering::SeqCst);
+        Self(&state.busy)
+    }
+}
+
+impl Drop for Busy<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
@@ -204,8 +279,7 @@ impl Drop for Decrement<'_> {
 async fn serve(mut stream: TcpStream, state: &State, mut close_idle: watch::Receiver<u64>) {
     close_idle.borrow_and_update();
     if state.hang_on_accept.load(Ordering::SeqCst) {
-        state.busy.fetch_add(1, Ordering::SeqCst);
-        let _busy = Decrement(&state.busy);
+        let _busy = Busy::enter(state);
         wait_for_close(&mut stream, state).await;
         return;
     }
@@ -215,25 +289,29 @@ async fn serve(mut stream: TcpStream, state: &State, mut close_idle: watch::Rece
             r = read_request(&mut stream, &mut buf) => r,
             _ = close_idle.changed() => None,
         };
-        let Some(received) = request else { return };
-        let reply = reply_for(state, &received);
-        state.received.lock().unwrap().push(received);
-        state.busy.fetch_add(1, Ordering::SeqCst);
-        let _busy = Decrement(&state.busy);
+        let Some(request) = request else { return };
+        let reply = reply_for(state, &request);
+        state.requests.lock().unwrap().push(request);
+        let _busy = Busy::enter(state);
         if !answer(&mut stream, state, reply).await {
             return;
         }
     }
 }
 
-fn reply_for(state: &State, received: &Received) -> Reply {
-    let scripted = received
-        .reference_id
-        .as_ref()
-        .and_then(|id| state.by_reference.lock().unwrap().get(id).cloned());
+fn reply_for(state: &State, request: &Recorded) -> Reply {
+    let scripted = request
+        .reference_id()
+        .and_then(|id| state.by_reference.lock().unwrap().get(&id).cloned());
     scripted
         .or_else(|| state.default.lock().unwrap().clone())
-        .expect("a default reply")
+        .unwrap_or_else(|| {
+            Reply::Json(
+                404,
+                serde_json::json!({"message": "Reference ID not found",
+                                   "error_code": "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND"}),
+            )
+        })
 }
 
 /// Reads and discards until the peer closes; counts that as abandoned.
@@ -284,18 +362,19 @@ async fn answer(stream: &mut TcpStream, state: &State, mut reply: Reply) -> bool
             wait_for_close(stream, state).await;
             false
         }
+        Reply::CutMidBody => {
+            write_part(stream, br#"{"data": {"nik": "#).await;
+            false
+        }
         Reply::ResetMidBody(part) => {
-            let head =
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(&part).await;
-            let _ = stream.flush().await;
+            write_part(stream, &part).await;
             // Give the gateway time to read the head as such (so the cut
             // comes after the status), then reset.
             tokio::time::sleep(Duration::from_millis(100)).await;
             let _ = stream.set_zero_linger();
             false
         }
+        Reply::Close => false,
         Reply::Huge {
             status,
             len,
@@ -326,6 +405,13 @@ async fn write_whole(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await.is_ok() && stream.write_all(body).await.is_ok()
+}
+
+/// A 200 head announcing 1000 bytes and only `part` of them.
+async fn write_part(stream: &mut TcpStream, part: &[u8]) {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n";
+    let _ = stream.write_all(&[head.as_bytes(), part].concat()).await;
+    let _ = stream.flush().await;
 }
 
 /// Streams `len` bytes of a JSON-looking body until done or until the
@@ -365,7 +451,7 @@ async fn write_huge(stream: &mut TcpStream, status: u16, len: usize, chunked: bo
 }
 
 /// Reads one request head and its `Content-Length` body; `None` at EOF.
-async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Received> {
+async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recorded> {
     let head_end = loop {
         if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break pos + 4;
@@ -374,7 +460,9 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recei
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let target = lines.next()?.split(' ').nth(1)?.to_owned();
+    let mut request_line = lines.next()?.split(' ');
+    let method = request_line.next()?.to_owned();
+    let target = request_line.next()?.to_owned();
     let headers: HashMap<String, String> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -386,16 +474,18 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recei
     while buf.len() < head_end + length {
         read_more(stream, buf).await?;
     }
+    let body = buf[head_end..head_end + length].to_vec();
     buf.drain(..head_end + length);
     let url = reqwest::Url::parse(&format!("http://fake{target}")).ok()?;
-    let reference_id = url
-        .query_pairs()
-        .find(|(k, _)| k == "reference_id")
-        .map(|(_, v)| v.into_owned());
-    Some(Received {
-        reference_id,
-        app_id: headers.get("app-id").cloned(),
-        api_key: headers.get("api-key").cloned(),
+    Some(Recorded {
+        method,
+        path: url.path().to_owned(),
+        query: url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+        headers,
+        body,
     })
 }
 
