@@ -32,7 +32,13 @@ type CallOutcome = (
 
 /// A sandbox gateway whose upstream gives up after 1.5 s, with 5 s of grace.
 fn draining_gateway() -> Gateway {
-    Gateway::sandbox(&[(env::TIMEOUT, "1500ms"), (env::SHUTDOWN_GRACE, "5s")])
+    draining_gateway_with(&[])
+}
+
+fn draining_gateway_with(extra: &[(&str, &str)]) -> Gateway {
+    let mut vars = vec![(env::TIMEOUT, "1500ms"), (env::SHUTDOWN_GRACE, "5s")];
+    vars.extend_from_slice(extra);
+    Gateway::sandbox(&vars)
 }
 
 /// Starts the slow call on its own connection; the task yields its outcome
@@ -64,7 +70,23 @@ fn connect_refused_within(addr: SocketAddr, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_call_gets_its_answer_and_exit_code_is_zero() {
-    let mut gateway = draining_gateway();
+    in_flight_call_drains(draining_gateway()).await;
+}
+
+/// The same with the single-threaded runtime a 1-CPU pod gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_threaded_runtime_drains_the_same_way() {
+    let gateway = draining_gateway_with(&[(env::WORKER_THREADS, "1")]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gateway.process.pid()))
+        .expect("/proc status");
+    assert!(
+        status.lines().any(|l| l == "Threads:\t1"),
+        "one thread expected:\n{status}"
+    );
+    in_flight_call_drains(gateway).await;
+}
+
+async fn in_flight_call_drains(mut gateway: Gateway) {
     let call = start_slow_call(&gateway, "cli-drain-1").await;
     assert!(!call.is_finished(), "the slow call ended early");
 

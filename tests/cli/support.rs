@@ -40,6 +40,7 @@ pub mod env {
     pub const METRICS_ADDR: &str = "KTP_GATEWAY__METRICS__ADDR";
     pub const SHUTDOWN_GRACE: &str = "KTP_GATEWAY__SERVER__SHUTDOWN_GRACE";
     pub const DRAIN_DELAY: &str = "KTP_GATEWAY__SERVER__DRAIN_DELAY";
+    pub const WORKER_THREADS: &str = "KTP_GATEWAY__SERVER__WORKER_THREADS";
     pub const LOG_FORMAT: &str = "KTP_GATEWAY__LOG__FORMAT";
     pub const LOG_FILTER: &str = "KTP_GATEWAY__LOG__FILTER";
     pub const BASE_URL: &str = "KTP_GATEWAY__UPSTREAM__BASE_URL";

@@ -46,6 +46,9 @@ impl Subject {
             (env::APP_ID, APP_ID),
             (env::API_KEY, API_KEY),
             (env::LOG_FILTER, log_filter),
+            // The single-threaded runtime a 1-CPU pod gets; the other suites
+            // run the multi-threaded one.
+            (env::WORKER_THREADS, "1"),
         ];
         vars.extend_from_slice(extra);
         let gateway = tokio::task::block_in_place(|| Gateway::start(&[], &vars));
