@@ -120,11 +120,16 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    // The same runtime as the gateway's: one worker per core it may use.
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+    // The same runtime as the gateway's (`server.worker_threads` = 0): one
+    // worker per core it may use, single-threaded on one core, so that the
+    // ratio measures the gateway's work, not a difference in scheduling.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut builder = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build().expect("tokio runtime")
 }
 
 /// The least a server of this contract could do per call.
