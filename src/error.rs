@@ -25,4 +25,16 @@ pub enum GatewayError {
     /// `server.max_in_flight` calls were already in flight; shed at once.
     #[error("the gateway is at its limit of {limit} calls in flight")]
     Overloaded { limit: usize },
+    /// The gRPC layer refused the request message before the call's own
+    /// code ran (over the size limit, not protobuf, not UTF-8).
+    #[error(transparent)]
+    Malformed(#[from] MalformedRequest),
+}
+
+/// What tonic answered when it refused a request message itself.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the request message was refused: {message}")]
+pub struct MalformedRequest {
+    pub code: tonic::Code,
+    pub message: String,
 }

@@ -35,6 +35,9 @@ pub mod reason {
     pub const OVERLOADED: &str = "OVERLOADED";
     pub const BEARER_TOKEN_MISSING: &str = "BEARER_TOKEN_MISSING";
     pub const BEARER_TOKEN_INVALID: &str = "BEARER_TOKEN_INVALID";
+    pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
+    pub const REQUEST_NOT_DECODABLE: &str = "REQUEST_NOT_DECODABLE";
+    pub const REQUEST_REFUSED: &str = "REQUEST_REFUSED";
     /// Upstream codes the table names.
     pub const FAIL_ON_1: &str = "FAIL_ON_1";
     pub const KTP_NOT_DETECTED: &str = "KTP_NOT_DETECTED";
@@ -143,6 +146,15 @@ pub fn classify(err: &GatewayError) -> Row {
         )
         .with("max_in_flight", limit),
         GatewayError::Upstream(up) => classify_upstream(up),
+        // tonic's own codes for these (OUT_OF_RANGE, INTERNAL) would blame
+        // the server or suggest a retry; the request is what is wrong.
+        GatewayError::Malformed(m) => match m.code {
+            Code::OutOfRange => Row::gateway(Code::InvalidArgument, REQUEST_TOO_LARGE, &m.message),
+            Code::Internal => {
+                Row::gateway(Code::InvalidArgument, REQUEST_NOT_DECODABLE, &m.message)
+            }
+            code => Row::gateway(code, REQUEST_REFUSED, &m.message),
+        },
     }
 }
 
@@ -735,6 +747,29 @@ mod tests {
             (Code::ResourceExhausted, "OVERLOADED".into(), GATEWAY_DOMAIN)
         );
         assert_eq!(meta(&err, "max_in_flight").as_deref(), Some("64"));
+    }
+
+    #[test]
+    fn rows_for_requests_tonic_refused() {
+        let refused = |code| {
+            GatewayError::Malformed(crate::error::MalformedRequest {
+                code,
+                message: "tonic's words".into(),
+            })
+        };
+        for (tonic_code, code, reason) in [
+            (Code::OutOfRange, Code::InvalidArgument, "REQUEST_TOO_LARGE"),
+            (
+                Code::Internal,
+                Code::InvalidArgument,
+                "REQUEST_NOT_DECODABLE",
+            ),
+            (Code::Unimplemented, Code::Unimplemented, "REQUEST_REFUSED"),
+        ] {
+            let err = refused(tonic_code);
+            assert_eq!(row(&err), (code, reason.into(), GATEWAY_DOMAIN));
+            assert_eq!(classify(&err).message, "tonic's words");
+        }
     }
 
     #[test]

@@ -4,15 +4,26 @@
 //! The line holds the method, code, duration, request id and reference id
 //! (not personal data) but never KTP fields, bodies or credentials.
 
-use std::time::Instant;
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
 
-use tonic::Code;
+use tonic::{
+    Code, Status,
+    body::Body,
+    codegen::{Service, http},
+    metadata::MetadataMap,
+    server::NamedService,
+};
 use tracing::Level;
 
 use crate::{
-    error::GatewayError,
+    error::{GatewayError, MalformedRequest},
     mapping::{self, CallContext, Row},
     metrics::Metrics,
+    request_meta::{self, REQUEST_ID_HEADER},
 };
 
 /// Full gRPC method name, as logged and as the metrics' `method` label.
@@ -111,5 +122,80 @@ impl CallObserver {
             Level::WARN => emit!(Level::WARN),
             _ => emit!(Level::INFO),
         }
+    }
+}
+
+/// Wraps the KTP service so that a call tonic refuses itself, before the
+/// gateway's code runs (a request message over the size limit, not protobuf,
+/// not UTF-8), still gets what every call gets: its log line, its metrics, a
+/// request id and `ErrorInfo` (reasons `REQUEST_TOO_LARGE`,
+/// `REQUEST_NOT_DECODABLE`, `REQUEST_REFUSED`). Every answer of the gateway's
+/// own code carries `x-request-id`; an error answer without it is tonic's.
+#[derive(Debug, Clone)]
+pub struct ObserveRefusals<S> {
+    inner: S,
+    observer: CallObserver,
+}
+
+impl<S> ObserveRefusals<S> {
+    pub fn new(inner: S, observer: CallObserver) -> Self {
+        Self { inner, observer }
+    }
+}
+
+impl<S: NamedService> NamedService for ObserveRefusals<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, B> Service<http::Request<B>> for ObserveRefusals<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if request.uri().path() != GET_KTP_RESULT {
+            return Box::pin(self.inner.call(request));
+        }
+        let started = Instant::now();
+        let caller_request_id = request.headers().get(REQUEST_ID_HEADER).cloned();
+        let observer = self.observer.clone();
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            if response.headers().contains_key(REQUEST_ID_HEADER) {
+                return Ok(response);
+            }
+            let Some(status) =
+                Status::from_header_map(response.headers()).filter(|s| s.code() != Code::Ok)
+            else {
+                return Ok(response);
+            };
+            let mut metadata = MetadataMap::new();
+            if let Some(value) = caller_request_id {
+                metadata.as_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            let request_id = request_meta::request_id(&metadata);
+            let call = CallContext {
+                request_id: &request_id,
+                ..Default::default()
+            };
+            let err = GatewayError::Malformed(MalformedRequest {
+                code: status.code(),
+                message: status.message().to_owned(),
+            });
+            let row = mapping::classify(&err);
+            observer.failed(call, started, &row, &err);
+            Ok(mapping::render(&row, call).into_http())
+        })
     }
 }

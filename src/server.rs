@@ -26,7 +26,7 @@ use tonic_health::ServingStatus;
 use crate::{
     config::Settings,
     metrics::Metrics,
-    observe::CallObserver,
+    observe::{CallObserver, ObserveRefusals},
     proto::{self, ktp_service_server::KtpServiceServer},
     resilience::overload::InFlightLimit,
     sandbox::Sandbox,
@@ -257,8 +257,11 @@ pub async fn run_with(
         (None, None)
     };
     let ktp = InterceptedService::new(
-        KtpServiceServer::new(KtpApi::new(upstream, in_flight, observer.clone()))
-            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        ObserveRefusals::new(
+            KtpServiceServer::new(KtpApi::new(upstream, in_flight, observer.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            observer.clone(),
+        ),
         AuthInterceptor::new(settings.auth.clone(), observer),
     );
 

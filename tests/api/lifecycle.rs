@@ -259,8 +259,18 @@ async fn oversized_requests_and_headers_are_refused() {
     app.upstream.otherwise(Reply::Json(200, sample_success()));
     // A request message over the 16 KiB cap: refused by the gRPC layer.
     let big = "R".repeat(20 * 1024);
-    let status = app.call(&big).await.expect_err("20 KB message");
-    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let err = expect_error(
+        app.call_with(&big, |r| {
+            r.metadata_mut()
+                .insert("x-request-id", "big-1".parse().unwrap());
+        })
+        .await,
+    );
+    assert_eq!(err.code, Code::InvalidArgument, "{}", err.message);
+    assert_eq!(err.reason(), "REQUEST_TOO_LARGE");
+    assert_eq!(err.domain(), "ktp-gateway");
+    assert_eq!(err.request_id(), "big-1");
+    assert!(err.message.contains("16384"), "{}", err.message);
     // 20 KB of metadata: over the 16 KiB header-list cap.
     let status = app
         .call_with("HEADERS", |r| {
@@ -289,4 +299,44 @@ async fn one_connection_gets_at_most_max_concurrent_streams() {
         2,
         "the third stream waits for a free slot"
     );
+}
+
+/// `GetKtpResultRequest` with `reference_id` as raw bytes: the same wire
+/// format, but free to carry what a string field may not.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawRequest {
+    #[prost(bytes = "vec", tag = "1")]
+    reference_id: Vec<u8>,
+}
+
+#[tokio::test]
+async fn requests_tonic_refuses_get_details_a_log_line_and_metrics() {
+    let app = TestApp::spawn().await;
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
+    let mut grpc = tonic::client::Grpc::new(channel(app.addr).await);
+    grpc.ready().await.expect("ready");
+    let mut request = tonic::Request::new(RawRequest {
+        reference_id: b"REF-\xff\xfe".to_vec(),
+    });
+    request
+        .metadata_mut()
+        .insert("x-request-id", "not-utf8-1".parse().unwrap());
+    let path =
+        tonic::codegen::http::uri::PathAndQuery::from_static("/ktp.v1.KtpService/GetKtpResult");
+    let codec = tonic_prost::ProstCodec::<
+        RawRequest,
+        ktp_gateway::proto::ktp::v1::GetKtpResultResponse,
+    >::default();
+    let err = expect_error(grpc.unary(request, path, codec).await);
+    assert_eq!(err.code, Code::InvalidArgument, "{}", err.message);
+    assert_eq!(err.reason(), "REQUEST_NOT_DECODABLE");
+    assert_eq!(err.request_id(), "not-utf8-1");
+    assert!(
+        app.upstream.requests().is_empty(),
+        "never reached the upstream"
+    );
+
+    let counted = r#"ktp_gateway_grpc_requests_total{code="INVALID_ARGUMENT",method="/ktp.v1.KtpService/GetKtpResult"} 1"#;
+    let page = app.scrape().await;
+    assert!(page.contains(counted), "{page}");
 }
