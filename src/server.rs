@@ -247,7 +247,7 @@ pub async fn run_with(
         None => None,
     };
 
-    let (health, health_service) = tonic_health::server::health_reporter();
+    let (mut health, health_service) = tonic_health::server::health_reporter();
     let (reflection_v1, reflection_v1alpha) = if settings.server.reflection {
         (
             Some(reflection().build_v1()?),
@@ -335,6 +335,11 @@ pub async fn run_with(
     }
 
     let _ = stop_tx.send(());
+    // A health Watch stream never ends by itself and would hold the drain
+    // until the grace period: watchers have seen NOT_SERVING by now, so end
+    // their streams (a Check from then on answers NOT_FOUND).
+    health.clear_service_status("").await;
+    health.clear_service_status(KTP_SERVICE_NAME).await;
     tracing::info!("listener closed; draining in-flight calls");
     let remaining = grace.saturating_sub(shutdown_started.elapsed());
     match tokio::time::timeout(remaining, &mut server).await {
