@@ -31,6 +31,7 @@ use ktp_gateway::{
         ktp_service_server::{KtpService, KtpServiceServer},
     },
     reference_id::ReferenceId,
+    server,
     upstream::model,
 };
 use tonic::{Request, Response, Status, transport::Endpoint};
@@ -120,16 +121,12 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    // The same runtime as the gateway's (`server.worker_threads` = 0): one
-    // worker per core it may use, single-threaded on one core, so that the
-    // ratio measures the gateway's work, not a difference in scheduling.
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let mut builder = if cores == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    };
-    builder.enable_all().build().expect("tokio runtime")
+    // The gateway's own rule (`server.worker_threads` = 0), so that the ratio
+    // measures the gateway's work, not a difference in scheduling.
+    server::runtime_builder(0)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 /// The least a server of this contract could do per call.
@@ -162,16 +159,7 @@ async fn canned(
     let result = model::interpret(200, None, &json).map_err(|e| e.to_string())?;
     let id = ReferenceId::parse(reference_id).map_err(|e| e.to_string())?;
     let answer = convert::to_response(result, &id);
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(KtpServiceServer::new(Canned { answer, delay }))
-        .serve(addr)
-        .await
-        .map_err(|e| e.to_string())
+    serve(addr, Canned { answer, delay }).await
 }
 
 /// The least a proxy of this contract could do per call: no logs, metrics,
@@ -218,16 +206,7 @@ async fn bare(addr: SocketAddr, upstream: String) -> Result<(), String> {
         "{}/ktp/id/extract-async/result",
         upstream.trim_end_matches('/')
     );
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(KtpServiceServer::new(Bare { http, url }))
-        .serve(addr)
-        .await
-        .map_err(|e| e.to_string())
+    serve(addr, Bare { http, url }).await
 }
 
 fn start(
@@ -319,4 +298,19 @@ fn ports(n: usize) -> Result<(), String> {
     let found: Vec<String> = found.iter().map(u16::to_string).collect();
     println!("{}", found.join(" "));
     Ok(())
+}
+
+/// Serves `ktp` and health (SERVING at once) on `addr`, as a plain tonic
+/// server: no limits, interceptors or logs.
+async fn serve(addr: SocketAddr, ktp: impl KtpService) -> Result<(), String> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(KtpServiceServer::new(ktp))
+        .serve(addr)
+        .await
+        .map_err(|e| e.to_string())
 }

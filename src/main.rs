@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Ok(limit) => tracing::debug!(open_files = limit, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
-    let runtime = match runtime_builder(settings.server.worker_threads)
+    let runtime = match server::runtime_builder(settings.server.worker_threads)
         .enable_all()
         // Workers batch their log lines while busy and write them when idle.
         .on_thread_unpark(telemetry::worker_unparked)
@@ -114,23 +114,4 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
         };
         tracing::info!(signal = name, "received {name}, starting shutdown");
     })
-}
-
-/// One worker: a single-threaded runtime. It wakes tasks in order instead of
-/// running the last one woken next, so a connection writes the answers of
-/// all the calls that finished together in one go rather than one by one:
-/// a fifth less CPU per call at 2,000 calls in flight (`bench/README.md`,
-/// change 11). A pod with a 1-CPU limit gets this by default.
-fn runtime_builder(worker_threads: usize) -> tokio::runtime::Builder {
-    let workers = match worker_threads {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
-        n => n,
-    };
-    if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(workers);
-        builder
-    }
 }
