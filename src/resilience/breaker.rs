@@ -149,6 +149,17 @@ mod tests {
         cooldown: Duration::from_secs(10),
     };
 
+    /// A breaker that `S.failure_threshold` failures just opened, at `t`.
+    fn tripped() -> (CircuitBreaker, Instant) {
+        let b = CircuitBreaker::new(S);
+        let t = Instant::now();
+        for _ in 0..S.failure_threshold {
+            b.record_at(Outcome::Failure, t);
+        }
+        assert_eq!(b.phase(), Phase::Open);
+        (b, t)
+    }
+
     #[test]
     fn opens_after_consecutive_failures_only() {
         let b = CircuitBreaker::new(S);
@@ -171,11 +182,7 @@ mod tests {
 
     #[test]
     fn half_open_lets_one_probe_through_and_its_answer_decides() {
-        let b = CircuitBreaker::new(S);
-        let t = Instant::now();
-        for _ in 0..3 {
-            b.record_at(Outcome::Failure, t);
-        }
+        let (b, t) = tripped();
         let after = t + Duration::from_secs(10);
         assert!(b.admit_at(after).is_ok(), "the probe");
         assert_eq!(b.phase(), Phase::HalfOpen);
@@ -197,11 +204,7 @@ mod tests {
 
     #[test]
     fn a_lost_probe_does_not_wedge_the_breaker() {
-        let b = CircuitBreaker::new(S);
-        let t = Instant::now();
-        for _ in 0..3 {
-            b.record_at(Outcome::Failure, t);
-        }
+        let (b, t) = tripped();
         let probe = t + Duration::from_secs(10);
         assert!(b.admit_at(probe).is_ok());
         // The probe's caller went away and never recorded anything.
@@ -214,11 +217,7 @@ mod tests {
 
     #[test]
     fn a_neutral_probe_answer_lets_the_next_probe_through() {
-        let b = CircuitBreaker::new(S);
-        let t = Instant::now();
-        for _ in 0..3 {
-            b.record_at(Outcome::Failure, t);
-        }
+        let (b, t) = tripped();
         let probe = t + Duration::from_secs(10);
         assert!(b.admit_at(probe).is_ok());
         b.record_at(Outcome::Neutral, probe);
