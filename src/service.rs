@@ -107,7 +107,7 @@ impl KtpService for KtpApi {
                 let started = started.into_std();
                 // Every line logged while the call runs carries its request id.
                 // Those lines are all DEBUG or finer, so is the span: at the
-                // default level it is never built (bench/README.md, change 7).
+                // default level it is never built (bench/README.md, change 9).
                 let span = tracing::debug_span!("call", request_id = %request_id);
                 let result = self
                     .admit_and_fetch(&id, deadline, trace.as_ref(), call, started)

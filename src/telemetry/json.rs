@@ -5,7 +5,7 @@
 //! and `with_target(true)` (the tests compare the two), for a fraction of its
 //! cost: the stock one serializes every field through serde into a UTF-8
 //! checking adapter and re-parses the span's fields on every line, which was
-//! a tenth of the gateway's CPU per call (`bench/README.md`, change 9).
+//! an eighth of the gateway's instructions per call (`bench/README.md`, change 10).
 
 use std::fmt::{self, Write};
 
