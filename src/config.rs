@@ -18,11 +18,7 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::{
-    resilience::{backoff::Backoff, breaker::BreakerSettings, budget::BudgetSettings},
-    security::{auth::BearerTokens, tls::TlsSettings},
-    upstream::{ReferenceIdPlacement, RetrySettings},
-};
+use crate::security::{auth::BearerTokens, tls::TlsSettings};
 
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "KTP_GATEWAY";
@@ -114,6 +110,48 @@ pub struct UpstreamSettings {
     pub coalesce: bool,
     pub retry: RetrySettings,
     pub breaker: BreakerSettings,
+}
+
+/// Where `reference_id` goes in the GET. The vendor documents a JSON body; the
+/// only public client sends a query parameter; the default sends both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceIdPlacement {
+    #[default]
+    Both,
+    Query,
+    Body,
+}
+
+impl ReferenceIdPlacement {
+    pub fn in_query(self) -> bool {
+        matches!(self, Self::Both | Self::Query)
+    }
+    pub fn in_body(self) -> bool {
+        matches!(self, Self::Both | Self::Body)
+    }
+}
+
+/// Retry parameters of the upstream call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrySettings {
+    /// Attempts per call, the first included (1 disables retries).
+    pub max_attempts: u32,
+    /// First backoff ceiling; doubles per retry (full jitter).
+    pub base_backoff: Duration,
+    /// Backoff cap; a longer `Retry-After` is passed to the caller instead.
+    pub max_backoff: Duration,
+    /// Retries allowed per request, on average (0.2 = 20 %).
+    pub budget_ratio: f64,
+    /// Retries per second allowed regardless of traffic.
+    pub budget_min_per_sec: f64,
+}
+
+/// Breaker parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerSettings {
+    pub failure_threshold: u32,
+    pub cooldown: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -630,14 +668,10 @@ fn retry_settings(r: &RawRetry) -> Result<RetrySettings, ConfigError> {
     }
     Ok(RetrySettings {
         max_attempts: r.max_attempts,
-        backoff: Backoff {
-            base: r.base_backoff,
-            cap: r.max_backoff,
-        },
-        budget: BudgetSettings {
-            ratio: r.budget_ratio,
-            min_per_sec: r.budget_min_per_sec,
-        },
+        base_backoff: r.base_backoff,
+        max_backoff: r.max_backoff,
+        budget_ratio: r.budget_ratio,
+        budget_min_per_sec: r.budget_min_per_sec,
     })
 }
 

@@ -34,6 +34,7 @@ pub mod security;
 pub mod server;
 pub mod service;
 pub mod telemetry;
+pub mod trace;
 pub mod upstream;
 
 /// This service's name and version, as sent in `User-Agent` and shown by `--version`.

@@ -11,9 +11,6 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use tonic::Code;
-
-use crate::{mapping::code_name, resilience::breaker::Phase};
 
 /// Latency buckets in seconds: 1 ms to 10 s, for both the gRPC calls and the
 /// upstream attempts (a healthy upstream answers in tens of milliseconds,
@@ -64,6 +61,15 @@ impl AttemptOutcome {
             Self::BadResponse => "bad_response",
         }
     }
+}
+
+/// The circuit breaker's state, as the `state` label of
+/// `ktp_gateway_upstream_circuit_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
 }
 
 impl Metrics {
@@ -149,15 +155,13 @@ impl Metrics {
             coalesced,
             circuit_state,
         };
-        metrics.set_circuit_state(Phase::Closed);
+        metrics.set_circuit_state(CircuitState::Closed);
         Ok(metrics)
     }
 
-    /// One answered gRPC call.
-    pub fn record_call(&self, method: &str, code: Code, duration: Duration) {
-        self.grpc_requests
-            .with_label_values(&[method, code_name(code)])
-            .inc();
+    /// One answered gRPC call; `code` is the canonical upper-case name.
+    pub fn record_call(&self, method: &str, code: &str, duration: Duration) {
+        self.grpc_requests.with_label_values(&[method, code]).inc();
         self.grpc_duration
             .with_label_values(&[method])
             .observe(duration.as_secs_f64());
@@ -186,17 +190,17 @@ impl Metrics {
     }
 
     /// Values read at scrape time rather than kept up to date on every call.
-    pub fn refresh(&self, in_flight: usize, circuit: Phase) {
+    pub fn refresh(&self, in_flight: usize, circuit: CircuitState) {
         self.grpc_in_flight
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
         self.set_circuit_state(circuit);
     }
 
-    fn set_circuit_state(&self, phase: Phase) {
+    fn set_circuit_state(&self, phase: CircuitState) {
         for (state, p) in [
-            ("closed", Phase::Closed),
-            ("open", Phase::Open),
-            ("half_open", Phase::HalfOpen),
+            ("closed", CircuitState::Closed),
+            ("open", CircuitState::Open),
+            ("half_open", CircuitState::HalfOpen),
         ] {
             self.circuit_state
                 .with_label_values(&[state])
@@ -227,7 +231,7 @@ mod tests {
         let m = Metrics::new().unwrap();
         m.record_call(
             "/ktp.v1.KtpService/GetKtpResult",
-            Code::NotFound,
+            "NOT_FOUND",
             Duration::from_millis(12),
         );
         m.record_attempt(
@@ -242,7 +246,7 @@ mod tests {
         );
         m.record_retry();
         m.record_coalesced();
-        m.refresh(3, Phase::Open);
+        m.refresh(3, CircuitState::Open);
         let text = m.render();
         for line in [
             r#"ktp_gateway_grpc_requests_total{code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,

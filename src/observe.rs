@@ -98,7 +98,8 @@ impl CallObserver {
 
     fn record(&self, call: CallContext<'_>, started: Instant, o: &Outcome<'_>) {
         let elapsed = started.elapsed();
-        self.metrics.record_call(GET_KTP_RESULT, o.code, elapsed);
+        self.metrics
+            .record_call(GET_KTP_RESULT, mapping::code_name(o.code), elapsed);
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         macro_rules! emit {
             ($lvl:expr) => {

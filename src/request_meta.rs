@@ -6,10 +6,18 @@ use std::time::Duration;
 
 use tonic::metadata::MetadataMap;
 
+pub use crate::trace::TraceContext;
+
 /// Metadata key of the request id, read from callers and echoed back.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest caller-supplied request id that is kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The caller's W3C trace context from `traceparent` / `tracestate`, if well formed.
+pub fn trace_context(metadata: &MetadataMap) -> Option<TraceContext> {
+    let header = |name| metadata.get(name).and_then(|v| v.to_str().ok());
+    TraceContext::parse(header("traceparent")?, header("tracestate"))
+}
 
 /// The caller's `x-request-id` when it is short printable ASCII (safe to log
 /// and echo), otherwise a fresh UUID v4.
@@ -24,70 +32,6 @@ pub fn request_id(metadata: &MetadataMap) -> String {
 
 fn is_acceptable_request_id(v: &str) -> bool {
     !v.is_empty() && v.len() <= MAX_REQUEST_ID_LEN && v.bytes().all(|b| b.is_ascii_graphic())
-}
-
-/// A caller's W3C trace context, validated so that only well-formed values
-/// reach logs and the upstream request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceContext {
-    pub traceparent: String,
-    pub tracestate: Option<String>,
-}
-
-/// Longest `tracestate` passed on (the W3C limit is 512 bytes).
-const MAX_TRACESTATE_LEN: usize = 512;
-
-impl TraceContext {
-    /// The 32-hex-digit trace id, for logs.
-    pub fn trace_id(&self) -> &str {
-        self.traceparent.get(3..35).unwrap_or("")
-    }
-}
-
-/// The caller's trace context, if its `traceparent` is well formed:
-/// `version-traceid-parentid-flags` in lower-case hex, version not `ff`, ids
-/// not all zero (W3C Trace Context). A malformed `tracestate` is dropped alone.
-pub fn trace_context(metadata: &MetadataMap) -> Option<TraceContext> {
-    let traceparent = metadata.get("traceparent")?.to_str().ok()?.trim();
-    if !is_valid_traceparent(traceparent) {
-        return None;
-    }
-    let tracestate = metadata
-        .get("tracestate")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= MAX_TRACESTATE_LEN
-                && v.bytes().all(|b| (0x20..0x7f).contains(&b))
-        })
-        .map(str::to_owned);
-    Some(TraceContext {
-        traceparent: traceparent.to_owned(),
-        tracestate,
-    })
-}
-
-fn is_valid_traceparent(v: &str) -> bool {
-    let parts: Vec<&str> = v.split('-').collect();
-    let hex = |s: &str, len: usize| {
-        s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    };
-    let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
-    match parts.as_slice() {
-        [version, trace_id, parent_id, flags, ..] => {
-            hex(version, 2)
-                && *version != "ff"
-                // Version 00 has exactly four fields; later versions may add more.
-                && (parts.len() == 4 || *version != "00")
-                && hex(trace_id, 32)
-                && nonzero(trace_id)
-                && hex(parent_id, 16)
-                && nonzero(parent_id)
-                && hex(flags, 2)
-        }
-        _ => false,
-    }
 }
 
 /// The time the caller allows for this call, from `grpc-timeout`; `None` when

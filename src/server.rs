@@ -87,7 +87,7 @@ impl MetricsEndpoint {
                 async move {
                     endpoint.metrics.refresh(
                         endpoint.in_flight.in_flight(),
-                        endpoint.upstream.circuit_phase(),
+                        endpoint.upstream.circuit_phase().into(),
                     );
                     (
                         [(

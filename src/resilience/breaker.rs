@@ -12,12 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Breaker parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerSettings {
-    pub failure_threshold: u32,
-    pub cooldown: Duration,
-}
+use crate::config::BreakerSettings;
 
 /// How one upstream attempt ended, as far as the breaker cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +31,16 @@ pub enum Phase {
     Closed,
     Open,
     HalfOpen,
+}
+
+impl From<Phase> for crate::metrics::CircuitState {
+    fn from(phase: Phase) -> Self {
+        match phase {
+            Phase::Closed => Self::Closed,
+            Phase::Open => Self::Open,
+            Phase::HalfOpen => Self::HalfOpen,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -10,36 +10,19 @@ use reqwest::{
     header::{self, HeaderMap, HeaderValue},
 };
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::{BodyProblem, KtpResult, UpstreamError, model};
-use crate::{config::UpstreamSettings, reference_id::ReferenceId, request_meta::TraceContext};
+use crate::{
+    config::{ReferenceIdPlacement, UpstreamSettings},
+    reference_id::ReferenceId,
+    trace::TraceContext,
+};
 
 /// Path of the result call, below `upstream.base_url`.
 pub const RESULT_PATH: &str = "ktp/id/extract-async/result";
 /// Longest `Retry-After` honoured; a larger value is clamped to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
-
-/// Where `reference_id` goes in the GET. The vendor documents a JSON body; the
-/// only public client sends a query parameter; the default sends both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReferenceIdPlacement {
-    #[default]
-    Both,
-    Query,
-    Body,
-}
-
-impl ReferenceIdPlacement {
-    fn in_query(self) -> bool {
-        matches!(self, Self::Both | Self::Query)
-    }
-    fn in_body(self) -> bool {
-        matches!(self, Self::Both | Self::Body)
-    }
-}
 
 /// Could not build the client from valid settings (for example no TLS roots).
 #[derive(Debug, thiserror::Error)]

@@ -11,9 +11,9 @@ pub mod client;
 pub mod model;
 pub mod resilient;
 
-pub use client::{ReferenceIdPlacement, UpstreamClient};
+pub use client::UpstreamClient;
 pub use model::{ImageQualityFlags, KtpData, KtpResult};
-pub use resilient::{RetrySettings, Upstream};
+pub use resilient::Upstream;
 
 /// What went wrong talking to the upstream: facts only. What they mean to a
 /// gRPC caller is decided in [`crate::mapping`].

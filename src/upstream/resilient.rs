@@ -8,26 +8,17 @@ use tokio::time::Instant;
 
 use super::{KtpResult, UpstreamClient, UpstreamError, client::BuildError};
 use crate::{
-    config::UpstreamSettings,
+    config::{RetrySettings, UpstreamSettings},
     metrics::{AttemptOutcome, Metrics},
     reference_id::ReferenceId,
-    request_meta::TraceContext,
     resilience::{
         backoff::Backoff,
         breaker::{CircuitBreaker, Outcome, Phase},
-        budget::RetryBudget,
+        budget::{BudgetSettings, RetryBudget},
         coalesce::Coalescer,
     },
+    trace::TraceContext,
 };
-
-/// Retry parameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetrySettings {
-    /// Attempts per call, the first included (1 disables retries).
-    pub max_attempts: u32,
-    pub backoff: Backoff,
-    pub budget: crate::resilience::budget::BudgetSettings,
-}
 
 type Answer = Result<KtpResult, UpstreamError>;
 
@@ -41,6 +32,7 @@ pub struct Upstream {
 struct Inner {
     client: UpstreamClient,
     retry: RetrySettings,
+    backoff: Backoff,
     budget: RetryBudget,
     breaker: CircuitBreaker,
     coalescer: Option<Coalescer<String, Answer>>,
@@ -53,7 +45,14 @@ impl Upstream {
             inner: Arc::new(Inner {
                 client: UpstreamClient::new(settings)?,
                 retry: settings.retry,
-                budget: RetryBudget::new(settings.retry.budget),
+                backoff: Backoff {
+                    base: settings.retry.base_backoff,
+                    cap: settings.retry.max_backoff,
+                },
+                budget: RetryBudget::new(BudgetSettings {
+                    ratio: settings.retry.budget_ratio,
+                    min_per_sec: settings.retry.budget_min_per_sec,
+                }),
                 breaker: CircuitBreaker::new(settings.breaker),
                 coalescer: settings.coalesce.then(Coalescer::default),
                 metrics,
@@ -155,10 +154,10 @@ impl Inner {
             return None;
         }
         let asked = retry_after(error).unwrap_or_default();
-        if asked > self.retry.backoff.cap {
+        if asked > self.backoff.cap {
             return None;
         }
-        let wait = self.retry.backoff.jittered(retry).max(asked);
+        let wait = self.backoff.jittered(retry).max(asked);
         match deadline {
             Some(d) if Instant::now() + wait >= d => None,
             _ => Some(wait),
