@@ -12,6 +12,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(PROTOS, [PROTO_ROOT])?;
 
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    // The full name of every RPC of the contract, so the call layer knows
+    // which paths are calls worth recording without a list kept by hand.
+    let mut methods = String::from("&[");
+    for file in &fds.file {
+        let package = file.package();
+        for service in &file.service {
+            for method in &service.method {
+                methods.push_str(&format!(
+                    "\"/{package}.{}/{}\",",
+                    service.name(),
+                    method.name()
+                ));
+            }
+        }
+    }
+    methods.push(']');
+    std::fs::write(out_dir.join("ktp_methods.rs"), methods)?;
     std::fs::write(
         out_dir.join("ktp_descriptor.bin"),
         prost::Message::encode_to_vec(&fds),

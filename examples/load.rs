@@ -32,7 +32,7 @@ use std::{
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use clap::Parser;
 use ktp_gateway::{
-    mapping::code_name,
+    grpc::status::code_name,
     proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient},
 };
 use tonic::{Code, transport::Endpoint};

@@ -1,6 +1,6 @@
-//! The domain error of one `GetKtpResult` call. Converted to a gRPC status in
-//! exactly one place, the [`crate::mapping`] module ([`crate::mapping::classify`]
-//! picks the row, [`crate::mapping::render`] builds the status).
+//! The domain error of one call. It knows nothing of gRPC: the gRPC edge
+//! turns it into a status in exactly one place ([`crate::grpc::status`]:
+//! `classify` picks the error-table row, `render` builds the status).
 
 use crate::{
     reference_id::InvalidReferenceId, security::auth::Unauthenticated, upstream::UpstreamError,
@@ -24,17 +24,34 @@ pub enum GatewayError {
     Unauthenticated(#[from] Unauthenticated),
     /// `server.max_in_flight` calls were already in flight; shed at once.
     #[error("the gateway is at its limit of {limit} calls in flight")]
-    Overloaded { limit: usize },
+    Overloaded {
+        /// The cap that was reached, for the caller's `ErrorInfo`.
+        limit: usize,
+    },
     /// The gRPC layer refused the request message before the call's own
     /// code ran (over the size limit, not protobuf, not UTF-8).
     #[error(transparent)]
     Malformed(#[from] MalformedRequest),
 }
 
-/// What tonic answered when it refused a request message itself.
+/// A request message the gRPC layer refused itself, in its words.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("the request message was refused: {message}")]
 pub struct MalformedRequest {
-    pub code: tonic::Code,
+    /// What was wrong with it.
+    pub kind: Refusal,
+    /// The gRPC layer's own description (no message content).
     pub message: String,
+}
+
+/// Why the gRPC layer refused a request message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Larger than the message size limit.
+    TooLarge,
+    /// Not valid protobuf, or a string field that is not UTF-8.
+    NotDecodable,
+    /// Anything else (an unsupported compression, say), with the gRPC status
+    /// code number the layer answered, which the caller keeps getting.
+    Other(i32),
 }

@@ -17,6 +17,9 @@ pub mod ktp {
 
 pub use ktp::v1::*;
 
+/// Full names (`/package.Service/Method`) of every RPC in the contract.
+pub const KTP_METHODS: &[&str] = include!(concat!(env!("OUT_DIR"), "/ktp_methods.rs"));
+
 /// Encoded `FileDescriptorSet` of `ktp.proto` and everything it imports
 /// (with source comments, so `grpcurl describe` shows the API docs).
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -17,33 +17,25 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 use tokio_stream::StreamExt;
-use tonic::{
-    service::interceptor::InterceptedService,
-    transport::server::{Connected, TcpConnectInfo, TcpIncoming},
-};
+use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
 use tonic_health::ServingStatus;
 
 use crate::{
     config::Settings,
+    grpc::{self, KTP_SERVICE_NAME},
     metrics::Metrics,
-    observe::{CallObserver, ObserveRefusals},
-    proto::{self, ktp_service_server::KtpServiceServer},
+    proto,
     resilience::overload::InFlightLimit,
     sandbox::Sandbox,
     security::tls::TlsFileError,
-    service::{AuthInterceptor, KtpApi},
     upstream::{Upstream, client::BuildError},
 };
 
-/// Largest request message accepted: a request is one short string.
-pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 /// Cap on the HTTP/2 header block a caller may send.
 pub const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 /// Keep-alive pings that notice dead callers behind load balancers.
 const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Health service name for the KTP API, as used by readiness probes.
-pub const KTP_SERVICE_NAME: &str = "ktp.v1.KtpService";
 
 /// The server could not start or failed while serving.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +221,6 @@ pub async fn run_with(
         None
     };
     let metrics = Metrics::new()?;
-    let observer = CallObserver::new(metrics.clone());
     let upstream = Upstream::new(&settings.upstream, metrics.clone())?;
     let in_flight = InFlightLimit::new(settings.server.max_in_flight);
     let metrics_addr = match metrics_listener {
@@ -238,7 +229,7 @@ pub async fn run_with(
                 .local_addr()
                 .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
             let scrape = MetricsEndpoint {
-                metrics,
+                metrics: metrics.clone(),
                 in_flight: in_flight.clone(),
                 upstream: upstream.clone(),
             };
@@ -256,14 +247,7 @@ pub async fn run_with(
     } else {
         (None, None)
     };
-    let ktp = InterceptedService::new(
-        ObserveRefusals::new(
-            KtpServiceServer::new(KtpApi::new(upstream, in_flight, observer.clone()))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
-            observer.clone(),
-        ),
-        AuthInterceptor::new(settings.auth.clone(), observer),
-    );
+    let ktp = grpc::ktp_service(upstream, metrics, in_flight, settings.auth.clone());
 
     let local_addr = listener
         .local_addr()

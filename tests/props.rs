@@ -20,7 +20,9 @@ use std::time::Duration;
 use ktp_gateway::{
     convert,
     error::GatewayError,
-    mapping::{self, CallContext, Detail, GATEWAY_DOMAIN, Row, UPSTREAM_DOMAIN, classify, render},
+    grpc::status::{
+        self as mapping, Detail, GATEWAY_DOMAIN, Row, UPSTREAM_DOMAIN, classify, render,
+    },
     reference_id::{InvalidReferenceId, MAX_LEN, ReferenceId},
     upstream::{UpstreamError, model::interpret},
 };
@@ -284,7 +286,13 @@ fn documented(status: u16, retry_after: Option<Duration>, row: &Row) -> Result<(
                 UPSTREAM_DOMAIN,
                 INVALID_PAYLOAD_REFERENCE_ID | INVALID_SANDBOX_CODE,
             ) => {
-                matches!(row.detail, Detail::BadRequest(_))
+                matches!(
+                    row.detail,
+                    Detail::BadRequest {
+                        field: "reference_id",
+                        ..
+                    }
+                )
             }
             _ => bad_response && problem.is_none(),
         },
@@ -356,12 +364,7 @@ fn check_answer(
     let shown = format!("{} {} {:?}", row.message, row.reason, row.metadata);
     prop_assert!(!shown.contains(MARKER), "body text in the row: {}", shown);
 
-    let call = CallContext {
-        request_id: "req-props",
-        reference_id: Some(requested.as_str()),
-        ..CallContext::default()
-    };
-    let rendered = render(&row, call);
+    let rendered = render(&row, "req-props", Some(requested.as_str()));
     prop_assert_eq!(rendered.code(), row.code);
     let details = rendered.get_error_details();
     let info = details.error_info().expect("ErrorInfo");
@@ -523,7 +526,8 @@ proptest! {
                     (Code::InvalidArgument, mapping::reason::INVALID_REFERENCE_ID, GATEWAY_DOMAIN)
                 );
                 prop_assert_eq!(meta(&row, "constraint"), Some(why.constraint()));
-                prop_assert!(matches!(row.detail, Detail::BadRequest(_)));
+                let on_reference_id = matches!(row.detail, Detail::BadRequest { field: "reference_id", .. });
+                prop_assert!(on_reference_id);
             }
         }
     }

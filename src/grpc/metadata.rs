@@ -1,28 +1,30 @@
-//! What a call's metadata tells the gateway: the request id used to correlate
-//! logs and errors, the caller's deadline (`grpc-timeout`), and its W3C trace
-//! context (`traceparent`, `tracestate`), which is passed on to the upstream.
+//! What a call's metadata (its HTTP/2 headers) tells the gateway: the request
+//! id used to correlate logs and errors, the caller's deadline
+//! (`grpc-timeout`), and its W3C trace context (`traceparent`, `tracestate`),
+//! which is passed on to the upstream. Read once per call, by
+//! [`super::call::CallLayer`].
 
 use std::time::Duration;
 
-use tonic::metadata::MetadataMap;
+use tonic::codegen::http::HeaderMap;
 
-pub use crate::trace::TraceContext;
+use crate::trace::TraceContext;
 
 /// Metadata key of the request id, read from callers and echoed back.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest caller-supplied request id that is kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
 /// The caller's W3C trace context from `traceparent` / `tracestate`, if well formed.
-pub fn trace_context(metadata: &MetadataMap) -> Option<TraceContext> {
-    let header = |name| metadata.get(name).and_then(|v| v.to_str().ok());
+pub(crate) fn trace_context(headers: &HeaderMap) -> Option<TraceContext> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     TraceContext::parse(header("traceparent")?, header("tracestate"))
 }
 
 /// The caller's `x-request-id` when it is short printable ASCII (safe to log
 /// and echo), otherwise a fresh UUID v4.
-pub fn request_id(metadata: &MetadataMap) -> String {
-    metadata
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    headers
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| is_acceptable_request_id(v))
@@ -36,13 +38,13 @@ fn is_acceptable_request_id(v: &str) -> bool {
 
 /// The time the caller allows for this call, from `grpc-timeout`; `None` when
 /// absent or malformed (tonic then applies no deadline either).
-pub fn caller_timeout(metadata: &MetadataMap) -> Option<Duration> {
-    parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
+pub(crate) fn caller_timeout(headers: &HeaderMap) -> Option<Duration> {
+    parse_grpc_timeout(headers.get("grpc-timeout")?.to_str().ok()?)
 }
 
 /// Parses the gRPC-over-HTTP/2 `TimeoutValue TimeoutUnit` form: at most eight
 /// ASCII digits followed by one of `H M S m u n`.
-pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     let unit_at = value.len().checked_sub(1)?;
     let (digits, unit) = value.split_at(unit_at);
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -63,7 +65,7 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 /// How much earlier than the caller's deadline the gateway gives up, so that
 /// its DEADLINE_EXCEEDED (with details) reaches the caller before the caller's
 /// own timer fires: a tenth of the budget, at most 50 ms.
-pub fn answer_margin(timeout: Duration) -> Duration {
+pub(crate) fn answer_margin(timeout: Duration) -> Duration {
     (timeout / 10).min(Duration::from_millis(50))
 }
 
@@ -103,7 +105,7 @@ mod tests {
 
     #[test]
     fn request_id_is_kept_when_safe_and_generated_otherwise() {
-        let mut md = MetadataMap::new();
+        let mut md = HeaderMap::new();
         md.insert(REQUEST_ID_HEADER, "abc-123".parse().unwrap());
         assert_eq!(request_id(&md), "abc-123");
 
@@ -115,13 +117,13 @@ mod tests {
         md.insert(REQUEST_ID_HEADER, "x".repeat(129).parse().unwrap());
         assert_eq!(request_id(&md).len(), 36);
 
-        let fresh = request_id(&MetadataMap::new());
-        assert_ne!(fresh, request_id(&MetadataMap::new()));
+        let fresh = request_id(&HeaderMap::new());
+        assert_ne!(fresh, request_id(&HeaderMap::new()));
     }
 
     #[test]
     fn trace_context_is_kept_only_when_well_formed() {
-        let mut md = MetadataMap::new();
+        let mut md = HeaderMap::new();
         let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         md.insert("traceparent", good.parse().unwrap());
         md.insert("tracestate", "congo=t61rcWkgMzE".parse().unwrap());
@@ -148,7 +150,7 @@ mod tests {
             format!("01-{}-extra", &good[3..]).parse().unwrap(),
         );
         assert!(trace_context(&md).is_some());
-        assert!(trace_context(&MetadataMap::new()).is_none());
+        assert!(trace_context(&HeaderMap::new()).is_none());
     }
 
     #[test]

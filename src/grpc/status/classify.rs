@@ -1,0 +1,200 @@
+//! The error table itself: [`classify`] maps each [`GatewayError`] to its
+//! README row, one arm per row.
+
+use tonic::Code;
+
+use super::{DEFAULT_RETRY_DELAY, Detail, Row, reason};
+use crate::{
+    error::{GatewayError, Refusal},
+    security::auth::Unauthenticated,
+    upstream::UpstreamError,
+};
+
+/// The error table. Each arm is one README row; keep them in step.
+pub fn classify(err: &GatewayError) -> Row {
+    use reason::*;
+    match err {
+        GatewayError::InvalidReferenceId(why) => {
+            Row::gateway(Code::InvalidArgument, INVALID_REFERENCE_ID, why.to_string())
+                .with("constraint", why.constraint())
+                .detail(Detail::BadRequest {
+                    field: "reference_id",
+                    description: why.to_string(),
+                })
+        }
+        GatewayError::DeadlineExceeded => Row::gateway(
+            Code::DeadlineExceeded,
+            DEADLINE_EXCEEDED,
+            "the call's deadline ran out before the upstream answered",
+        ),
+        GatewayError::Unauthenticated(why) => {
+            let reason = match why {
+                Unauthenticated::Missing => BEARER_TOKEN_MISSING,
+                Unauthenticated::Invalid => BEARER_TOKEN_INVALID,
+            };
+            Row::gateway(Code::Unauthenticated, reason, why.to_string())
+        }
+        GatewayError::Overloaded { limit } => Row::gateway(
+            Code::ResourceExhausted,
+            OVERLOADED,
+            "the gateway is at its limit of calls in flight; retry with backoff",
+        )
+        .with("max_in_flight", limit),
+        GatewayError::Upstream(up) => classify_upstream(up),
+        // tonic's own codes for these (OUT_OF_RANGE, INTERNAL) would blame
+        // the server or suggest a retry; the request is what is wrong.
+        GatewayError::Malformed(m) => match m.kind {
+            Refusal::TooLarge => Row::gateway(Code::InvalidArgument, REQUEST_TOO_LARGE, &m.message),
+            Refusal::NotDecodable => {
+                Row::gateway(Code::InvalidArgument, REQUEST_NOT_DECODABLE, &m.message)
+            }
+            Refusal::Other(code) => Row::gateway(Code::from(code), REQUEST_REFUSED, &m.message),
+        },
+    }
+}
+
+fn classify_upstream(err: &UpstreamError) -> Row {
+    use reason::*;
+    match err {
+        UpstreamError::JobFailed {
+            status,
+            code,
+            image_quality,
+        } => {
+            let row = match code.as_str() {
+                FAIL_ON_1 => Row::upstream(
+                    Code::FailedPrecondition,
+                    code,
+                    "the KTP image failed the upstream's quality check; submit a better image",
+                ),
+                KTP_NOT_DETECTED => Row::upstream(
+                    Code::FailedPrecondition,
+                    code,
+                    "the upstream found no KTP in the submitted image",
+                ),
+                INTERNAL_SERVER_ERROR => Row::upstream(
+                    Code::Internal,
+                    code,
+                    "the OCR job failed inside the upstream",
+                ),
+                _ => Row::upstream(
+                    Code::Unknown,
+                    code,
+                    "the OCR job failed upstream with an error code this gateway does not know",
+                ),
+            };
+            let mut row = row.with_http_status(*status);
+            if code == FAIL_ON_1 {
+                for (flag, value) in image_quality.iter().flat_map(|q| q.present()) {
+                    row = row.with(flag, value);
+                }
+            }
+            row
+        }
+        UpstreamError::Status {
+            status,
+            error_code,
+            retry_after,
+        } => {
+            let code = error_code.as_deref();
+            let retry = Detail::RetryInfo(retry_after.unwrap_or(DEFAULT_RETRY_DELAY));
+            let row = match (*status, code) {
+                (400, Some(c @ INVALID_PAYLOAD_REFERENCE_ID)) => Row::upstream(
+                    Code::InvalidArgument,
+                    c,
+                    "the upstream rejected the reference id (too short or too long)",
+                )
+                .detail(Detail::BadRequest {
+                    field: "reference_id",
+                    description: "rejected by the upstream: too short or too long".into(),
+                }),
+                (400, Some(c @ INVALID_SANDBOX_CODE)) => Row::upstream(
+                    Code::InvalidArgument,
+                    c,
+                    "the sandbox knows no such reference id; use one of its magic values",
+                )
+                .detail(Detail::BadRequest {
+                    field: "reference_id",
+                    description: "not a sandbox magic value".into(),
+                }),
+                (401, _) => Row::gateway(
+                    Code::Internal,
+                    UPSTREAM_AUTH_FAILED,
+                    "the upstream refused the gateway's credentials; the gateway's operators must fix them",
+                )
+                .with_upstream_code(code),
+                (403, Some(INSUFFICIENT_QUOTA)) => Row::upstream(
+                    Code::ResourceExhausted,
+                    INSUFFICIENT_QUOTA,
+                    "the gateway's upstream quota is used up",
+                )
+                .detail(Detail::QuotaFailure),
+                (403, _) => Row::gateway(
+                    Code::Internal,
+                    UPSTREAM_AUTH_FAILED,
+                    "the upstream forbade the gateway's credentials this call",
+                )
+                .with_upstream_code(code),
+                (404, Some(c @ INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND)) => Row::upstream(
+                    Code::NotFound,
+                    c,
+                    "no KTP result under this reference id (unknown, or the job has not finished)",
+                )
+                .detail(Detail::ResourceInfo),
+                (429, _) => Row::gateway(
+                    Code::Unavailable,
+                    UPSTREAM_RATE_LIMITED,
+                    "the upstream is rate limiting the gateway; retry after the suggested delay",
+                )
+                .with_upstream_code(code)
+                .detail(retry),
+                (500 | 502 | 503 | 504, Some(c)) => {
+                    Row::upstream(Code::Unavailable, c, "the upstream failed; retry later").detail(retry)
+                }
+                (500 | 502 | 503 | 504, None) => Row::gateway(
+                    Code::Unavailable,
+                    UPSTREAM_UNAVAILABLE,
+                    "the upstream failed; retry later",
+                )
+                .detail(retry),
+                _ => Row::gateway(
+                    Code::Internal,
+                    UPSTREAM_BAD_RESPONSE,
+                    "the upstream answered with an unexpected HTTP status",
+                )
+                .with_upstream_code(code),
+            };
+            row.with_http_status(*status)
+        }
+        UpstreamError::Transport { status, .. } => Row::gateway(
+            Code::Unavailable,
+            UPSTREAM_UNAVAILABLE,
+            "the upstream could not be reached; retry later",
+        )
+        .with_optional_http_status(*status)
+        .detail(Detail::RetryInfo(DEFAULT_RETRY_DELAY)),
+        UpstreamError::CircuitOpen { retry_in } => Row::gateway(
+            Code::Unavailable,
+            UPSTREAM_CIRCUIT_OPEN,
+            "the upstream is failing; the gateway is not calling it for a cool-down; retry later",
+        )
+        .detail(Detail::RetryInfo(*retry_in)),
+        UpstreamError::Timeout { limit, status } => Row::gateway(
+            Code::Unavailable,
+            UPSTREAM_TIMEOUT,
+            format!(
+                "the upstream did not answer within {} ms; retry later",
+                limit.as_millis()
+            ),
+        )
+        .with_optional_http_status(*status)
+        .detail(Detail::RetryInfo(DEFAULT_RETRY_DELAY)),
+        UpstreamError::BadResponse { status, problem } => Row::gateway(
+            Code::Internal,
+            UPSTREAM_BAD_RESPONSE,
+            format!("the upstream sent an unusable answer ({problem})"),
+        )
+        .with_http_status(*status)
+        .with("problem", problem.as_str()),
+    }
+}

@@ -1,0 +1,195 @@
+//! The one conversion from domain error to gRPC status: [`classify`] picks
+//! the README error-table row of a [`GatewayError`] (gRPC code, `ErrorInfo`
+//! reason and domain, metadata, the detail that fits), [`render`] turns a row
+//! into a `tonic::Status` with rich details.
+//!
+//! Reasons the upstream gave keep its spelling under [`UPSTREAM_DOMAIN`];
+//! reasons the gateway makes up live under [`GATEWAY_DOMAIN`].
+
+use std::{collections::HashMap, time::Duration};
+
+use tonic::{Code, Status, metadata::MetadataValue};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::metadata::REQUEST_ID_HEADER;
+
+mod classify;
+
+pub use classify::classify;
+
+/// Domain of reasons the upstream gave (its `error_code`, verbatim).
+pub const UPSTREAM_DOMAIN: &str = "api.verihubs.com";
+/// Domain of reasons this gateway makes up.
+pub const GATEWAY_DOMAIN: &str = "ktp-gateway";
+/// `ErrorInfo` metadata key of the upstream's HTTP status, whenever there was one.
+pub const UPSTREAM_HTTP_STATUS: &str = "upstream_http_status";
+/// Retry delay suggested when the upstream gave no `Retry-After`.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
+
+/// The gateway's own reasons.
+pub mod reason {
+    pub const INVALID_REFERENCE_ID: &str = "INVALID_REFERENCE_ID";
+    pub const UPSTREAM_AUTH_FAILED: &str = "UPSTREAM_AUTH_FAILED";
+    pub const UPSTREAM_RATE_LIMITED: &str = "UPSTREAM_RATE_LIMITED";
+    pub const UPSTREAM_UNAVAILABLE: &str = "UPSTREAM_UNAVAILABLE";
+    pub const UPSTREAM_TIMEOUT: &str = "UPSTREAM_TIMEOUT";
+    pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+    pub const UPSTREAM_BAD_RESPONSE: &str = "UPSTREAM_BAD_RESPONSE";
+    pub const UPSTREAM_CIRCUIT_OPEN: &str = "UPSTREAM_CIRCUIT_OPEN";
+    pub const OVERLOADED: &str = "OVERLOADED";
+    pub const BEARER_TOKEN_MISSING: &str = "BEARER_TOKEN_MISSING";
+    pub const BEARER_TOKEN_INVALID: &str = "BEARER_TOKEN_INVALID";
+    pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
+    pub const REQUEST_NOT_DECODABLE: &str = "REQUEST_NOT_DECODABLE";
+    pub const REQUEST_REFUSED: &str = "REQUEST_REFUSED";
+    /// Upstream codes the table names.
+    pub const FAIL_ON_1: &str = "FAIL_ON_1";
+    pub const KTP_NOT_DETECTED: &str = "KTP_NOT_DETECTED";
+    pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    pub const INSUFFICIENT_QUOTA: &str = "INSUFFICIENT_QUOTA";
+    pub const INVALID_PAYLOAD_REFERENCE_ID: &str = "INVALID_PAYLOAD_REFERENCE_ID";
+    pub const INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND: &str =
+        "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND";
+    /// The vendor sandbox's answer to an id that is not one of its magic values.
+    pub const INVALID_SANDBOX_CODE: &str = "INVALID_SANDBOX_CODE";
+}
+
+/// The detail type a row adds beside `ErrorInfo` and `RequestInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail {
+    None,
+    /// A `BadRequest` violation on a request field.
+    BadRequest {
+        /// The request field at fault, as named in the proto.
+        field: &'static str,
+        description: String,
+    },
+    /// A `QuotaFailure` violation.
+    QuotaFailure,
+    /// A `ResourceInfo` naming the reference id.
+    ResourceInfo,
+    /// A `RetryInfo` with this delay.
+    RetryInfo(Duration),
+}
+
+/// One row of the table, for one error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub code: Code,
+    pub reason: String,
+    pub domain: &'static str,
+    /// Human-readable; never holds personal data, credentials or body text.
+    pub message: String,
+    pub metadata: Vec<(&'static str, String)>,
+    pub detail: Detail,
+}
+
+impl Row {
+    fn new(code: Code, reason: &str, domain: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.to_owned(),
+            domain,
+            message: message.into(),
+            metadata: Vec::new(),
+            detail: Detail::None,
+        }
+    }
+    fn upstream(code: Code, reason: &str, message: impl Into<String>) -> Self {
+        Self::new(code, reason, UPSTREAM_DOMAIN, message)
+    }
+    fn gateway(code: Code, reason: &str, message: impl Into<String>) -> Self {
+        Self::new(code, reason, GATEWAY_DOMAIN, message)
+    }
+    fn with(mut self, key: &'static str, value: impl ToString) -> Self {
+        self.metadata.push((key, value.to_string()));
+        self
+    }
+    fn with_http_status(self, status: u16) -> Self {
+        self.with(UPSTREAM_HTTP_STATUS, status)
+    }
+    fn with_optional_http_status(self, status: Option<u16>) -> Self {
+        match status {
+            Some(s) => self.with_http_status(s),
+            None => self,
+        }
+    }
+    fn with_upstream_code(self, code: Option<&str>) -> Self {
+        match code {
+            Some(c) => self.with("upstream_error_code", c),
+            None => self,
+        }
+    }
+    fn detail(mut self, detail: Detail) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// Renders one row as a status with `ErrorInfo`, `RequestInfo` (the call's
+/// request id), the row's detail, and the request id in `x-request-id`
+/// metadata. `reference_id` names the resource of a `ResourceInfo`.
+pub fn render(row: &Row, request_id: &str, reference_id: Option<&str>) -> Status {
+    let mut details = ErrorDetails::new();
+    let metadata: HashMap<String, String> = row
+        .metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    details.set_error_info(row.reason.clone(), row.domain, metadata);
+    details.set_request_info(request_id, "");
+    match &row.detail {
+        Detail::None => {}
+        Detail::BadRequest { field, description } => {
+            details.add_bad_request_violation(*field, description.clone());
+        }
+        Detail::QuotaFailure => {
+            details.add_quota_failure_violation(
+                "upstream App-ID of this gateway",
+                "the upstream quota of the gateway's App-ID is used up",
+            );
+        }
+        Detail::ResourceInfo => {
+            details.set_resource_info(
+                "ktp.v1.KtpResult",
+                reference_id.unwrap_or_default(),
+                "",
+                "no KTP OCR result exists under this reference id",
+            );
+        }
+        Detail::RetryInfo(delay) => {
+            details.set_retry_info(Some(*delay));
+        }
+    }
+    let mut status = Status::with_error_details(row.code, row.message.clone(), details);
+    if let Ok(v) = MetadataValue::try_from(request_id) {
+        status.metadata_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    status
+}
+
+/// The canonical upper-case name of a code, as in the gRPC spec and logs.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests;
