@@ -1,0 +1,119 @@
+//! The sandbox's magic reference ids, in one table: each id and what the
+//! sandbox answers for it. The vendor's own sandbox knows `REFERENCE_ID_KTP`
+//! with its quality-flag variants (B blur, D dark, F flashlight, G
+//! grayscale) and their `_V` forms (quality validation was on at submit);
+//! the `REFERENCE_ID_ERROR_*` ids are ours, one per documented failure.
+
+use std::time::Duration;
+
+/// How long [`Canned::Slow`] makes the caller wait: longer than any sensible
+/// `upstream.timeout`, so it shows the timeout path.
+pub const SLOW_DELAY: Duration = Duration::from_secs(60);
+
+/// What the sandbox answers for a magic id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Canned {
+    /// 200 with the fictional card holder and these quality flags (letters
+    /// of `BDFG`); with `validated` and any flag, a 200 `FAIL_ON_1` instead.
+    Card {
+        flags: &'static str,
+        validated: bool,
+    },
+    /// This HTTP status with this top-level `error_code` (none when `None`)
+    /// and message; a 200 also carries an empty `data`.
+    Reply {
+        status: u16,
+        error_code: Option<&'static str>,
+        message: &'static str,
+    },
+    /// 429 with `Retry-After` of this many seconds.
+    RateLimited { retry_after: u64 },
+    /// The clean card, after [`SLOW_DELAY`].
+    Slow,
+}
+
+const fn card(flags: &'static str, validated: bool) -> Canned {
+    Canned::Card { flags, validated }
+}
+
+const fn reply(status: u16, error_code: Option<&'static str>, message: &'static str) -> Canned {
+    Canned::Reply {
+        status,
+        error_code,
+        message,
+    }
+}
+
+/// Every magic id and its answer; any other id answers 400
+/// `INVALID_SANDBOX_CODE`, as the vendor's sandbox does.
+pub const MAGIC_IDS: &[(&str, Canned)] = &[
+    ("REFERENCE_ID_KTP", card("", false)),
+    ("REFERENCE_ID_KTP_B", card("B", false)),
+    ("REFERENCE_ID_KTP_D", card("D", false)),
+    ("REFERENCE_ID_KTP_F", card("F", false)),
+    ("REFERENCE_ID_KTP_G", card("G", false)),
+    ("REFERENCE_ID_KTP_BD", card("BD", false)),
+    ("REFERENCE_ID_KTP_BF", card("BF", false)),
+    ("REFERENCE_ID_KTP_BG", card("BG", false)),
+    ("REFERENCE_ID_KTP_DG", card("DG", false)),
+    ("REFERENCE_ID_KTP_FG", card("FG", false)),
+    ("REFERENCE_ID_KTP_V", card("", true)),
+    ("REFERENCE_ID_KTP_B_V", card("B", true)),
+    ("REFERENCE_ID_KTP_D_V", card("D", true)),
+    ("REFERENCE_ID_KTP_F_V", card("F", true)),
+    ("REFERENCE_ID_KTP_G_V", card("G", true)),
+    ("REFERENCE_ID_KTP_BD_V", card("BD", true)),
+    ("REFERENCE_ID_KTP_BF_V", card("BF", true)),
+    ("REFERENCE_ID_KTP_BG_V", card("BG", true)),
+    ("REFERENCE_ID_KTP_DG_V", card("DG", true)),
+    ("REFERENCE_ID_KTP_FG_V", card("FG", true)),
+    (
+        "REFERENCE_ID_ERROR_NOT_FOUND",
+        reply(
+            404,
+            Some("INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND"),
+            "Reference ID not found",
+        ),
+    ),
+    (
+        "REFERENCE_ID_ERROR_KTP_NOT_DETECTED",
+        reply(200, Some("KTP_NOT_DETECTED"), "ktp not detected"),
+    ),
+    (
+        "REFERENCE_ID_ERROR_JOB_FAILED",
+        reply(200, Some("INTERNAL_SERVER_ERROR"), "internal server error"),
+    ),
+    (
+        "REFERENCE_ID_ERROR_INVALID",
+        reply(
+            400,
+            Some("INVALID_PAYLOAD_REFERENCE_ID"),
+            "reference_id is too short/too long",
+        ),
+    ),
+    (
+        "REFERENCE_ID_ERROR_UNAUTHORIZED",
+        reply(401, None, "Authorization failed"),
+    ),
+    (
+        "REFERENCE_ID_ERROR_QUOTA",
+        reply(403, Some("INSUFFICIENT_QUOTA"), "Insufficient quota"),
+    ),
+    (
+        "REFERENCE_ID_ERROR_RATE_LIMITED",
+        Canned::RateLimited { retry_after: 2 },
+    ),
+    (
+        "REFERENCE_ID_ERROR_SERVER",
+        reply(500, None, "Internal server error"),
+    ),
+    ("REFERENCE_ID_ERROR_SLOW", Canned::Slow),
+];
+
+/// The canned answer for `id`, if it is a magic id.
+pub fn lookup(id: &str) -> Option<Canned> {
+    MAGIC_IDS
+        .iter()
+        .find(|(magic, _)| *magic == id)
+        .map(|(_, canned)| *canned)
+}
