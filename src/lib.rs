@@ -1,22 +1,34 @@
-//! ktp-gateway: a typed gRPC front for the Verihubs KTP OCR result API.
+//! ktp-gateway: a typed gRPC front for the Verihubs KTP OCR API.
 //!
 //! # Layout
-//! Data flows one way: request → [`service`] → [`upstream`] → [`mapping`] → response.
+//! A call flows one way: proto contract → gRPC edge → domain handler →
+//! upstream stack → upstream client; its domain result flows back through
+//! the edge, which alone turns errors into statuses.
 //!
-//! - [`proto`]: the generated contract (`proto/ktp/v1/ktp.proto`) and its descriptor set.
-//! - [`service`]: the `KtpService` RPC: validate, call upstream, convert or map the error.
-//! - [`reference_id`]: a newtype that can only hold a reference id worth sending upstream.
-//! - [`request_meta`]: what a call's metadata tells us: request id and caller deadline.
-//! - [`upstream`]: the REST client (request shape, limits, lenient response parsing).
-//!   Nothing outside it knows about HTTP.
-//! - [`convert`]: upstream KTP data → protobuf response, with the typed views.
+//! - [`proto`]: the generated contract (`proto/ktp/v1/ktp.proto`), its
+//!   descriptor set and the list of its RPCs.
+//! - [`grpc`]: the gRPC edge, everything that knows tonic except the server
+//!   wiring: the call layer (log line, metrics, shedding, request id), auth,
+//!   metadata, the handlers, and the error table ([`grpc::status`]).
 //! - [`error`]: the domain error of one call.
-//! - [`mapping`]: the error table: domain error → gRPC status and details, in one
-//!   function. Nothing else below [`service`] knows about gRPC.
+//! - [`reference_id`]: a newtype that can only hold a reference id worth sending upstream.
+//! - [`trace`]: a caller's W3C trace context, passed on to the upstream.
+//! - [`convert`]: upstream KTP data → protobuf response, with the typed views.
+//! - [`upstream`]: the REST client: the resilience stack around one HTTP
+//!   attempt, request shape, limits, lenient parsing. Nothing else knows HTTP.
+//! - [`resilience`]: the policies the upstream stack is made of: backoff,
+//!   circuit breaker, coalescing, in-flight limit.
 //! - [`config`]: settings, layering (defaults → file → env), validation, secrets.
+//! - [`security`]: bearer tokens and TLS files.
+//! - [`metrics`]: the Prometheus registry (a leaf: it knows no other module).
 //! - [`telemetry`]: the `tracing` subscriber (JSON or text lines on stdout).
 //! - [`sandbox`]: the embedded, offline look-alike of the vendor's sandbox.
 //! - [`server`]: wiring: tonic server, health, reflection, graceful shutdown.
+//!
+//! Dependencies between these modules form no cycle, and `config`, `error`,
+//! `upstream`, `resilience` and `trace` never name tonic: both are checked by
+//! a unit test that reads the sources (`src/layout_tests.rs`), as are the
+//! 400-line limit per file and this map.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -33,6 +45,9 @@ pub mod server;
 pub mod telemetry;
 pub mod trace;
 pub mod upstream;
+
+#[cfg(test)]
+mod layout_tests;
 
 /// This service's name and version, as sent in `User-Agent` and shown by `--version`.
 pub const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
