@@ -16,10 +16,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use reqwest::Url;
 use serde_json::{Value, json};
 
-use crate::upstream::client::RESULT_PATH;
+use crate::{config::BaseUrl, upstream::client::RESULT_PATH};
 
 /// How long `REFERENCE_ID_ERROR_SLOW` makes the caller wait: longer than any
 /// sensible `upstream.timeout`, so it shows the timeout path.
@@ -63,7 +62,7 @@ const FLAG_SUFFIXES: &[&str] = &["", "B", "D", "F", "G", "BD", "BF", "BG", "DG",
 /// A running sandbox; stops when dropped.
 #[derive(Debug)]
 pub struct Sandbox {
-    base_url: Url,
+    base_url: BaseUrl,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -85,7 +84,7 @@ impl Sandbox {
     }
 
     /// Where the upstream client should send its requests.
-    pub fn base_url(&self) -> &Url {
+    pub fn base_url(&self) -> &BaseUrl {
         &self.base_url
     }
 }
