@@ -3,7 +3,7 @@
 //! any problem is one line naming the key and its env var, before listening.
 //!
 //! Each setting is one field of its section's struct: its type checks the
-//! value as it is deserialised ([`values`]), its default is in the section's
+//! value as it is deserialised (`values.rs`), its default is in the section's
 //! `Default`, and it has a row in the README's configuration table (a test
 //! holds the two together). Only rules between settings are checked after.
 //!
