@@ -47,7 +47,7 @@ async fn run(calls: usize) {
         ..Default::default()
     })
     .expect("settings");
-    let listener = tokio::net::TcpListener::bind(settings.server.grpc_addr)
+    let listener = tokio::net::TcpListener::bind(*settings.server.grpc_addr)
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");

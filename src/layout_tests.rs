@@ -134,7 +134,11 @@ fn top_level_modules_import_each_other_without_cycles() {
     let mut done = BTreeSet::new();
     for node in graph.keys() {
         let cycle = visit(node, &graph, &mut Vec::new(), &mut done);
-        assert!(cycle.is_none(), "import cycle: {:?}", cycle.unwrap_or_default());
+        assert!(
+            cycle.is_none(),
+            "import cycle: {:?}",
+            cycle.unwrap_or_default()
+        );
     }
 }
 

@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Ok(limit) => tracing::debug!(open_files = limit, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
-    let runtime = match server::runtime_builder(settings.server.worker_threads)
+    let runtime = match server::runtime_builder(*settings.server.worker_threads)
         .enable_all()
         // Workers batch their log lines while busy and write them when idle.
         .on_thread_unpark(telemetry::worker_unparked)
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let addr = settings.server.grpc_addr;
+        let addr = *settings.server.grpc_addr;
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
             Err(e) => {

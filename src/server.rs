@@ -191,7 +191,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let metrics_listener = if settings.metrics.enabled {
-        let addr = settings.metrics.addr;
+        let addr = *settings.metrics.addr;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::MetricsBind { addr, source })?;
@@ -222,7 +222,7 @@ pub async fn run_with(
     };
     let metrics = Metrics::new()?;
     let upstream = Upstream::new(&settings.upstream, metrics.clone())?;
-    let in_flight = InFlightLimit::new(settings.server.max_in_flight);
+    let in_flight = InFlightLimit::new(*settings.server.max_in_flight);
     let metrics_addr = match metrics_listener {
         Some(listener) => {
             let addr = listener
@@ -247,7 +247,12 @@ pub async fn run_with(
     } else {
         (None, None)
     };
-    let ktp = grpc::ktp_service(upstream, metrics, in_flight, settings.auth.clone());
+    let ktp = grpc::ktp_service(
+        upstream,
+        metrics,
+        in_flight,
+        settings.auth.tokens().cloned(),
+    );
 
     let local_addr = listener
         .local_addr()
@@ -257,12 +262,12 @@ pub async fn run_with(
         .map(|accepted| accepted.map(CopySmallWrites));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = &settings.server.tls {
+    if let Some(tls) = settings.server.tls.settings() {
         builder = builder.tls_config(tls.server_config()?)?;
     }
     let server = builder
         .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
-        .max_concurrent_streams(settings.server.max_concurrent_streams)
+        .max_concurrent_streams(*settings.server.max_concurrent_streams)
         .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
         .add_service(health_service)
@@ -282,12 +287,12 @@ pub async fn run_with(
         addr = %local_addr,
         upstream = %settings.upstream.base_url,
         version = env!("CARGO_PKG_VERSION"),
-        tls = match &settings.server.tls {
+        tls = match settings.server.tls.settings() {
             None => "off",
             Some(t) if t.client_ca_file.is_some() => "mutual",
             Some(_) => "on",
         },
-        auth = if settings.auth.is_some() { "bearer" } else { "off" },
+        auth = if settings.auth.tokens().is_some() { "bearer" } else { "off" },
         reflection = settings.server.reflection,
         metrics_addr = metrics_addr.as_ref().map_or("off", |(addr, _)| addr.as_str()),
         "ktp-gateway serving"
@@ -300,7 +305,7 @@ pub async fn run_with(
     }
 
     let shutdown_started = tokio::time::Instant::now();
-    let grace = settings.server.shutdown_grace;
+    let grace = *settings.server.shutdown_grace;
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;

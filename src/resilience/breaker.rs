@@ -111,7 +111,7 @@ impl CircuitBreaker {
             }
             State::HalfOpen {
                 probe_sent: Some(sent),
-            } if now < sent + self.settings.cooldown => Err(HALF_OPEN_RETRY),
+            } if now < sent + *self.settings.cooldown => Err(HALF_OPEN_RETRY),
             State::HalfOpen { .. } => {
                 *state = State::HalfOpen {
                     probe_sent: Some(now),
@@ -124,13 +124,13 @@ impl CircuitBreaker {
     fn record_at(&self, outcome: Outcome, now: Instant) {
         let mut state = self.lock();
         let open = State::Open {
-            until: now + self.settings.cooldown,
+            until: now + *self.settings.cooldown,
         };
         *state = match (*state, outcome) {
             (_, Outcome::Success) => State::Closed { failures: 0 },
             (State::Closed { failures }, Outcome::Failure) => {
                 let failures = failures.saturating_add(1);
-                if failures >= self.settings.failure_threshold {
+                if failures >= *self.settings.failure_threshold {
                     open
                 } else {
                     State::Closed { failures }
@@ -148,17 +148,18 @@ impl CircuitBreaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Count32, PositiveDuration};
 
     const S: BreakerSettings = BreakerSettings {
-        failure_threshold: 3,
-        cooldown: Duration::from_secs(10),
+        failure_threshold: Count32::new(3).unwrap(),
+        cooldown: PositiveDuration::new(Duration::from_secs(10)).unwrap(),
     };
 
     /// A breaker that `S.failure_threshold` failures just opened, at `t`.
     fn tripped() -> (CircuitBreaker, Instant) {
         let b = CircuitBreaker::new(S);
         let t = Instant::now();
-        for _ in 0..S.failure_threshold {
+        for _ in 0..*S.failure_threshold {
             b.record_at(Outcome::Failure, t);
         }
         assert_eq!(b.phase(), Phase::Open);

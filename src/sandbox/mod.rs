@@ -16,10 +16,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use reqwest::Url;
 use serde_json::{Value, json};
 
-use crate::upstream::client::RESULT_PATH;
+use crate::{config::BaseUrl, upstream::client::RESULT_PATH};
 
 pub mod magic;
 
@@ -28,7 +27,7 @@ use magic::{Canned, SLOW_DELAY};
 /// A running sandbox; stops when dropped.
 #[derive(Debug)]
 pub struct Sandbox {
-    base_url: Url,
+    base_url: BaseUrl,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,7 +49,7 @@ impl Sandbox {
     }
 
     /// Where the upstream client should send its requests.
-    pub fn base_url(&self) -> &Url {
+    pub fn base_url(&self) -> &BaseUrl {
         &self.base_url
     }
 }

@@ -27,7 +27,8 @@ pub struct TelemetryError(String);
 
 /// Installs the global subscriber. Call once, from `main`.
 pub fn init(settings: &LogSettings) -> Result<(), TelemetryError> {
-    let filter = EnvFilter::try_new(&settings.filter).map_err(|e| TelemetryError(e.to_string()))?;
+    let filter =
+        EnvFilter::try_new(&*settings.filter).map_err(|e| TelemetryError(e.to_string()))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(Stdout)

@@ -63,8 +63,8 @@ impl UpstreamClient {
         let http = reqwest::Client::builder()
             .user_agent(crate::USER_AGENT)
             .default_headers(defaults)
-            .connect_timeout(settings.connect_timeout)
-            .pool_idle_timeout(settings.pool_idle_timeout)
+            .connect_timeout(*settings.connect_timeout)
+            .pool_idle_timeout(*settings.pool_idle_timeout)
             .pool_max_idle_per_host(settings.pool_max_idle_per_host)
             .tcp_nodelay(true)
             // Redirects would carry our API key to wherever they point.
@@ -81,9 +81,9 @@ impl UpstreamClient {
             app_id: secret_header(settings.app_id.expose_secret()),
             api_key: secret_header(settings.api_key.expose_secret()),
             placement: settings.reference_id_in,
-            timeout: settings.timeout,
-            max_body_bytes: settings.max_body_bytes,
-            connections: Arc::new(Semaphore::new(settings.max_connections)),
+            timeout: *settings.timeout,
+            max_body_bytes: *settings.max_body_bytes,
+            connections: Arc::new(Semaphore::new(*settings.max_connections)),
         })
     }
 

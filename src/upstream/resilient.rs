@@ -46,12 +46,12 @@ impl Upstream {
                 client: UpstreamClient::new(settings)?,
                 retry: settings.retry,
                 backoff: Backoff {
-                    base: settings.retry.base_backoff,
-                    cap: settings.retry.max_backoff,
+                    base: *settings.retry.base_backoff,
+                    cap: *settings.retry.max_backoff,
                 },
                 budget: RetryBudget::new(BudgetSettings {
-                    ratio: settings.retry.budget_ratio,
-                    min_per_sec: settings.retry.budget_min_per_sec,
+                    ratio: *settings.retry.budget_ratio,
+                    min_per_sec: *settings.retry.budget_min_per_sec,
                 }),
                 breaker: CircuitBreaker::new(settings.breaker),
                 coalescer: settings.coalesce.then(Coalescer::default),
@@ -150,7 +150,7 @@ impl Inner {
         retry: u32,
         deadline: Option<Instant>,
     ) -> Option<Duration> {
-        if !is_retryable(error) || retry + 1 >= self.retry.max_attempts {
+        if !is_retryable(error) || retry + 1 >= *self.retry.max_attempts {
             return None;
         }
         let asked = retry_after(error).unwrap_or_default();

@@ -59,7 +59,7 @@ impl TestApp {
             ..Default::default()
         })
         .expect("settings");
-        let listener = TcpListener::bind(settings.server.grpc_addr)
+        let listener = TcpListener::bind(*settings.server.grpc_addr)
             .await
             .expect("bind gateway");
         let addr = listener.local_addr().expect("addr");

@@ -758,7 +758,7 @@ pub async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
             return Err(errors);
         }
     };
-    let listen = settings.server.grpc_addr;
+    let listen = *settings.server.grpc_addr;
     if !listen.ip().is_unspecified() {
         errors.push(format!(
             "server.grpc_addr is {listen}: the kubelet and the Services reach the pod IP, \
@@ -803,7 +803,7 @@ pub async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
         errors
             .push("log.format must be json: the cluster's log collector parses JSON lines".into());
     }
-    let budget = pod.pre_stop_sleep + settings.server.shutdown_grace;
+    let budget = pod.pre_stop_sleep + *settings.server.shutdown_grace;
     if pod.grace <= budget {
         errors.push(format!(
             "terminationGracePeriodSeconds ({:?}) must exceed the preStop sleep ({:?}) plus \
@@ -815,7 +815,7 @@ pub async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
     // draining pod as dead before it has had its whole grace.
     for probe in pod.probes.iter().filter(|p| p.kind == "livenessProbe") {
         let to_fail = probe.period * probe.failure_threshold.saturating_sub(1);
-        if to_fail <= settings.server.shutdown_grace {
+        if to_fail <= *settings.server.shutdown_grace {
             errors.push(format!(
                 "livenessProbe fails a draining pod after {to_fail:?}, within \
                  server.shutdown_grace ({:?}): raise periodSeconds × (failureThreshold − 1)",

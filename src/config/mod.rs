@@ -1,0 +1,254 @@
+//! Settings: built-in defaults → optional TOML file (`--config`) → environment
+//! variables `KTP_GATEWAY__SECTION__KEY`. Loaded and validated once at start;
+//! any problem is one line naming the key and its env var, before listening.
+//!
+//! Each setting is one field of its section's struct: its type checks the
+//! value as it is deserialised (`values.rs`), its default is in the section's
+//! `Default`, and it has a row in the README's configuration table (a test
+//! holds the two together). Only rules between settings are checked after.
+//!
+//! Secrets (`upstream.app_id`, `upstream.api_key`) may also come from files
+//! (`…_FILE`), which is how Kubernetes mounts Secrets. They are held as
+//! [`SecretString`](secrecy::SecretString), so `Debug` shows `[REDACTED]`, and
+//! are never echoed in errors.
+
+use std::{collections::HashMap, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+mod auth;
+mod log;
+mod metrics;
+mod secrets;
+mod server;
+#[cfg(test)]
+mod tests;
+mod upstream;
+mod values;
+
+pub use auth::{AuthSettings, TokensFile};
+pub use log::{LogFormat, LogSettings};
+pub use metrics::MetricsSettings;
+pub use secrets::Secret;
+pub use server::{ServerSettings, TlsFiles};
+pub use upstream::{BreakerSettings, ReferenceIdPlacement, RetrySettings, UpstreamSettings};
+pub use values::{
+    Attempts, BaseUrl, ByteLimit, Count, Count32, InvalidValue, ListenAddr, LogFilter, PerSecond,
+    PositiveDuration, Ratio, Threads,
+};
+
+/// Prefix of every environment variable read as configuration.
+pub const ENV_PREFIX: &str = "KTP_GATEWAY";
+
+/// Settings of the whole process, validated.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub upstream: UpstreamSettings,
+    pub log: LogSettings,
+    pub metrics: MetricsSettings,
+    pub auth: AuthSettings,
+    /// Answer from the embedded sandbox instead of the real upstream, to try
+    /// the gateway without credentials (`--sandbox` sets it too).
+    pub sandbox: bool,
+}
+
+/// Where settings come from besides the defaults.
+#[derive(Debug, Default)]
+pub struct Sources {
+    pub file: Option<PathBuf>,
+    /// Environment to read; `None` reads the process environment. Tests pass
+    /// a map instead of mutating the process's.
+    pub env: Option<HashMap<String, String>>,
+    /// `--sandbox` on the command line (same as `sandbox = true`).
+    pub sandbox: bool,
+}
+
+/// A setting could not be loaded or is invalid. Never carries a secret, and
+/// renders as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load configuration: {0}")]
+    Load(String),
+    #[error("cannot parse config file {path}: not valid TOML (the offending text is not shown)")]
+    FileSyntax { path: String },
+    #[error("invalid {key} (set with {env}): {why}")]
+    Invalid {
+        key: String,
+        env: String,
+        why: String,
+    },
+    #[error("missing {key}: set {env} or {env}_FILE (or run with --sandbox)")]
+    Missing { key: &'static str, env: String },
+}
+
+/// Keys whose values must never appear in an error.
+const SECRET_KEYS: &[&str] = &["upstream.app_id", "upstream.api_key"];
+
+impl From<config::ConfigError> for ConfigError {
+    /// The `config` crate's errors, reworded to name the env var and never
+    /// quote file text (a TOML syntax error would show the line, secret and
+    /// all). A setting type's own check arrives here as a message at its key.
+    fn from(err: config::ConfigError) -> Self {
+        use config::ConfigError as E;
+        match err {
+            E::FileParse { uri, .. } => Self::FileSyntax {
+                path: uri.unwrap_or_default(),
+            },
+            E::Type {
+                key: Some(key),
+                unexpected,
+                expected,
+                ..
+            } => {
+                let why = if SECRET_KEYS.contains(&key.as_str()) {
+                    format!("expected {expected}")
+                } else {
+                    format!("expected {expected}, found {unexpected}")
+                };
+                Self::Invalid {
+                    env: env_name(&key),
+                    key,
+                    why,
+                }
+            }
+            E::At {
+                error,
+                key: Some(key),
+                ..
+            } => {
+                let why = if SECRET_KEYS.contains(&key.as_str()) {
+                    "wrong type".to_owned()
+                } else {
+                    match *error {
+                        E::Message(m) => m,
+                        other => other.to_string(),
+                    }
+                };
+                Self::Invalid {
+                    env: env_name(&key),
+                    key,
+                    why,
+                }
+            }
+            other => Self::Load(other.to_string().replace('\n', " ")),
+        }
+    }
+}
+
+/// The environment variable that sets `key` (`upstream.app_id` →
+/// `KTP_GATEWAY__UPSTREAM__APP_ID`).
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase())
+}
+
+fn invalid(key: &'static str, why: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        env: env_name(key),
+        why: why.into(),
+    }
+}
+
+impl Settings {
+    /// Loads and validates the settings.
+    pub fn load(sources: Sources) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = &sources.file {
+            builder = builder.add_source(
+                config::File::from(file.as_path())
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let env = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .source(sources.env);
+        let built = builder
+            .add_source(env)
+            .build()
+            .map_err(|e| match (e, &sources.file) {
+                // Name the file as the operator gave it.
+                (config::ConfigError::FileParse { .. }, Some(file)) => ConfigError::FileSyntax {
+                    path: file.display().to_string(),
+                },
+                (e, _) => e.into(),
+            })?;
+        let settings: Self = built.try_deserialize()?;
+        settings.validate(sources.sandbox)
+    }
+
+    /// The rules between settings; each setting's own were checked as it was
+    /// deserialised. Resolves the credentials.
+    fn validate(mut self, sandbox_flag: bool) -> Result<Self, ConfigError> {
+        self.sandbox |= sandbox_flag;
+        if self.server.drain_delay >= *self.server.shutdown_grace {
+            return Err(invalid(
+                "server.drain_delay",
+                "must be shorter than server.shutdown_grace (it is part of it)",
+            ));
+        }
+        check_tls(&self.server.tls)?;
+        let retry = &self.upstream.retry;
+        if retry.max_backoff < retry.base_backoff {
+            return Err(invalid(
+                "upstream.retry.max_backoff",
+                "must be at least upstream.retry.base_backoff",
+            ));
+        }
+        let u = &mut self.upstream;
+        if self.sandbox {
+            u.app_id = Secret::fixed("sandbox-app-id");
+            u.api_key = Secret::fixed("sandbox-api-key");
+        } else {
+            u.app_id = secrets::resolve(
+                "upstream.app_id",
+                "upstream.app_id_file",
+                &u.app_id,
+                u.app_id_file.as_deref(),
+            )?;
+            u.api_key = secrets::resolve(
+                "upstream.api_key",
+                "upstream.api_key_file",
+                &u.api_key,
+                u.api_key_file.as_deref(),
+            )?;
+        }
+        Ok(self)
+    }
+}
+
+/// TLS needs both a certificate and a key; a client CA only makes sense with
+/// them. Each file must be readable now, so a typo fails at start.
+fn check_tls(tls: &TlsFiles) -> Result<(), ConfigError> {
+    let readable = |key: &'static str, path: &std::path::Path| {
+        std::fs::metadata(path)
+            .map(|_| ())
+            .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))
+    };
+    match (&tls.cert_file, &tls.key_file) {
+        (None, None) if tls.client_ca_file.is_some() => Err(invalid(
+            "server.tls.client_ca_file",
+            "mutual TLS needs server.tls.cert_file and server.tls.key_file too",
+        )),
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(invalid(
+            "server.tls.key_file",
+            "server.tls.cert_file is set, so this is required",
+        )),
+        (None, Some(_)) => Err(invalid(
+            "server.tls.cert_file",
+            "server.tls.key_file is set, so this is required",
+        )),
+        (Some(cert), Some(key)) => {
+            readable("server.tls.cert_file", cert)?;
+            readable("server.tls.key_file", key)?;
+            if let Some(ca) = &tls.client_ca_file {
+                readable("server.tls.client_ca_file", ca)?;
+            }
+            Ok(())
+        }
+    }
+}
