@@ -1,56 +1,6 @@
-//! The error table, row by row.
-
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
+//! Rows of upstream answers.
 
 use super::*;
-use crate::{
-    error::GatewayError,
-    grpc::{call::refusal, metadata::REQUEST_ID_HEADER},
-    reference_id::InvalidReferenceId,
-    security::auth::Unauthenticated,
-    upstream::{BodyProblem, ImageQualityFlags, UpstreamError},
-};
-
-/// Request id and reference id of the call a status answers.
-#[derive(Clone, Copy)]
-struct CallContext<'a> {
-    request_id: &'a str,
-    reference_id: Option<&'a str>,
-}
-
-fn to_status(err: &GatewayError, call: CallContext<'_>) -> Status {
-    render(&classify(err), call.request_id, call.reference_id)
-}
-
-fn job(code: &str) -> GatewayError {
-    GatewayError::Upstream(UpstreamError::JobFailed {
-        status: 200,
-        code: code.to_owned(),
-        image_quality: None,
-    })
-}
-
-fn http(status: u16, code: Option<&str>) -> GatewayError {
-    GatewayError::Upstream(UpstreamError::Status {
-        status,
-        error_code: code.map(str::to_owned),
-        retry_after: None,
-    })
-}
-
-fn row(err: &GatewayError) -> (Code, String, &'static str) {
-    let r = classify(err);
-    (r.code, r.reason, r.domain)
-}
-
-fn meta(err: &GatewayError, key: &str) -> Option<String> {
-    classify(err)
-        .metadata
-        .into_iter()
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v)
-}
 
 #[test]
 fn row_200_fail_on_1() {
@@ -169,35 +119,6 @@ fn row_400_sandbox_code_and_other_400s() {
         meta(&err, "upstream_error_code").as_deref(),
         Some("INVALID_PAYLOAD")
     );
-}
-
-#[test]
-fn row_local_validation_failure() {
-    for why in [
-        InvalidReferenceId::Empty,
-        InvalidReferenceId::Blank,
-        InvalidReferenceId::TooLong(200),
-        InvalidReferenceId::ControlCharacter,
-    ] {
-        let err = GatewayError::InvalidReferenceId(why);
-        assert_eq!(
-            row(&err),
-            (
-                Code::InvalidArgument,
-                "INVALID_REFERENCE_ID".into(),
-                GATEWAY_DOMAIN
-            )
-        );
-        assert_eq!(
-            classify(&err).detail,
-            Detail::BadRequest {
-                field: "reference_id",
-                description: why.to_string()
-            }
-        );
-        assert_eq!(meta(&err, "upstream_http_status"), None);
-        assert_eq!(meta(&err, "constraint").as_deref(), Some(why.constraint()));
-    }
 }
 
 #[test]
@@ -374,70 +295,6 @@ fn row_circuit_open() {
 }
 
 #[test]
-fn row_unauthenticated() {
-    let err = GatewayError::Unauthenticated(Unauthenticated::Missing);
-    assert_eq!(
-        row(&err),
-        (
-            Code::Unauthenticated,
-            "BEARER_TOKEN_MISSING".into(),
-            GATEWAY_DOMAIN
-        )
-    );
-    let err = GatewayError::Unauthenticated(Unauthenticated::Invalid);
-    assert_eq!(
-        row(&err),
-        (
-            Code::Unauthenticated,
-            "BEARER_TOKEN_INVALID".into(),
-            GATEWAY_DOMAIN
-        )
-    );
-}
-
-#[test]
-fn row_overloaded() {
-    let err = GatewayError::Overloaded { limit: 64 };
-    assert_eq!(
-        row(&err),
-        (Code::ResourceExhausted, "OVERLOADED".into(), GATEWAY_DOMAIN)
-    );
-    assert_eq!(meta(&err, "max_in_flight").as_deref(), Some("64"));
-}
-
-#[test]
-fn rows_for_requests_tonic_refused() {
-    let refused = |code| refusal(&Status::new(code, "tonic's words"));
-    for (tonic_code, code, reason) in [
-        (Code::OutOfRange, Code::InvalidArgument, "REQUEST_TOO_LARGE"),
-        (
-            Code::Internal,
-            Code::InvalidArgument,
-            "REQUEST_NOT_DECODABLE",
-        ),
-        (Code::Unimplemented, Code::Unimplemented, "REQUEST_REFUSED"),
-    ] {
-        let err = refused(tonic_code);
-        assert_eq!(row(&err), (code, reason.into(), GATEWAY_DOMAIN));
-        assert_eq!(classify(&err).message, "tonic's words");
-    }
-}
-
-#[test]
-fn row_caller_deadline() {
-    let err = GatewayError::DeadlineExceeded;
-    assert_eq!(
-        row(&err),
-        (
-            Code::DeadlineExceeded,
-            "DEADLINE_EXCEEDED".into(),
-            GATEWAY_DOMAIN
-        )
-    );
-    assert_eq!(classify(&err).detail, Detail::None);
-}
-
-#[test]
 fn row_bad_response_and_unexpected_status() {
     let err = GatewayError::Upstream(UpstreamError::BadResponse {
         status: 200,
@@ -472,55 +329,4 @@ fn row_bad_response_and_unexpected_status() {
             GATEWAY_DOMAIN
         )
     );
-}
-
-#[test]
-fn status_carries_error_info_request_info_and_the_row_detail() {
-    let call = CallContext {
-        request_id: "req-1",
-        reference_id: Some("REF_9"),
-    };
-    let status = to_status(
-        &http(404, Some("INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND")),
-        call,
-    );
-    assert_eq!(status.code(), Code::NotFound);
-    let d = status.get_error_details();
-    let info = d.error_info().expect("ErrorInfo");
-    assert_eq!(info.reason, "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND");
-    assert_eq!(info.domain, UPSTREAM_DOMAIN);
-    assert_eq!(
-        info.metadata
-            .get("upstream_http_status")
-            .map(String::as_str),
-        Some("404")
-    );
-    assert_eq!(d.request_info().expect("RequestInfo").request_id, "req-1");
-    assert_eq!(
-        d.resource_info().expect("ResourceInfo").resource_name,
-        "REF_9"
-    );
-    assert_eq!(status.metadata().get(REQUEST_ID_HEADER).unwrap(), "req-1");
-
-    let status = to_status(&http(429, None), call);
-    let retry = status
-        .get_error_details()
-        .retry_info()
-        .cloned()
-        .expect("RetryInfo");
-    assert_eq!(retry.retry_delay, Some(DEFAULT_RETRY_DELAY));
-
-    let status = to_status(&http(403, Some("INSUFFICIENT_QUOTA")), call);
-    assert!(status.get_error_details().quota_failure().is_some());
-
-    let status = to_status(
-        &GatewayError::InvalidReferenceId(InvalidReferenceId::Empty),
-        call,
-    );
-    let bad = status
-        .get_error_details()
-        .bad_request()
-        .cloned()
-        .expect("BadRequest");
-    assert_eq!(bad.field_violations[0].field, "reference_id");
 }
