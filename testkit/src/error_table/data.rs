@@ -3,13 +3,12 @@
 use std::time::Duration;
 
 use super::{
-    Answer, Body, Cells, Code, Delay, Detail,
+    Answer, Body, Cells, Delay, Detail,
     Domain::{Gateway, Upstream},
-    Entry, Example, Expect,
+    Entry, Example, Expect, GrpcCode,
+    HttpStatus::{Exact, Other, Range},
     Meta::{self, Absent, Is},
-    Provoke, Reason,
-    Status::{Exact, Other, Range},
-    Trigger,
+    Provoke, Reason, Trigger,
 };
 use crate::card_holders::VENDOR_SAMPLE_SUCCESS;
 
@@ -27,6 +26,9 @@ const fn retry(n: u64) -> Detail {
 const HTTP_200: (&str, Meta) = ("upstream_http_status", Is("200"));
 const ON_REFERENCE_ID: Detail = Detail::BadRequest {
     field: "reference_id",
+};
+const RESOURCE_INFO: Detail = Detail::ResourceInfo {
+    resource_type: "ktp.v1.KtpResult",
 };
 
 const fn example(name: &'static str, trigger: Trigger, expect: Expect) -> Example {
@@ -72,7 +74,7 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299)],
-        code: Code::Is("OK"),
+        code: GrpcCode::Is("OK"),
         reason: Reason::None,
         detail: Detail::None,
         examples: &[
@@ -110,7 +112,7 @@ pub static TABLE: &[Entry] = &[
             detail: "metadata `blur`, `dark`, `flashlight`, `grayscale` = `true`/`false` for each flag present",
         },
         statuses: &[Range(200, 299)],
-        code: Code::Is("FAILED_PRECONDITION"),
+        code: GrpcCode::Is("FAILED_PRECONDITION"),
         reason: Reason::Is("FAIL_ON_1", Upstream),
         detail: Detail::None,
         examples: &[
@@ -164,7 +166,7 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299)],
-        code: Code::Is("FAILED_PRECONDITION"),
+        code: GrpcCode::Is("FAILED_PRECONDITION"),
         reason: Reason::Is("KTP_NOT_DETECTED", Upstream),
         detail: Detail::None,
         examples: &[example(
@@ -186,7 +188,7 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299)],
-        code: Code::Is("INTERNAL"),
+        code: GrpcCode::Is("INTERNAL"),
         reason: Reason::Is("INTERNAL_SERVER_ERROR", Upstream),
         detail: Detail::None,
         examples: &[example(
@@ -208,7 +210,7 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299)],
-        code: Code::Is("UNKNOWN"),
+        code: GrpcCode::Is("UNKNOWN"),
         reason: Reason::UpstreamCode,
         detail: Detail::None,
         examples: &[
@@ -234,7 +236,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`BadRequest` violation on `reference_id`",
         },
         statuses: &[Exact(400)],
-        code: Code::Is("INVALID_ARGUMENT"),
+        code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("INVALID_PAYLOAD_REFERENCE_ID", Upstream),
         detail: ON_REFERENCE_ID,
         examples: &[example(
@@ -257,7 +259,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`BadRequest` violation on `reference_id`",
         },
         statuses: &[Exact(400)],
-        code: Code::Is("INVALID_ARGUMENT"),
+        code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("INVALID_SANDBOX_CODE", Upstream),
         detail: ON_REFERENCE_ID,
         examples: &[example(
@@ -280,7 +282,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`BadRequest` violation on `reference_id`; no upstream call",
         },
         statuses: &[],
-        code: Code::Is("INVALID_ARGUMENT"),
+        code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("INVALID_REFERENCE_ID", Gateway),
         detail: ON_REFERENCE_ID,
         examples: &[
@@ -335,7 +337,7 @@ pub static TABLE: &[Entry] = &[
             detail: "logged at error level",
         },
         statuses: &[Exact(401)],
-        code: Code::Is("INTERNAL"),
+        code: GrpcCode::Is("INTERNAL"),
         reason: Reason::Is("UPSTREAM_AUTH_FAILED", Gateway),
         detail: Detail::None,
         examples: &[
@@ -369,7 +371,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`QuotaFailure`",
         },
         statuses: &[Exact(403)],
-        code: Code::Is("RESOURCE_EXHAUSTED"),
+        code: GrpcCode::Is("RESOURCE_EXHAUSTED"),
         reason: Reason::Is("INSUFFICIENT_QUOTA", Upstream),
         detail: Detail::QuotaFailure,
         examples: &[example(
@@ -392,7 +394,7 @@ pub static TABLE: &[Entry] = &[
             detail: "logged at error level",
         },
         statuses: &[Exact(403)],
-        code: Code::Is("INTERNAL"),
+        code: GrpcCode::Is("INTERNAL"),
         reason: Reason::Is("UPSTREAM_AUTH_FAILED", Gateway),
         detail: Detail::None,
         examples: &[
@@ -423,7 +425,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`ResourceInfo` (`resource_type` `ktp.v1.KtpResult`, `resource_name` = the reference id)",
         },
         statuses: &[Exact(404)],
-        code: Code::Is("NOT_FOUND"),
+        code: GrpcCode::Is("NOT_FOUND"),
         reason: Reason::Is("INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND", Upstream),
         detail: RESOURCE_INFO,
         examples: &[example(
@@ -446,7 +448,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` from `Retry-After` (seconds or HTTP date, capped at 1 h; 1 s when absent)",
         },
         statuses: &[Exact(429)],
-        code: Code::Is("UNAVAILABLE"),
+        code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::Is("UPSTREAM_RATE_LIMITED", Gateway),
         detail: Detail::RetryInfo(Delay::RetryAfterElse(secs(1))),
         // A Retry-After beyond the 1 s backoff cap is not waited out but
@@ -506,7 +508,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` (`Retry-After`, else 1 s)",
         },
         statuses: &[Exact(500), Exact(502), Exact(503), Exact(504)],
-        code: Code::Is("UNAVAILABLE"),
+        code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::UpstreamCodeElse("UPSTREAM_UNAVAILABLE"),
         detail: Detail::RetryInfo(Delay::RetryAfterElse(secs(1))),
         examples: &[
@@ -574,7 +576,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` 1 s",
         },
         statuses: &[],
-        code: Code::Is("UNAVAILABLE"),
+        code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::Is("UPSTREAM_UNAVAILABLE", Gateway),
         detail: RETRY_1S,
         examples: &[
@@ -609,7 +611,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` 1 s",
         },
         statuses: &[],
-        code: Code::Is("UNAVAILABLE"),
+        code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::Is("UPSTREAM_TIMEOUT", Gateway),
         detail: RETRY_1S,
         // Timeouts are not retried: a slow upstream only gets slower with
@@ -631,7 +633,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` = the rest of the cool-down (1 s while a half-open probe is out); no upstream call",
         },
         statuses: &[],
-        code: Code::Is("UNAVAILABLE"),
+        code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::Is("UPSTREAM_CIRCUIT_OPEN", Gateway),
         detail: Detail::RetryInfo(Delay::RestOfCoolDown),
         examples: &[example(
@@ -652,7 +654,7 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; no upstream call",
         },
         statuses: &[],
-        code: Code::Is("UNAUTHENTICATED"),
+        code: GrpcCode::Is("UNAUTHENTICATED"),
         reason: Reason::OneOf(&["BEARER_TOKEN_MISSING", "BEARER_TOKEN_INVALID"], Gateway),
         detail: Detail::None,
         examples: &[
@@ -677,7 +679,7 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; refused at once, never queued",
         },
         statuses: &[],
-        code: Code::Is("RESOURCE_EXHAUSTED"),
+        code: GrpcCode::Is("RESOURCE_EXHAUSTED"),
         reason: Reason::Is("OVERLOADED", Gateway),
         detail: Detail::None,
         examples: &[example(
@@ -697,7 +699,7 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; no upstream call",
         },
         statuses: &[],
-        code: Code::Is("INVALID_ARGUMENT"),
+        code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("REQUEST_TOO_LARGE", Gateway),
         detail: Detail::None,
         examples: &[example(
@@ -715,7 +717,7 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; no upstream call",
         },
         statuses: &[],
-        code: Code::Is("INVALID_ARGUMENT"),
+        code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("REQUEST_NOT_DECODABLE", Gateway),
         detail: Detail::None,
         examples: &[
@@ -740,7 +742,7 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; no upstream call",
         },
         statuses: &[],
-        code: Code::AsRefused,
+        code: GrpcCode::AsRefused,
         reason: Reason::Is("REQUEST_REFUSED", Gateway),
         detail: Detail::None,
         examples: &[example(
@@ -758,7 +760,7 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; the upstream request is dropped (its connection closed), not left running",
         },
         statuses: &[],
-        code: Code::Is("DEADLINE_EXCEEDED"),
+        code: GrpcCode::Is("DEADLINE_EXCEEDED"),
         reason: Reason::Is("DEADLINE_EXCEEDED", Gateway),
         detail: Detail::None,
         examples: &[example(
@@ -777,7 +779,7 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299), Exact(400), Exact(404), Other],
-        code: Code::Is("INTERNAL"),
+        code: GrpcCode::Is("INTERNAL"),
         reason: Reason::Is("UPSTREAM_BAD_RESPONSE", Gateway),
         detail: Detail::None,
         examples: &[
@@ -943,10 +945,6 @@ pub static TABLE: &[Entry] = &[
         ],
     },
 ];
-
-const RESOURCE_INFO: Detail = Detail::ResourceInfo {
-    resource_type: "ktp.v1.KtpResult",
-};
 
 const fn invalid_reference_id(metadata: &'static [(&'static str, Meta)]) -> Expect {
     gateway("INVALID_ARGUMENT", "INVALID_REFERENCE_ID")

@@ -2,14 +2,15 @@
 //! row, holding the row's cells exactly as the README writes them and one or
 //! more concrete [`Example`]s (a trigger and the answer the caller must get).
 //!
-//! One table feeds every test that is about the table, so adding an error
-//! code is one entry here (plus the match arm in the gateway): the check
-//! that the README says the same, the per-row API tests (`tests/api/table.rs`),
-//! the fault matrix's expectations, the mapping unit tests and the property
-//! tests' oracle.
+//! One table for every test that is about the table, so that adding an
+//! error code is one entry here plus the match arm in the gateway: the check
+//! that the README says the same (this module's tests), every example
+//! through the real server (`tests/api/table.rs`) and the fault matrix's
+//! expected answers read it.
 //!
-//! Plain types only (strings, numbers, this module's enums): the gateway's
-//! own unit tests can use them without a cycle, and without tonic.
+//! Plain types only (strings, numbers, this module's enums), so that the
+//! gateway's own unit tests (the mapping's, the property tests' oracle) can
+//! read it too, without a crate cycle and without tonic.
 
 mod data;
 #[cfg(test)]
@@ -64,9 +65,9 @@ pub struct Entry {
     /// The HTTP statuses whose answer (status and body) can land on this
     /// row; empty when no complete HTTP answer decides it (the gateway
     /// answers by itself, or the attempt failed).
-    pub statuses: &'static [Status],
+    pub statuses: &'static [HttpStatus],
     /// The gRPC code of the row.
-    pub code: Code,
+    pub code: GrpcCode,
     /// The `ErrorInfo` reason of the row.
     pub reason: Reason,
     /// The detail the row adds beside `ErrorInfo` and `RequestInfo`.
@@ -90,7 +91,7 @@ pub struct Cells {
 
 /// HTTP statuses an entry answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub enum HttpStatus {
     /// Exactly this status.
     Exact(u16),
     /// Any status in `from..=to` (`Range(200, 299)`: any 2xx).
@@ -101,7 +102,7 @@ pub enum Status {
 
 /// The gRPC code of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
+pub enum GrpcCode {
     /// This code, by its canonical name (`"NOT_FOUND"`).
     Is(&'static str),
     /// Whatever code the gRPC layer refused the request with (the
@@ -413,9 +414,9 @@ impl Entry {
     /// Whether an HTTP answer with `status` can land on this entry.
     pub fn answers(&self, status: u16) -> bool {
         self.statuses.iter().any(|s| match *s {
-            Status::Exact(x) => x == status,
-            Status::Range(from, to) => (from..=to).contains(&status),
-            Status::Other => !named_status(status),
+            HttpStatus::Exact(x) => x == status,
+            HttpStatus::Range(from, to) => (from..=to).contains(&status),
+            HttpStatus::Other => !named_status(status),
         })
     }
 }
@@ -423,8 +424,8 @@ impl Entry {
 /// Whether some entry names `status` with `Exact` or `Range`.
 fn named_status(status: u16) -> bool {
     TABLE.iter().flat_map(|e| e.statuses).any(|s| match *s {
-        Status::Exact(x) => x == status,
-        Status::Range(from, to) => (from..=to).contains(&status),
-        Status::Other => false,
+        HttpStatus::Exact(x) => x == status,
+        HttpStatus::Range(from, to) => (from..=to).contains(&status),
+        HttpStatus::Other => false,
     })
 }

@@ -124,9 +124,17 @@ fn error_code(answer: &Answer) -> Option<String> {
 /// What one example should show, by its entry's rule; `Err` says why not.
 fn agrees(e: &Entry, x: &Example) -> Result<(), String> {
     let expect = x.expect;
+    if code_number(expect.code).is_none() {
+        return Err(format!(
+            "{:?} is not a canonical gRPC code name",
+            expect.code
+        ));
+    }
     match (e.code, expect.code) {
-        (Code::Is(want), got) if want != got => return Err(format!("code {got}, entry {want}")),
-        (Code::AsRefused, "OK") => return Err("a refusal is never OK".into()),
+        (GrpcCode::Is(want), got) if want != got => {
+            return Err(format!("code {got}, entry {want}"));
+        }
+        (GrpcCode::AsRefused, "OK") => return Err("a refusal is never OK".into()),
         _ => {}
     }
     let answer = match x.trigger {
