@@ -1,5 +1,5 @@
 //! Test harness: the real gateway started in-process on ephemeral loopback
-//! ports, in front of the shared fake upstream ([`crate::fake_upstream`]).
+//! ports, in front of the shared fake upstream ([`ktp_testkit::fake_upstream`]).
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
@@ -8,11 +8,10 @@ use ktp_gateway::{
     proto::{GetKtpResultRequest, GetKtpResultResponse, ktp_service_client::KtpServiceClient},
     server,
 };
-use serde_json::Value;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Request, Status, transport::Channel};
 
-use crate::fake_upstream::FakeUpstream;
+use ktp_testkit::fake_upstream::FakeUpstream;
 
 /// Credentials the tests configure; asserted on the wire, never in output.
 pub const APP_ID: &str = "test-app-id-7f3a";
@@ -174,8 +173,14 @@ pub async fn channel(addr: SocketAddr) -> Channel {
 }
 
 /// The documented sample success body, verbatim from the vendor page.
-pub fn sample_success() -> Value {
-    serde_json::json!({ "message": "success extract ktp data", "data": { "nik": "3506042602660001", "city": "KABUPATEN KEDIRI", "rt_rw": "002/003", "state": "PROVINSI JAWA TIMUR", "gender": "LAKI-LAKI", "address": "JL.AYYA DSN PURWOKERTO", "district": "NGADILUWIH", "religion": "ISLAM", "full_name": "SULISTYONO", "blood_type": "-", "occupation": "GURU", "nationality": "WNI", "date_of_birth": "26-02-1966", "marital_status": "KAWIN", "place_of_birth": "KEDIRI", "administrative_village": "PURWOKERTO", "image_quality": { "blur": false, "dark": false, "grayscale": false, "flashlight": false } } })
+pub use ktp_testkit::card_holders::sample_success;
+
+/// `GetKtpResultRequest` with `reference_id` as raw bytes: the same wire
+/// format, but free to carry what a string field may not.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RawRequest {
+    #[prost(bytes = "vec", tag = "1")]
+    pub reference_id: Vec<u8>,
 }
 
 /// Rich-error view of a status, for terse assertions.

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use ktp_testkit::fake_upstream::Reply;
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic_health::pb::{
@@ -9,10 +10,7 @@ use tonic_health::pb::{
 };
 use tonic_reflection::pb::{v1, v1alpha};
 
-use crate::{
-    fake_upstream::Reply,
-    helpers::{TestApp, channel, expect_error, sample_success},
-};
+use crate::helpers::{RawRequest, TestApp, channel, expect_error, sample_success};
 
 async fn check(app: &TestApp, service: &str) -> Result<ServingStatus, tonic::Status> {
     let mut health = HealthClient::new(channel(app.addr).await);
@@ -299,14 +297,6 @@ async fn one_connection_gets_at_most_max_concurrent_streams() {
         2,
         "the third stream waits for a free slot"
     );
-}
-
-/// `GetKtpResultRequest` with `reference_id` as raw bytes: the same wire
-/// format, but free to carry what a string field may not.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RawRequest {
-    #[prost(bytes = "vec", tag = "1")]
-    reference_id: Vec<u8>,
 }
 
 #[tokio::test]

@@ -2,12 +2,10 @@
 
 use std::time::Duration;
 
+use ktp_testkit::fake_upstream::Reply;
 use serde_json::json;
 
-use crate::{
-    fake_upstream::Reply,
-    helpers::{TestApp, sample_success},
-};
+use crate::helpers::{TestApp, sample_success};
 
 const METHOD: &str = "/ktp.v1.KtpService/GetKtpResult";
 

@@ -1,11 +1,9 @@
 //! What the gateway sends upstream.
 
+use ktp_testkit::fake_upstream::Reply;
 use serde_json::Value;
 
-use crate::{
-    fake_upstream::Reply,
-    helpers::{API_KEY, APP_ID, TestApp, sample_success},
-};
+use crate::helpers::{API_KEY, APP_ID, TestApp, sample_success};
 
 #[tokio::test]
 async fn sends_get_with_credentials_accept_user_agent_and_id_in_query_and_body() {
@@ -63,7 +61,7 @@ async fn reference_id_is_sent_exactly_and_safely_encoded() {
 
 #[tokio::test]
 async fn base_url_with_a_path_prefix_is_respected() {
-    let upstream = crate::fake_upstream::FakeUpstream::start().await;
+    let upstream = ktp_testkit::fake_upstream::FakeUpstream::start().await;
     upstream.otherwise(Reply::Json(200, sample_success()));
     let base = format!("{}/prefix/", upstream.base_url());
     let app = TestApp::spawn_against(upstream, &[("KTP_GATEWAY__UPSTREAM__BASE_URL", &base)]).await;

@@ -10,11 +10,9 @@ use tonic_health::pb::{
 };
 
 use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
+use ktp_testkit::fake_upstream::Reply;
 
-use crate::{
-    fake_upstream::Reply,
-    helpers::{TestApp, channel, expect_error, sample_success},
-};
+use crate::helpers::{TestApp, channel, expect_error, sample_success};
 
 fn unavailable() -> Reply {
     Reply::Json(503, json!({"message": "Service Unavailable"}))

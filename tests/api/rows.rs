@@ -3,13 +3,11 @@
 use std::time::Duration;
 
 use ktp_gateway::proto::{BloodType, Gender, MaritalStatus, Nationality, Religion};
+use ktp_testkit::fake_upstream::Reply;
 use serde_json::json;
 use tonic::Code;
 
-use crate::{
-    fake_upstream::Reply,
-    helpers::{TestApp, expect_error, sample_success},
-};
+use crate::helpers::{TestApp, expect_error, sample_success};
 
 const UPSTREAM: &str = "api.verihubs.com";
 const GATEWAY: &str = "ktp-gateway";

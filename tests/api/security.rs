@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use ktp_testkit::fake_upstream::Reply;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use tempfile::NamedTempFile;
 use tonic::{
@@ -12,10 +13,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::{
-    fake_upstream::Reply,
-    helpers::{TestApp, channel, expect_error, sample_success},
-};
+use crate::helpers::{TestApp, channel, expect_error, sample_success};
 use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
 
 /// A throw-away CA and certificates it signed, as PEM files.

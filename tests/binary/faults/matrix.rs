@@ -5,7 +5,7 @@
 //! upstream connections, answers a normal call right after, and exits 0 on
 //! SIGTERM at the end.
 
-use crate::scenarios::run_matrix;
+use super::scenarios::run_matrix;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_maps_to_its_row_without_panic_or_leak() {

@@ -4,9 +4,14 @@
 //! any KTP value the fake upstream sent (in successes, in job errors, in
 //! malformed bodies and in error pages alike).
 
-use crate::{
-    scenarios::{person, person_success, run_matrix},
-    subject::{API_KEY, APP_ID},
+use ktp_testkit::{
+    card_holders::person,
+    fake_upstream::{FakeUpstream, Reply},
+};
+
+use super::{
+    scenarios::run_matrix,
+    subject::{API_KEY, APP_ID, Subject},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,9 +57,9 @@ async fn no_bearer_token_in_trace_logs() {
         .expect("write tokens");
     let tokens_path = tokens.path().to_str().expect("UTF-8 path").to_owned();
 
-    let upstream = crate::fake_upstream::FakeUpstream::start().await;
-    upstream.otherwise(crate::fake_upstream::Reply::Json(200, person_success()));
-    let mut subject = crate::subject::Subject::start(
+    let upstream = FakeUpstream::start().await;
+    upstream.otherwise(Reply::Json(200, person::success()));
+    let mut subject = Subject::start(
         &upstream,
         "trace",
         &[("KTP_GATEWAY__AUTH__TOKENS_FILE", tokens_path.as_str())],

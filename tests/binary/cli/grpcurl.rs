@@ -1,9 +1,33 @@
 //! Reflection and calls through a real grpcurl (1.8.6 from `scripts/test`,
 //! which speaks only reflection v1alpha): what an operator types.
 
-use std::process::Command;
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+};
 
-use crate::support::{Exited, Gateway, grpcurl, run_to_exit};
+use crate::harness::{Exited, Gateway, run_to_exit};
+
+/// A path for grpcurl: `$GRPCURL` (set by `scripts/test`), else `grpcurl`
+/// on `PATH`. Panics, rather than skipping, when neither runs.
+fn grpcurl() -> PathBuf {
+    let candidate = std::env::var_os("GRPCURL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("grpcurl"));
+    let works = Command::new(&candidate)
+        .arg("-version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        works,
+        "grpcurl not runnable (tried {}): run the tests with `scripts/test`, \
+         which installs grpcurl 1.8.6 and exports GRPCURL",
+        candidate.display()
+    );
+    candidate
+}
 
 /// Runs grpcurl against the gateway (plaintext, 10 s cap) with `args`.
 fn run(gateway: &Gateway, args: &[&str]) -> Exited {

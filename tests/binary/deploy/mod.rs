@@ -16,18 +16,18 @@
 //! period too short, must each make it fail.
 //!
 //! - [`manifests`]: rendering to JSON, lookups, base64, the Dockerfile.
-//! - [`agreement`]: the comparison.
-//! - [`process`]: the binary as a subprocess.
+//! - [`agreement`]: the comparison (the binary runs under
+//!   [`crate::harness::Process`]).
 
 mod agreement;
 mod manifests;
-mod process;
 
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
-use crate::{agreement::check, manifests::Manifests};
+use agreement::check;
+use manifests::Manifests;
 
 /// Renders an overlay once per test binary.
 fn rendered(overlay: &'static str) -> Manifests {

@@ -15,7 +15,7 @@ use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tonic_types::StatusExt;
 
-use crate::support::{
+use crate::harness::{
     EXIT_TIMEOUT, Gateway, Process, SERVING_MESSAGE, env, gateway_command, health_status,
     ktp_request,
 };

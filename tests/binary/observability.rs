@@ -13,11 +13,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-#[allow(dead_code)]
-#[path = "../cli/support.rs"]
-mod support;
-
-use support::{Gateway, LOG_TIMEOUT, SERVING_MESSAGE, ktp_request};
+use crate::harness::{Gateway, LOG_TIMEOUT, SERVING_MESSAGE, ktp_request};
 
 const RULES: &str = "deploy/observability/alerts.yml";
 const RULE_TESTS: &str = "deploy/observability/alerts_test.yml";

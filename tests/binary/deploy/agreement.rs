@@ -46,13 +46,9 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::{
-    manifests::{Dockerfile, Manifests, base64_decode, repo_root},
-    process::Process,
-};
+use super::manifests::{Dockerfile, Manifests, base64_decode, repo_root};
+use crate::harness::{BIN, Process, SERVING_MESSAGE, env};
 
-/// The binary under test.
-const BIN: &str = env!("CARGO_BIN_EXE_ktp-gateway");
 /// The container that runs the gateway.
 pub const CONTAINER: &str = "ktp-gateway";
 /// Container port names the Services and docs refer to.
@@ -62,10 +58,8 @@ pub const METRICS_PORT: &str = "metrics";
 const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9090";
 /// `appProtocol` values that tell proxies the port speaks gRPC (h2c).
 const GRPC_APP_PROTOCOLS: &[&str] = &["kubernetes.io/h2c", "grpc"];
-const GRPC_ADDR_ENV: &str = "KTP_GATEWAY__SERVER__GRPC_ADDR";
-const METRICS_ADDR_ENV: &str = "KTP_GATEWAY__METRICS__ADDR";
-/// The log line that announces the gRPC listener (`src/server.rs`).
-const SERVING_MESSAGE: &str = "ktp-gateway serving";
+const GRPC_ADDR_ENV: &str = env::GRPC_ADDR;
+const METRICS_ADDR_ENV: &str = env::METRICS_ADDR;
 /// Longest wait for that line on a busy machine; whether the start fitted
 /// the startupProbe's budget is checked separately.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -853,7 +847,9 @@ pub async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
     let started = Instant::now();
     let mut process = Process::spawn(cmd);
     let serving = process
-        .wait_for_json_line(START_TIMEOUT, |v| v["message"] == SERVING_MESSAGE)
+        .try_wait_for_log("announcing the address", START_TIMEOUT, |v| {
+            v["message"] == SERVING_MESSAGE
+        })
         .map_err(|e| vec![format!("the binary did not start serving: {e}")])?;
     let startup_time = started.elapsed();
     let ephemeral: SocketAddr = serving["addr"]
@@ -943,7 +939,7 @@ pub async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
         }
     }
     let left = pod.grace.saturating_sub(pod.pre_stop_sleep);
-    let exit = tokio::task::block_in_place(|| process.wait_exit(left));
+    let exit = tokio::task::block_in_place(|| process.try_wait_exit(left));
     report.shutdown_time = sigterm_at.elapsed();
     match exit {
         Some(status) if status.success() => {}

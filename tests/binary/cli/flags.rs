@@ -1,6 +1,6 @@
 //! Command-line flags that answer without starting the server.
 
-use crate::support::run_gateway_to_exit;
+use crate::harness::run_gateway_to_exit;
 
 #[test]
 fn help_names_the_flags_and_exits_zero() {

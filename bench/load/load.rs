@@ -31,10 +31,7 @@ use std::{
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use clap::Parser;
-use ktp_gateway::{
-    grpc::status::code_name,
-    proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient},
-};
+use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
 use tonic::{Code, transport::Endpoint};
 
 /// Drives the gateway binary with concurrent calls against a slow fake upstream.
@@ -277,6 +274,31 @@ async fn call_until(
         *tally.codes.entry(code_name(code)).or_default() += 1;
     }
     tally
+}
+
+/// The canonical upper-case name of a code, as the report prints it (the
+/// tool's own, so that it depends on nothing of the gateway but its
+/// contract).
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
 }
 
 /// The gateway subprocess: clean environment, ephemeral loopback ports,

@@ -13,15 +13,10 @@
 //!   fake upstream returned.
 //!
 //! [`scenarios`] is the matrix itself, [`subject`] the gateway process seen
-//! from outside (calls, `/proc`). The fake upstream is shared with
-//! `tests/api` ([`fake_upstream`]), the process helpers with `tests/cli`
-//! ([`support`]).
-
-#[path = "../shared/fake_upstream.rs"]
-mod fake_upstream;
-#[path = "../cli/support.rs"]
-#[allow(dead_code)]
-mod support;
+//! from outside (calls, `/proc`). The fake upstream
+//! ([`ktp_testkit::fake_upstream`]) is the one `tests/api` uses, and each
+//! scenario's expected answer is an example of the error table
+//! ([`ktp_testkit::error_table`]).
 
 mod matrix;
 mod scenarios;

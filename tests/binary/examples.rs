@@ -14,18 +14,14 @@
 //! id); the assertions below are shared, and every request id a client
 //! decoded is matched with the gateway's own log line for that call.
 
-#[allow(dead_code)]
-#[path = "../cli/support.rs"]
-mod support;
-
 use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
 };
 
+use crate::harness::{Gateway, run_to_exit};
 use serde_json::{Value, json};
-use support::{Gateway, run_to_exit};
 
 /// The Python example's virtual environment (`.tools/` is git-ignored).
 const PY_VENV: &str = ".tools/py-examples";

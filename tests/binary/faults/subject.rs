@@ -12,10 +12,9 @@ use ktp_gateway::proto::{
 };
 use tonic::{Status, transport::Channel};
 
-use crate::{
-    fake_upstream::FakeUpstream,
-    support::{Gateway, env},
-};
+use ktp_testkit::fake_upstream::FakeUpstream;
+
+use crate::harness::{Gateway, env};
 
 /// Credentials the gateway is given; they must reach the upstream and
 /// nothing else.

@@ -7,7 +7,7 @@ use std::io::Write;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::support::{
+use crate::harness::{
     CALL_FINISHED, Exited, Gateway, LOG_TIMEOUT, assert_absent, env, ktp_request,
     run_gateway_to_exit,
 };

@@ -9,8 +9,10 @@ use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_types::StatusExt;
 
-use crate::support::{
-    CALL_FINISHED, Gateway, LOG_TIMEOUT, PERSONAL_VALUES, assert_absent, health_status, ktp_request,
+use ktp_testkit::card_holders::SANDBOX_PERSONAL_VALUES as PERSONAL_VALUES;
+
+use crate::harness::{
+    CALL_FINISHED, Gateway, LOG_TIMEOUT, assert_absent, health_status, ktp_request,
 };
 
 const METHOD: &str = "/ktp.v1.KtpService/GetKtpResult";
@@ -373,7 +375,7 @@ async fn a_call_the_caller_abandons_still_gets_its_log_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_line_of_a_call_carries_its_request_id() {
-    let mut gateway = Gateway::sandbox(&[(crate::support::env::LOG_FILTER, "debug")]);
+    let mut gateway = Gateway::sandbox(&[(crate::harness::env::LOG_FILTER, "debug")]);
     let mut client = gateway.ktp().await;
     // A 500 from the sandbox is retried: the retries log lines of their own.
     let _ = client

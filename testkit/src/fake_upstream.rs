@@ -8,10 +8,8 @@
 //! how many delayed or hung requests the gateway abandoned (closed the
 //! connection before the answer).
 //!
-//! Included by `tests/api` and `tests/faults` with `#[path]`.
-
-// Each suite uses only part of this module; the rest is dead code there.
-#![allow(dead_code)]
+//! [`Reply::from`] plays an answer of the error table
+//! ([`crate::error_table::Answer`]).
 
 use std::{
     collections::HashMap,
@@ -31,6 +29,8 @@ use tokio::{
     task::JoinHandle,
 };
 
+use crate::error_table::{Answer, Body};
+
 /// What the fake upstream does with one request.
 #[derive(Clone, Debug)]
 pub enum Reply {
@@ -39,8 +39,11 @@ pub enum Reply {
     /// Exact status, headers and body bytes (a `Content-Length` is added
     /// unless the headers frame the body themselves).
     Raw {
+        /// The HTTP status.
         status: u16,
+        /// Header names and values, in order.
         headers: Vec<(String, String)>,
+        /// The body.
         body: Vec<u8>,
     },
     /// Waits, then gives the inner reply; if the gateway closes the
@@ -59,8 +62,11 @@ pub enum Reply {
     /// A body of `len` bytes, streamed in 64 KiB pieces, announced with
     /// `Content-Length` or sent chunked.
     Huge {
+        /// The HTTP status.
         status: u16,
+        /// Bytes in the body (spaces).
         len: usize,
+        /// `Transfer-Encoding: chunked` instead of `Content-Length`.
         chunked: bool,
     },
     /// Each request for the id gets the next reply of the list, round and
@@ -74,6 +80,7 @@ impl Reply {
         Self::raw(status, &[("Content-Type", content_type)], body)
     }
 
+    /// Exact status, headers and body bytes.
     pub fn raw(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> Self {
         Self::Raw {
             status,
@@ -85,18 +92,49 @@ impl Reply {
         }
     }
 
+    /// Each request for the id gets the next of `replies`, round and round.
     pub fn cycle(replies: Vec<Reply>) -> Self {
         Self::Cycle(Arc::new(replies), Arc::new(AtomicUsize::new(0)))
     }
 
+    /// `then`, after `pause`.
     pub fn delayed(pause: Duration, then: Reply) -> Self {
         Self::Delayed(pause, Box::new(then))
+    }
+}
+
+impl From<&Answer> for Reply {
+    /// Plays an answer of the error table. A [`Body::Filler`] is streamed
+    /// as [`Reply::Huge`], which sends no other headers: such answers must
+    /// have none.
+    fn from(answer: &Answer) -> Self {
+        let status = answer.status;
+        match answer.body {
+            Body::Json(text) => {
+                let mut headers = vec![("Content-Type", "application/json")];
+                headers.extend_from_slice(answer.headers);
+                Self::raw(status, &headers, text)
+            }
+            Body::Bytes(bytes) => Self::raw(status, answer.headers, bytes),
+            Body::Filler { len, chunked } => {
+                assert!(
+                    answer.headers.is_empty(),
+                    "a filler body is sent without other headers"
+                );
+                Self::Huge {
+                    status,
+                    len,
+                    chunked,
+                }
+            }
+        }
     }
 }
 
 /// One request as the fake upstream received it.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// `GET`, …
     pub method: String,
     /// Path without the query.
     pub path: String,
@@ -104,14 +142,17 @@ pub struct Recorded {
     pub query: Vec<(String, String)>,
     /// Header names lower-cased.
     pub headers: HashMap<String, String>,
+    /// The body, as received.
     pub body: Vec<u8>,
 }
 
 impl Recorded {
+    /// A header's value, by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
 
+    /// A query parameter's decoded value.
     pub fn query_value(&self, key: &str) -> Option<&str> {
         self.query
             .iter()
@@ -150,6 +191,7 @@ struct State {
 /// connections close, when the last clone is dropped.
 #[derive(Clone)]
 pub struct FakeUpstream {
+    /// Where it listens (127.0.0.1, an ephemeral port).
     pub addr: SocketAddr,
     state: Arc<State>,
     running: Arc<Running>,
@@ -192,6 +234,7 @@ impl FakeUpstream {
         }
     }
 
+    /// `http://127.0.0.1:PORT`, for `upstream.base_url`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -224,6 +267,7 @@ impl FakeUpstream {
             .send_modify(|generation| *generation += 1);
     }
 
+    /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
     }
@@ -236,6 +280,7 @@ impl FakeUpstream {
             .count()
     }
 
+    /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.state.connections.load(Ordering::SeqCst)
     }
@@ -476,7 +521,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recor
     }
     let body = buf[head_end..head_end + length].to_vec();
     buf.drain(..head_end + length);
-    let url = reqwest::Url::parse(&format!("http://fake{target}")).ok()?;
+    let url = url::Url::parse(&format!("http://fake{target}")).ok()?;
     Some(Recorded {
         method,
         path: url.path().to_owned(),

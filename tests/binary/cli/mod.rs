@@ -1,7 +1,6 @@
-//! Black-box tests of the compiled `ktp-gateway` binary: each test starts the
-//! real executable as a subprocess (clean environment, ephemeral port, JSON
-//! logs) and checks it from the outside, the way an operator or Kubernetes
-//! sees it.
+//! The command line and the process: each test starts the real executable
+//! (clean environment, ephemeral port, JSON logs) and checks it from the
+//! outside, the way an operator or Kubernetes sees it.
 //!
 //! - [`flags`]: `--help` and `--version`.
 //! - [`config_errors`]: bad or missing configuration exits 2 with one line
@@ -16,12 +15,9 @@
 //!   "serving" line is handled too.
 //! - [`grpcurl`]: reflection and calls through a real grpcurl 1.8.6 (from
 //!   `scripts/test`, which exports `GRPCURL`).
-//!
-//! [`support`] spawns the binary, finds its port and collects its output.
 
 mod config_errors;
 mod flags;
 mod grpcurl;
 mod sandbox;
 mod shutdown;
-mod support;

@@ -1,0 +1,431 @@
+//! The README's error table ("## Error mapping") as data: one [`Entry`] per
+//! row, holding the row's cells exactly as the README writes them and one or
+//! more concrete [`Example`]s (a trigger and the answer the caller must get).
+//!
+//! One table for every test that is about the table, so that adding an
+//! error code is one entry here plus the match arm in the gateway: the check
+//! that the README says the same (this module's tests), every example
+//! through the real server (`tests/api/table.rs`) and the fault matrix's
+//! expected answers read it.
+//!
+//! Plain types only (strings, numbers, this module's enums), so that the
+//! gateway's own unit tests (the mapping's, the property tests' oracle) can
+//! read it too, without a crate cycle and without tonic.
+
+mod data;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+pub use data::TABLE;
+
+/// `ErrorInfo.domain` of reasons the upstream gave (its `error_code`).
+pub const UPSTREAM_DOMAIN: &str = "api.verihubs.com";
+/// `ErrorInfo.domain` of reasons the gateway makes up.
+pub const GATEWAY_DOMAIN: &str = "ktp-gateway";
+
+/// The canonical gRPC code names, indexed by code number (`"NOT_FOUND"` is
+/// 5): how a consumer turns [`Expect::code`] into its own code type.
+pub const CODE_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// The number of the gRPC code named `name`, if it is a canonical name.
+pub fn code_number(name: &str) -> Option<i32> {
+    CODE_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| i32::try_from(i).ok())
+}
+
+/// One row of the README table.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    /// A stable name to refer to the row by (`"not_found"`).
+    pub name: &'static str,
+    /// The row's cells, exactly as in README.md.
+    pub readme: Cells,
+    /// The HTTP statuses whose answer (status and body) can land on this
+    /// row; empty when no complete HTTP answer decides it (the gateway
+    /// answers by itself, or the attempt failed).
+    pub statuses: &'static [HttpStatus],
+    /// The gRPC code of the row.
+    pub code: GrpcCode,
+    /// The `ErrorInfo` reason of the row.
+    pub reason: Reason,
+    /// The detail the row adds beside `ErrorInfo` and `RequestInfo`.
+    pub detail: Detail,
+    /// Concrete cases of the row, at least one.
+    pub examples: &'static [Example],
+}
+
+/// The four cells of a README row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cells {
+    /// "upstream answer"
+    pub answer: &'static str,
+    /// "gRPC code"
+    pub code: &'static str,
+    /// "ErrorInfo.reason (domain)"
+    pub reason: &'static str,
+    /// "extra detail"
+    pub detail: &'static str,
+}
+
+/// HTTP statuses an entry answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpStatus {
+    /// Exactly this status.
+    Exact(u16),
+    /// Any status in `from..=to` (`Range(200, 299)`: any 2xx).
+    Range(u16, u16),
+    /// Any status that no entry of the table names with `Exact` or `Range`.
+    Other,
+}
+
+/// The gRPC code of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrpcCode {
+    /// This code, by its canonical name (`"NOT_FOUND"`).
+    Is(&'static str),
+    /// Whatever code the gRPC layer refused the request with (the
+    /// `REQUEST_REFUSED` row).
+    AsRefused,
+}
+
+/// How an entry's `ErrorInfo` reason is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No `ErrorInfo`: the OK row.
+    None,
+    /// This reason, under this domain.
+    Is(&'static str, Domain),
+    /// One of these reasons, under this domain.
+    OneOf(&'static [&'static str], Domain),
+    /// The upstream's `error_code`, as given, under [`Domain::Upstream`].
+    UpstreamCode,
+    /// The upstream's `error_code` under [`Domain::Upstream`] if it sent
+    /// one, else this reason under [`Domain::Gateway`].
+    UpstreamCodeElse(&'static str),
+}
+
+/// Who made the reason up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    /// [`UPSTREAM_DOMAIN`]: the upstream's own `error_code`.
+    Upstream,
+    /// [`GATEWAY_DOMAIN`]: a reason of the gateway.
+    Gateway,
+}
+
+impl Domain {
+    /// The `ErrorInfo.domain` string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Upstream => UPSTREAM_DOMAIN,
+            Self::Gateway => GATEWAY_DOMAIN,
+        }
+    }
+}
+
+/// The detail a status carries beside `ErrorInfo` and `RequestInfo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// None.
+    None,
+    /// A `BadRequest` violation on this field.
+    BadRequest {
+        /// The violation's field.
+        field: &'static str,
+    },
+    /// A `ResourceInfo` of this type whose `resource_name` is the call's
+    /// reference id.
+    ResourceInfo {
+        /// `resource_type`.
+        resource_type: &'static str,
+    },
+    /// A `QuotaFailure` with at least one violation.
+    QuotaFailure,
+    /// A `RetryInfo`.
+    RetryInfo(Delay),
+}
+
+impl Detail {
+    /// The exact `RetryInfo` delay this detail promises, if it is one.
+    pub const fn retry_delay(self) -> Option<Duration> {
+        match self {
+            Self::RetryInfo(Delay::Exactly(d)) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// A `RetryInfo` delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delay {
+    /// Exactly this long.
+    Exactly(Duration),
+    /// The upstream's `Retry-After` (capped at 1 h), else this long.
+    RetryAfterElse(Duration),
+    /// What is left of the circuit breaker's cool-down: more than zero, at
+    /// most `upstream.breaker.cooldown`.
+    RestOfCoolDown,
+}
+
+/// One concrete case of an entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    /// Unique within its entry (`"no Retry-After"`).
+    pub name: &'static str,
+    /// What makes it happen.
+    pub trigger: Trigger,
+    /// What the caller must get.
+    pub expect: Expect,
+}
+
+/// What makes an example happen.
+#[derive(Debug, Clone, Copy)]
+pub enum Trigger {
+    /// The upstream answers the call's request with this (every attempt).
+    Upstream(Answer),
+    /// Something on the gateway's side or the network's, which each consumer
+    /// knows how to provoke.
+    Provoke(Provoke),
+}
+
+/// A complete HTTP answer of the upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// Response headers besides framing (`Content-Length` is added unless
+    /// the body is [`Body::Filler`]).
+    pub headers: &'static [(&'static str, &'static str)],
+    /// The body.
+    pub body: Body,
+}
+
+impl Answer {
+    /// The `Retry-After` header's value, if any.
+    pub fn retry_after(&self) -> Option<&'static str> {
+        self.header("retry-after")
+    }
+
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&'static str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// The body of an [`Answer`].
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    /// JSON text, sent with `Content-Type: application/json`.
+    Json(&'static str),
+    /// These bytes, with only the answer's own headers.
+    Bytes(&'static [u8]),
+    /// `len` spaces, announced with `Content-Length` or sent chunked: a body
+    /// over `upstream.max_body_bytes` (1 MiB by default), streamed.
+    Filler {
+        /// Bytes in the body.
+        len: usize,
+        /// `Transfer-Encoding: chunked` instead of `Content-Length`.
+        chunked: bool,
+    },
+}
+
+impl Body {
+    /// The body's bytes (a [`Body::Filler`] generated, unframed).
+    pub fn to_bytes(self) -> Vec<u8> {
+        match self {
+            Self::Json(text) => text.as_bytes().to_vec(),
+            Self::Bytes(bytes) => bytes.to_vec(),
+            Self::Filler { len, .. } => vec![b' '; len],
+        }
+    }
+}
+
+/// Triggers that are not an HTTP answer. Each consumer provokes them its
+/// own way; the doc says what the example's expectation assumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provoke {
+    /// A request whose `reference_id` is this text.
+    ReferenceId(&'static str),
+    /// A request whose `reference_id` is this many `R`s.
+    LongReferenceId(usize),
+    /// A request message whose `reference_id` (field 1) holds these bytes,
+    /// which are not UTF-8.
+    ReferenceIdBytes(&'static [u8]),
+    /// A request message whose field 1 has the wrong wire type (a fixed64),
+    /// so it does not decode as `GetKtpResultRequest`.
+    WrongWireType,
+    /// A request that says its message is compressed with `gzip`, which the
+    /// gateway does not accept.
+    UnsupportedCompression,
+    /// `auth.tokens_file` is set and the call carries no bearer token.
+    BearerTokenMissing,
+    /// `auth.tokens_file` is set and the call's bearer token is not in it.
+    BearerTokenInvalid,
+    /// `server.max_in_flight` is 1 and one call is in flight.
+    Overloaded,
+    /// The call's `grpc-timeout` runs out while the upstream is still
+    /// working on the answer (one attempt, which the gateway abandons).
+    CallerDeadline,
+    /// The circuit breaker is open: earlier attempts kept failing.
+    CircuitOpen,
+    /// The upstream answers later than `upstream.timeout` (or never).
+    UpstreamTimeout,
+    /// Nothing listens on the upstream's port.
+    ConnectionRefused,
+    /// The upstream reads the request and closes the connection without a
+    /// word.
+    ConnectionClosed,
+    /// A 200 head announcing more body than comes, then a clean close.
+    CutMidBody,
+    /// A 200 head announcing more body than comes, then a TCP reset.
+    ResetMidBody,
+}
+
+/// What the caller must get.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect {
+    /// The gRPC code, by its canonical name (`"OK"`, `"NOT_FOUND"`).
+    pub code: &'static str,
+    /// The error's details; `None` exactly when the code is `"OK"`.
+    pub error: Option<Failure>,
+    /// Requests the upstream receives for one call, with the default retry
+    /// settings (0: no upstream call, or none that reached it).
+    pub attempts: u32,
+}
+
+/// The details of an error answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Failure {
+    /// `ErrorInfo.reason`, exactly (for reasons the upstream gave, the
+    /// example's `error_code`).
+    pub reason: &'static str,
+    /// `ErrorInfo.domain`.
+    pub domain: Domain,
+    /// `ErrorInfo.metadata` keys checked; keys not listed are not checked.
+    pub metadata: &'static [(&'static str, Meta)],
+    /// The detail beside `ErrorInfo` and `RequestInfo`.
+    pub detail: Detail,
+}
+
+/// An expectation on one `ErrorInfo.metadata` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meta {
+    /// The key holds exactly this value.
+    Is(&'static str),
+    /// The key is absent.
+    Absent,
+}
+
+impl Expect {
+    /// A success after `attempts` upstream requests.
+    pub const fn ok(attempts: u32) -> Self {
+        Self {
+            code: "OK",
+            error: None,
+            attempts,
+        }
+    }
+
+    /// An error with this code, reason and domain, no metadata checked, no
+    /// detail, after one upstream request.
+    pub const fn error(code: &'static str, reason: &'static str, domain: Domain) -> Self {
+        Self {
+            code,
+            error: Some(Failure {
+                reason,
+                domain,
+                metadata: &[],
+                detail: Detail::None,
+            }),
+            attempts: 1,
+        }
+    }
+
+    /// The same, with these metadata expectations.
+    pub const fn meta(mut self, metadata: &'static [(&'static str, Meta)]) -> Self {
+        if let Some(f) = &mut self.error {
+            f.metadata = metadata;
+        }
+        self
+    }
+
+    /// The same, with this detail.
+    pub const fn detail(mut self, detail: Detail) -> Self {
+        if let Some(f) = &mut self.error {
+            f.detail = detail;
+        }
+        self
+    }
+
+    /// The same, after `attempts` upstream requests.
+    pub const fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+}
+
+/// The entry named `name`; panics if there is none.
+pub fn entry(name: &str) -> &'static Entry {
+    TABLE
+        .iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("no error table entry {name:?}"))
+}
+
+/// The example `example` of the entry `entry`; panics if there is none.
+pub fn example(entry_name: &str, example: &str) -> &'static Example {
+    entry(entry_name).example(example)
+}
+
+impl Entry {
+    /// The example named `name`; panics if there is none.
+    pub fn example(&self, name: &str) -> &'static Example {
+        self.examples
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("no example {name:?} in error table entry {:?}", self.name))
+    }
+
+    /// Whether an HTTP answer with `status` can land on this entry.
+    pub fn answers(&self, status: u16) -> bool {
+        self.statuses.iter().any(|s| match *s {
+            HttpStatus::Exact(x) => x == status,
+            HttpStatus::Range(from, to) => (from..=to).contains(&status),
+            HttpStatus::Other => !named_status(status),
+        })
+    }
+}
+
+/// Whether some entry names `status` with `Exact` or `Range`.
+fn named_status(status: u16) -> bool {
+    TABLE.iter().flat_map(|e| e.statuses).any(|s| match *s {
+        HttpStatus::Exact(x) => x == status,
+        HttpStatus::Range(from, to) => (from..=to).contains(&status),
+        HttpStatus::Other => false,
+    })
+}

@@ -1,0 +1,302 @@
+//! Every example of the error table as data ([`ktp_testkit::error_table`])
+//! through the real server: the HTTP answers played by the fake upstream,
+//! everything else provoked the way its [`Provoke`] variant says. Each
+//! example gets a gateway of its own (a fresh breaker and retry budget) and
+//! is checked for code, reason, domain, metadata, detail, the request id in
+//! `RequestInfo` and `x-request-id`, and the upstream requests it took.
+//!
+//! `rows.rs` keeps its hand-written test per row; this file is what grows by
+//! itself when the table gets an entry.
+
+use std::time::Duration;
+
+use ktp_gateway::proto::{GetKtpResultRequest, GetKtpResultResponse};
+use ktp_testkit::{
+    check,
+    error_table::{Delay, Detail, Example, Provoke, TABLE, Trigger},
+    fake_upstream::Reply,
+};
+use tonic::{Code, Request, Response, Status, codegen::http::uri::PathAndQuery};
+
+use crate::helpers::{API_KEY, APP_ID, RawRequest, TestApp, channel, sample_success};
+
+/// The reference id of each example's call.
+const ID: &str = "TABLE-REF-1";
+/// What the gateway's `upstream.timeout` is when an example needs it short.
+const SHORT_TIMEOUT: &str = "300ms";
+/// How late a "slow" upstream answers: far beyond every bound used here.
+const SLOW: Duration = Duration::from_secs(5);
+/// The caller's deadline when it must run out first: long enough that the
+/// gateway's answer (50 ms before it) beats the client's own timer even on
+/// a starved CPU.
+const CALLER_DEADLINE: Duration = Duration::from_secs(1);
+/// `upstream.breaker.cooldown`'s default: an open circuit's `RetryInfo` is
+/// at most this.
+const COOL_DOWN: Duration = Duration::from_secs(10);
+
+/// `GetKtpResultRequest`'s field 1 with the wrong wire type (fixed64
+/// instead of length-delimited).
+#[derive(Clone, PartialEq, prost::Message)]
+struct WrongWireType {
+    #[prost(fixed64, tag = "1")]
+    reference_id: u64,
+}
+
+type CallResult = Result<Response<GetKtpResultResponse>, Status>;
+
+/// Runs every example whose trigger `wanted` accepts; panics listing every
+/// example whose answer was not the expected one.
+async fn run_examples(wanted: impl Fn(&Trigger) -> bool) -> usize {
+    let mut ran = 0;
+    let mut problems = Vec::new();
+    for entry in TABLE {
+        for example in entry.examples.iter().filter(|x| wanted(&x.trigger)) {
+            ran += 1;
+            if let Err(why) = run(example).await {
+                problems.push(format!("{} / {}: {why}", entry.name, example.name));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n\n"));
+    ran
+}
+
+#[tokio::test]
+async fn every_upstream_answer_of_the_table_gets_its_row() {
+    let ran = run_examples(|t| matches!(t, Trigger::Upstream(_))).await;
+    assert!(ran >= TABLE.len(), "only {ran} examples");
+}
+
+#[tokio::test]
+async fn every_provoked_example_of_the_table_gets_its_row() {
+    let ran = run_examples(|t| matches!(t, Trigger::Provoke(_))).await;
+    assert!(ran > 10, "only {ran} examples");
+}
+
+/// One example, on a gateway of its own.
+async fn run(example: &Example) -> Result<(), String> {
+    let (app, reference_id, result) = match example.trigger {
+        Trigger::Upstream(answer) => {
+            let app = TestApp::spawn().await;
+            app.upstream.on(ID, Reply::from(&answer));
+            let result = app.call(ID).await;
+            (app, ID.to_owned(), result)
+        }
+        Trigger::Provoke(what) => {
+            let mut provoked = provoke(what).await;
+            // On a starved CPU the gateway's answer, 50 ms before the
+            // deadline, can lose to the client's own timer (README, Error
+            // mapping): that is the machine, not the gateway; try again.
+            for _ in 1..3 {
+                match &provoked.2 {
+                    Err(s) if s.code() == Code::Cancelled && s.message() == "Timeout expired" => {
+                        provoked = provoke(what).await;
+                    }
+                    _ => break,
+                }
+            }
+            provoked
+        }
+    };
+    verdict(example, &reference_id, result)?;
+    let attempts = app.upstream.attempts(&reference_id);
+    let want = usize::try_from(example.expect.attempts).unwrap_or(usize::MAX);
+    if attempts != want {
+        return Err(format!("{attempts} upstream requests, expected {want}"));
+    }
+    Ok(())
+}
+
+/// Whether `result` is the example's answer.
+fn verdict(example: &Example, reference_id: &str, result: CallResult) -> Result<(), String> {
+    let want = &example.expect;
+    let status = match (want.error, result) {
+        (None, Ok(_)) => return Ok(()),
+        (None, Err(status)) => return Err(format!("expected OK, got {status:?}")),
+        (Some(_), Ok(r)) => return Err(format!("expected {}, got OK: {r:?}", want.code)),
+        (Some(_), Err(status)) => status,
+    };
+    check::error_status(&status, want, reference_id)?;
+    if let Detail::RetryInfo(Delay::RestOfCoolDown) =
+        want.error.map(|f| f.detail).unwrap_or(Detail::None)
+    {
+        let delay = tonic_types::StatusExt::get_error_details(&status)
+            .retry_info()
+            .and_then(|r| r.retry_delay);
+        if delay.is_none_or(|d| d > COOL_DOWN) {
+            return Err(format!("RetryInfo {delay:?} is more than the cool-down"));
+        }
+    }
+    // Every error echoes its request id in `x-request-id` and shows no
+    // credential.
+    let echoed = status
+        .metadata()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok());
+    let request_id = tonic_types::StatusExt::get_error_details(&status)
+        .request_info()
+        .map(|r| r.request_id.clone());
+    if echoed.is_none() || echoed.map(str::to_owned) != request_id {
+        return Err(format!(
+            "x-request-id {echoed:?}, RequestInfo {request_id:?}"
+        ));
+    }
+    if status.message().is_empty()
+        || [APP_ID, API_KEY]
+            .iter()
+            .any(|s| status.message().contains(s))
+    {
+        return Err(format!("message {:?}", status.message()));
+    }
+    Ok(())
+}
+
+/// Makes a gateway-side example happen; returns the gateway, the call's
+/// reference id and its result.
+async fn provoke(what: Provoke) -> (TestApp, String, CallResult) {
+    let ok = || Reply::Json(200, sample_success());
+    match what {
+        Provoke::ReferenceId(id) => {
+            let app = TestApp::spawn().await;
+            let result = app.call(id).await;
+            (app, id.to_owned(), result)
+        }
+        Provoke::LongReferenceId(len) => {
+            let app = TestApp::spawn().await;
+            let id = "R".repeat(len);
+            let result = app.call(&id).await;
+            (app, id, result)
+        }
+        Provoke::ReferenceIdBytes(bytes) => {
+            let app = TestApp::spawn().await;
+            let request = RawRequest {
+                reference_id: bytes.to_vec(),
+            };
+            let result = call_raw(&app, request).await;
+            (app, String::from_utf8_lossy(bytes).into_owned(), result)
+        }
+        Provoke::WrongWireType => {
+            let app = TestApp::spawn().await;
+            let result = call_raw(&app, WrongWireType { reference_id: 7 }).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::UnsupportedCompression => {
+            let app = TestApp::spawn().await;
+            app.upstream.on(ID, ok());
+            let result = app
+                .call_with(ID, |r| {
+                    r.metadata_mut()
+                        .insert("grpc-encoding", "gzip".parse().expect("ASCII"));
+                })
+                .await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::BearerTokenMissing | Provoke::BearerTokenInvalid => {
+            let mut tokens = tempfile::NamedTempFile::new().expect("tokens file");
+            std::io::Write::write_all(&mut tokens, b"table-token-1\n").expect("write tokens");
+            let path = tokens.path().to_str().expect("UTF-8 path").to_owned();
+            let app = TestApp::spawn_with(&[("KTP_GATEWAY__AUTH__TOKENS_FILE", &path)]).await;
+            app.upstream.on(ID, ok());
+            let result = app
+                .call_with(ID, |r| {
+                    if what == Provoke::BearerTokenInvalid {
+                        r.metadata_mut().insert(
+                            "authorization",
+                            "Bearer table-token-2".parse().expect("ASCII"),
+                        );
+                    }
+                })
+                .await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::Overloaded => {
+            let app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__MAX_IN_FLIGHT", "1")]).await;
+            app.upstream
+                .on("BUSY", Reply::delayed(Duration::from_millis(800), ok()));
+            app.upstream.on(ID, ok());
+            let busy = app.spawn_call("BUSY");
+            // The busy call is in flight once the upstream has its request.
+            while app.upstream.attempts("BUSY") == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let result = on_own_connection(&app, ID).await;
+            busy.await
+                .expect("busy call task")
+                .expect("the call in flight completes");
+            (app, ID.to_owned(), result)
+        }
+        Provoke::CallerDeadline => {
+            let app = TestApp::spawn().await;
+            app.upstream.on(ID, Reply::delayed(SLOW, ok()));
+            let result = app.call_with(ID, |r| r.set_timeout(CALLER_DEADLINE)).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::CircuitOpen => {
+            let app = TestApp::spawn_with(&[
+                ("KTP_GATEWAY__UPSTREAM__RETRY__MAX_ATTEMPTS", "1"),
+                ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1"),
+            ])
+            .await;
+            app.upstream.on("TRIP", Reply::raw(503, &[], ""));
+            app.upstream.on(ID, ok());
+            let tripped = app.call("TRIP").await;
+            assert!(tripped.is_err(), "the tripping call fails: {tripped:?}");
+            let result = app.call(ID).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::UpstreamTimeout => {
+            let app =
+                TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", SHORT_TIMEOUT)]).await;
+            app.upstream.on(ID, Reply::delayed(SLOW, ok()));
+            let result = app.call(ID).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::ConnectionRefused => {
+            // A port that was just free: bind, learn it, release it.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let base = format!("http://127.0.0.1:{port}");
+            let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__BASE_URL", &base)]).await;
+            let result = app.call(ID).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::ConnectionClosed => played(Reply::Close).await,
+        Provoke::CutMidBody => played(Reply::CutMidBody).await,
+        Provoke::ResetMidBody => {
+            played(Reply::ResetMidBody(br#"{"data": {"nik": "35"#.to_vec())).await
+        }
+    }
+}
+
+/// A gateway whose upstream answers the call with `reply`, and the call.
+async fn played(reply: Reply) -> (TestApp, String, CallResult) {
+    let app = TestApp::spawn().await;
+    app.upstream.on(ID, reply);
+    let result = app.call(ID).await;
+    (app, ID.to_owned(), result)
+}
+
+/// A call on a connection of its own (the in-flight cap is process-wide).
+async fn on_own_connection(app: &TestApp, reference_id: &str) -> CallResult {
+    let mut client =
+        ktp_gateway::proto::ktp_service_client::KtpServiceClient::new(channel(app.addr).await);
+    client
+        .get_ktp_result(GetKtpResultRequest {
+            reference_id: reference_id.to_owned(),
+        })
+        .await
+}
+
+/// `GetKtpResult` with any message as the request.
+async fn call_raw<M>(app: &TestApp, message: M) -> CallResult
+where
+    M: prost::Message + Default + Send + Sync + 'static,
+{
+    let mut grpc = tonic::client::Grpc::new(channel(app.addr).await);
+    grpc.ready().await.expect("ready");
+    let path = PathAndQuery::from_static("/ktp.v1.KtpService/GetKtpResult");
+    let codec = tonic_prost::ProstCodec::<M, GetKtpResultResponse>::default();
+    grpc.unary(Request::new(message), path, codec).await
+}
