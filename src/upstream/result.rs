@@ -1,0 +1,76 @@
+//! The result call, `GET {base}/ktp/id/extract-async/result`: its request
+//! shape, and one attempt of it as the innermost service of the stack.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use reqwest::header;
+use tower::Service;
+
+use super::{KtpResult, UpstreamClient, UpstreamError, model};
+use crate::{
+    reference_id::ReferenceId,
+    resilience::{Call, coalesce::Keyed},
+    trace::TraceContext,
+};
+
+/// What the result call sends.
+#[derive(Debug)]
+pub struct FetchResult {
+    pub reference_id: ReferenceId,
+    /// The caller's, passed on unchanged.
+    pub trace: Option<TraceContext>,
+}
+
+/// Concurrent calls for one reference id share one request.
+impl Keyed for FetchResult {
+    type Key = String;
+    fn key(&self) -> String {
+        self.reference_id.as_str().to_owned()
+    }
+}
+
+/// One attempt's answer. Boxed: the one allocation the stack makes per
+/// attempt, since an `async` body has no name to put in `Service::Future`.
+pub type AttemptFuture<T> = Pin<Box<dyn Future<Output = Result<T, UpstreamError>> + Send>>;
+
+impl Service<Call<FetchResult, UpstreamError>> for UpstreamClient {
+    type Response = KtpResult;
+    type Error = UpstreamError;
+    type Future = AttemptFuture<KtpResult>;
+
+    /// Always ready: waiting for a free connection is part of the attempt,
+    /// within its timeout.
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, call: Call<FetchResult, UpstreamError>) -> Self::Future {
+        let client = self.clone();
+        Box::pin(async move { client.fetch_result(call.op()).await })
+    }
+}
+
+impl UpstreamClient {
+    async fn fetch_result(&self, op: &FetchResult) -> Result<KtpResult, UpstreamError> {
+        let placement = self.placement();
+        let mut url = self.result_url().clone();
+        if placement.in_query() {
+            url.query_pairs_mut()
+                .append_pair("reference_id", op.reference_id.as_str());
+        }
+        let mut request = self.authorized(self.http().get(url), op.trace.as_ref());
+        if placement.in_body() {
+            // Display of a JSON string escapes it and cannot fail.
+            let id = serde_json::Value::from(op.reference_id.as_str());
+            let body = format!(r#"{{"reference_id":{id}}}"#);
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        self.exchange(request, model::interpret).await
+    }
+}
