@@ -171,6 +171,17 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_knows_whether_the_attempt_before_may_have_taken_effect() {
+        use crate::resilience::testing::Fault;
+        let mut call: Call<(), Fault> = Call::new((), None);
+        assert!(!call.previous_outcome_unknown(), "a first attempt");
+        call.retry_after_error(Fault::Down);
+        assert!(!call.previous_outcome_unknown(), "an answer came back");
+        call.retry_after_error(Fault::Slow);
+        assert!(call.previous_outcome_unknown(), "no answer in time");
+    }
+
+    #[test]
     fn a_retry_carries_the_error_before_it() {
         let mut call: Call<&str, &str> = Call::new("op", None);
         let copy = call.clone();

@@ -3,6 +3,8 @@
 //! Each kind of call builds its own request on it ([`super::result`]).
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -24,6 +26,11 @@ use crate::{
 pub const RESULT_PATH: &str = "ktp/id/extract-async/result";
 /// Longest `Retry-After` honoured; a larger value is clamped to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// One attempt's answer, the future of every call's innermost service.
+/// Boxed: the one allocation the stack makes per attempt, since an `async`
+/// body has no name to put in `Service::Future`.
+pub type AttemptFuture<T> = Pin<Box<dyn Future<Output = Result<T, UpstreamError>> + Send>>;
 
 /// Could not build the client from valid settings (for example no TLS roots).
 #[derive(Debug, thiserror::Error)]

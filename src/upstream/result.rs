@@ -1,16 +1,12 @@
 //! The result call, `GET {base}/ktp/id/extract-async/result`: its request
 //! shape, and one attempt of it as the innermost service of the stack.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    task::{Context, Poll},
-};
+use std::task::{Context, Poll};
 
 use reqwest::header;
 use tower::Service;
 
-use super::{KtpResult, UpstreamClient, UpstreamError, model};
+use super::{KtpResult, UpstreamClient, UpstreamError, client::AttemptFuture, model};
 use crate::{
     reference_id::ReferenceId,
     resilience::{Call, coalesce::Keyed},
@@ -32,10 +28,6 @@ impl Keyed for FetchResult {
         self.reference_id.as_str().to_owned()
     }
 }
-
-/// One attempt's answer. Boxed: the one allocation the stack makes per
-/// attempt, since an `async` body has no name to put in `Service::Future`.
-pub type AttemptFuture<T> = Pin<Box<dyn Future<Output = Result<T, UpstreamError>> + Send>>;
 
 impl Service<Call<FetchResult, UpstreamError>> for UpstreamClient {
     type Response = KtpResult;
