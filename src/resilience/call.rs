@@ -84,6 +84,11 @@ impl<Op, E> Call<Op, E> {
         }
     }
 
+    /// The operation, for a coalesced request to share.
+    pub(super) fn shared_op(&self) -> &Arc<Op> {
+        &self.op
+    }
+
     /// 0 for the first attempt, 1 for the first retry, …
     pub fn attempt(&self) -> u32 {
         self.attempt

@@ -97,8 +97,8 @@ impl Failure for Fault {
 pub struct Key(pub &'static str);
 
 impl Keyed for Key {
-    type Key = &'static str;
-    fn key(&self) -> &'static str {
+    type Key = str;
+    fn key(&self) -> &str {
         self.0
     }
 }

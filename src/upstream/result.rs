@@ -23,9 +23,9 @@ pub struct FetchResult {
 
 /// Concurrent calls for one reference id share one request.
 impl Keyed for FetchResult {
-    type Key = String;
-    fn key(&self) -> String {
-        self.reference_id.as_str().to_owned()
+    type Key = str;
+    fn key(&self) -> &str {
+        self.reference_id.as_str()
     }
 }
 

@@ -51,12 +51,12 @@ type Answer = Result<KtpResult, UpstreamError>;
 pub type Guarded<S> = Retry<RetryPolicy, Breaker<AttemptMetrics<S>>>;
 
 /// The result call's stack around the one attempt `S`.
-pub type ResultStack<S> = Either<Coalesce<Guarded<S>, String, Answer>, Guarded<S>>;
+pub type ResultStack<S> = Either<Coalesce<Guarded<S>, FetchResult, Answer>, Guarded<S>>;
 
 /// The layers' shared state, built once from the settings.
 #[derive(Clone)]
 struct Layers {
-    coalesce: Option<CoalesceLayer<String, Answer>>,
+    coalesce: Option<CoalesceLayer<FetchResult, Answer>>,
     retry: RetryPolicy,
     breaker: Arc<CircuitBreaker>,
     metrics: Arc<Metrics>,

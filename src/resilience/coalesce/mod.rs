@@ -28,20 +28,44 @@ mod tests;
 
 /// An operation that calls for the same key may share.
 pub trait Keyed {
-    type Key: Hash + Eq + Clone + Send + Sync + 'static;
-    fn key(&self) -> Self::Key;
+    type Key: Hash + Eq + ?Sized;
+    fn key(&self) -> &Self::Key;
 }
 
-type Flights<K, V> = Mutex<HashMap<K, Weak<Flight<K, V>>>>;
+/// A flight's entry in the map: the shared operation, compared by its key,
+/// so that finding a flight allocates nothing.
+struct ByKey<Op>(Arc<Op>);
+
+impl<Op: Keyed> Hash for ByKey<Op> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.key().hash(state);
+    }
+}
+
+impl<Op: Keyed> PartialEq for ByKey<Op> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+
+impl<Op: Keyed> Eq for ByKey<Op> {}
+
+impl<Op> Clone for ByKey<Op> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+type Flights<Op, V> = Mutex<HashMap<ByKey<Op>, Weak<Flight<Op, V>>>>;
 
 /// Shares requests among concurrent calls with the same key; one per kind
 /// of call, cloned into every service it builds.
-pub struct CoalesceLayer<K: Hash + Eq, V> {
-    flights: Arc<Flights<K, V>>,
+pub struct CoalesceLayer<Op: Keyed, V> {
+    flights: Arc<Flights<Op, V>>,
     metrics: Arc<Metrics>,
 }
 
-impl<K: Hash + Eq, V> CoalesceLayer<K, V> {
+impl<Op: Keyed, V> CoalesceLayer<Op, V> {
     /// `metrics` counts the calls that joined a request already in flight.
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
@@ -51,8 +75,8 @@ impl<K: Hash + Eq, V> CoalesceLayer<K, V> {
     }
 }
 
-// Derived impls would demand `K: Clone + Debug`, `V: Clone + Debug`.
-impl<K: Hash + Eq, V> Clone for CoalesceLayer<K, V> {
+// Derived impls would demand `Op: Clone + Debug`, `V: Clone + Debug`.
+impl<Op: Keyed, V> Clone for CoalesceLayer<Op, V> {
     fn clone(&self) -> Self {
         Self {
             flights: Arc::clone(&self.flights),
@@ -61,14 +85,14 @@ impl<K: Hash + Eq, V> Clone for CoalesceLayer<K, V> {
     }
 }
 
-impl<K: Hash + Eq, V> fmt::Debug for CoalesceLayer<K, V> {
+impl<Op: Keyed, V> fmt::Debug for CoalesceLayer<Op, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CoalesceLayer").finish_non_exhaustive()
     }
 }
 
-impl<S, K: Hash + Eq, V> Layer<S> for CoalesceLayer<K, V> {
-    type Service = Coalesce<S, K, V>;
+impl<S, Op: Keyed, V> Layer<S> for CoalesceLayer<Op, V> {
+    type Service = Coalesce<S, Op, V>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Coalesce {
@@ -79,12 +103,12 @@ impl<S, K: Hash + Eq, V> Layer<S> for CoalesceLayer<K, V> {
 }
 
 /// See [`CoalesceLayer`].
-pub struct Coalesce<S, K: Hash + Eq, V> {
+pub struct Coalesce<S, Op: Keyed, V> {
     inner: S,
-    shared: CoalesceLayer<K, V>,
+    shared: CoalesceLayer<Op, V>,
 }
 
-impl<S: Clone, K: Hash + Eq, V> Clone for Coalesce<S, K, V> {
+impl<S: Clone, Op: Keyed, V> Clone for Coalesce<S, Op, V> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -93,7 +117,7 @@ impl<S: Clone, K: Hash + Eq, V> Clone for Coalesce<S, K, V> {
     }
 }
 
-impl<S, K: Hash + Eq, V> fmt::Debug for Coalesce<S, K, V> {
+impl<S, Op: Keyed, V> fmt::Debug for Coalesce<S, Op, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Coalesce").finish_non_exhaustive()
     }
@@ -103,7 +127,7 @@ impl<S, K: Hash + Eq, V> fmt::Debug for Coalesce<S, K, V> {
 /// it holds, and the flight already costs a task and a map entry.
 pub type CoalesceFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
-impl<S, Op, T, E> Service<Call<Op, E>> for Coalesce<S, Op::Key, Result<T, E>>
+impl<S, Op, T, E> Service<Call<Op, E>> for Coalesce<S, Op, Result<T, E>>
 where
     S: Service<Call<Op, E>, Response = T, Error = E> + Clone + Send + 'static,
     S::Future: Send,
@@ -127,20 +151,17 @@ where
     }
 }
 
-impl<S, K, T, E> Coalesce<S, K, Result<T, E>>
+impl<S, Op, T, E> Coalesce<S, Op, Result<T, E>>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: Service<Call<Op, E>, Response = T, Error = E> + Clone + Send + 'static,
+    S::Future: Send,
+    Op: Keyed + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
     E: Failure,
 {
     /// Joins the flight for the call's key, or starts one if none is in the air.
-    fn join<Op>(&self, mut call: Call<Op, E>) -> Arc<Flight<K, Result<T, E>>>
-    where
-        S: Service<Call<Op, E>, Response = T, Error = E> + Clone + Send + 'static,
-        S::Future: Send,
-        Op: Keyed<Key = K> + Send + Sync + 'static,
-    {
-        let key = call.op().key();
+    fn join(&self, mut call: Call<Op, E>) -> Arc<Flight<Op, Result<T, E>>> {
+        let key = ByKey(Arc::clone(call.shared_op()));
         let flights = &self.shared.flights;
         let mut map = flights.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(flight) = map.get(&key).and_then(Weak::upgrade) {
@@ -181,15 +202,15 @@ where
 }
 
 /// One shared request. Dropping the last handle aborts it.
-struct Flight<K: Hash + Eq, V> {
-    key: K,
+struct Flight<Op: Keyed, V> {
+    key: ByKey<Op>,
     deadline: Arc<SharedDeadline>,
     answer: watch::Receiver<Option<V>>,
     task: AbortHandle,
-    flights: Weak<Flights<K, V>>,
+    flights: Weak<Flights<Op, V>>,
 }
 
-impl<K: Hash + Eq, V: Clone> Flight<K, V> {
+impl<Op: Keyed, V: Clone> Flight<Op, V> {
     /// The shared answer; `None` only if the request task died without one.
     async fn wait(&self) -> Option<V> {
         let mut answer = self.answer.clone();
@@ -198,7 +219,7 @@ impl<K: Hash + Eq, V: Clone> Flight<K, V> {
     }
 }
 
-impl<K: Hash + Eq, V> Drop for Flight<K, V> {
+impl<Op: Keyed, V> Drop for Flight<Op, V> {
     fn drop(&mut self) {
         self.task.abort();
         if let Some(flights) = self.flights.upgrade() {

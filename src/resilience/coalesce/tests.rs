@@ -7,11 +7,11 @@ use tower::{ServiceBuilder, ServiceExt, retry::RetryLayer};
 use super::*;
 use crate::resilience::{
     retry::RetryPolicy,
-    testing::{Fault, Script, Step, call, upstream_settings},
+    testing::{Fault, Key, Script, Step, call, upstream_settings},
 };
 
 type Answer = Result<u32, Fault>;
-type Coalesced = Coalesce<Script<u32, Fault>, &'static str, Answer>;
+type Coalesced = Coalesce<Script<u32, Fault>, Key, Answer>;
 
 fn coalescing(script: &Script<u32, Fault>) -> (Coalesced, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::new().unwrap());
