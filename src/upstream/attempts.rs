@@ -26,6 +26,7 @@ pub struct AttemptMetricsLayer {
 }
 
 impl AttemptMetricsLayer {
+    /// Attempts are recorded in `metrics`.
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self { metrics }
     }

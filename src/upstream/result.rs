@@ -16,6 +16,7 @@ use crate::{
 /// What the result call sends.
 #[derive(Debug)]
 pub struct FetchResult {
+    /// The job whose result to fetch.
     pub reference_id: ReferenceId,
     /// The caller's, passed on unchanged.
     pub trace: Option<TraceContext>,

@@ -1,4 +1,4 @@
-//! The upstream call as one tower stack, composed in [`Layers::result_stack`],
+//! The upstream call as one tower stack, composed in `Layers::result_stack`,
 //! outermost first:
 //!
 //! 1. coalescing (`upstream.coalesce`): concurrent calls for one reference
@@ -11,7 +11,7 @@
 //! 5. one attempt ([`UpstreamClient`]: timeout, connection cap, body cap).
 //!
 //! The layers below coalescing are generic over the operation, and their
-//! state (breaker, budget, metrics, connection pool) lives in [`Layers`], so a
+//! state (breaker, budget, metrics, connection pool) lives in `Layers`, so a
 //! second kind of call (the submit POST) gets a stack of its own from the
 //! same expression minus coalescing, sharing that state.
 
@@ -104,6 +104,8 @@ impl fmt::Debug for Upstream {
 }
 
 impl Upstream {
+    /// Builds the stack and the client. The settings were validated when
+    /// loaded, so only the HTTP client's setup can still fail.
     pub fn new(settings: &UpstreamSettings, metrics: Metrics) -> Result<Self, BuildError> {
         let layers = Layers::new(settings, metrics);
         Ok(Self {

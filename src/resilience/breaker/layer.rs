@@ -22,6 +22,7 @@ pub struct BreakerLayer {
 }
 
 impl BreakerLayer {
+    /// Every service the layer wraps shares `breaker`.
     pub fn new(breaker: Arc<CircuitBreaker>) -> Self {
         Self { breaker }
     }
@@ -78,11 +79,13 @@ pin_project! {
     /// it ends records nothing), or a refusal.
     #[project = BreakerProj]
     pub enum BreakerFuture<F, E> {
+        /// The attempt went out.
         Admitted {
             #[pin]
             attempt: F,
             breaker: Arc<CircuitBreaker>,
         },
+        /// The open circuit refused it; the error until it is taken.
         Refused {
             error: Option<E>,
         },

@@ -79,6 +79,7 @@ enum State {
 pub const HALF_OPEN_RETRY: Duration = Duration::from_secs(1);
 
 impl CircuitBreaker {
+    /// The one place the breaker reads its settings.
     pub fn new(settings: &BreakerSettings) -> Self {
         Self {
             failure_threshold: settings.failure_threshold,
@@ -97,6 +98,7 @@ impl CircuitBreaker {
         self.record_at(outcome, Instant::now());
     }
 
+    /// The phase now, for metrics.
     pub fn phase(&self) -> Phase {
         match *self.lock() {
             State::Closed { .. } => Phase::Closed,

@@ -28,7 +28,9 @@ mod tests;
 
 /// An operation that calls for the same key may share.
 pub trait Keyed {
+    /// What makes two operations the same request.
     type Key: Hash + Eq + ?Sized;
+    /// This operation's key.
     fn key(&self) -> &Self::Key;
 }
 

@@ -43,6 +43,7 @@ struct Shared {
 }
 
 impl RetryPolicy {
+    /// The one place the policy reads its settings.
     pub fn new(settings: &RetrySettings) -> Self {
         // TpsBudget counts whole retries per second: a fraction rounds up,
         // so that a small floor never becomes none.
