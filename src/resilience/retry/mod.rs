@@ -51,6 +51,9 @@ impl RetryPolicy {
             .budget_min_per_sec
             .ceil()
             .clamp(0.0, i32::MAX as f64 - 1.0) as u32;
+        // Validated as 0 to 1 when loaded; clamped to what TpsBudget accepts
+        // rather than trusting that here (it panics outside 0 to 1000).
+        let ratio = (settings.budget_ratio as f32).clamp(0.0, 1000.0);
         Self {
             shared: Arc::new(Shared {
                 max_attempts: settings.max_attempts,
@@ -58,7 +61,7 @@ impl RetryPolicy {
                     base: settings.base_backoff,
                     cap: settings.max_backoff,
                 },
-                budget: TpsBudget::new(BUDGET_WINDOW, min_per_sec, settings.budget_ratio as f32),
+                budget: TpsBudget::new(BUDGET_WINDOW, min_per_sec, ratio),
             }),
         }
     }
