@@ -1,15 +1,25 @@
 //! Keeping the gateway fast, bounded and honest through a misbehaving
-//! upstream and through overload, the way a service proxy would. Each piece is
-//! its own small policy object; [`crate::upstream::Upstream`] stacks them.
+//! upstream and through overload, the way a service proxy would. Each piece
+//! is a tower layer (or policy) of its own, generic over the operation it
+//! guards; `crate::upstream::stack` stacks them around one attempt.
 //!
+//! - [`call`]: [`Call`], a request as the layers see it (operation, caller
+//!   deadline, attempt), and [`Failure`], how they read its errors.
+//! - [`coalesce`]: concurrent calls for one key share one request.
+//! - [`retry`]: the `tower::retry::Policy`: transient errors only, backoff,
+//!   `Retry-After`, the caller's deadline, tower's `TpsBudget`.
 //! - [`backoff`]: exponential backoff with full jitter.
-//! - [`budget`]: a retry budget, so retries stay a fraction of traffic.
-//! - [`breaker`]: a consecutive-failure circuit breaker with half-open probes.
-//! - [`coalesce`]: concurrent calls for one key share one upstream request.
+//! - [`breaker`]: a consecutive-failure circuit breaker with half-open
+//!   probes, and its layer around each attempt.
 //! - [`overload`]: a process-wide cap on calls in flight that sheds at once.
 
 pub mod backoff;
 pub mod breaker;
-pub mod budget;
+pub mod call;
 pub mod coalesce;
 pub mod overload;
+pub mod retry;
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use call::{Call, Failure};

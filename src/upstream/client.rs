@@ -1,21 +1,24 @@
-//! The pooled HTTP client and the shape of the one request the gateway sends.
+//! The pooled HTTP client and what every upstream request shares: the
+//! credentials, the per-attempt timeout, the connection cap and the body cap.
+//! Each kind of call builds its own request on it ([`super::result`]).
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::Arc,
     time::{Duration, SystemTime},
 };
 
 use reqwest::{
-    Url,
+    RequestBuilder, Url,
     header::{self, HeaderMap, HeaderValue},
 };
 use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 
-use super::{BodyProblem, KtpResult, UpstreamError, model};
+use super::{BodyProblem, UpstreamError};
 use crate::{
     config::{ReferenceIdPlacement, UpstreamSettings},
-    reference_id::ReferenceId,
     trace::TraceContext,
 };
 
@@ -24,14 +27,24 @@ pub const RESULT_PATH: &str = "ktp/id/extract-async/result";
 /// Longest `Retry-After` honoured; a larger value is clamped to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
+/// One attempt's answer, the future of every call's innermost service.
+/// Boxed: the one allocation the stack makes per attempt, since an `async`
+/// body has no name to put in `Service::Future`.
+pub type AttemptFuture<T> = Pin<Box<dyn Future<Output = Result<T, UpstreamError>> + Send>>;
+
 /// Could not build the client from valid settings (for example no TLS roots).
 #[derive(Debug, thiserror::Error)]
 #[error("could not build the upstream HTTP client: {0}")]
 pub struct BuildError(#[source] reqwest::Error);
 
-/// One per process: cloning shares the connection pool.
+/// One per process: clones share the connection pool (and are cheap, as
+/// every call clones the upstream stack).
 #[derive(Clone)]
 pub struct UpstreamClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     http: reqwest::Client,
     result_url: Url,
     app_id: HeaderValue,
@@ -41,15 +54,15 @@ pub struct UpstreamClient {
     max_body_bytes: usize,
     /// Caps requests in flight to the upstream, and so its connections (each
     /// HTTP/1.1 request in flight holds one).
-    connections: Arc<Semaphore>,
+    connections: Semaphore,
 }
 
 impl std::fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamClient")
-            .field("result_url", &self.result_url.as_str())
-            .field("placement", &self.placement)
-            .field("timeout", &self.timeout)
+            .field("result_url", &self.inner.result_url.as_str())
+            .field("placement", &self.inner.placement)
+            .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -76,77 +89,87 @@ impl UpstreamClient {
             .build()
             .map_err(BuildError)?;
         Ok(Self {
-            http,
-            result_url: result_url(&settings.base_url),
-            app_id: secret_header(settings.app_id.expose_secret()),
-            api_key: secret_header(settings.api_key.expose_secret()),
-            placement: settings.reference_id_in,
-            timeout: *settings.timeout,
-            max_body_bytes: *settings.max_body_bytes,
-            connections: Arc::new(Semaphore::new(*settings.max_connections)),
+            inner: Arc::new(Inner {
+                http,
+                result_url: endpoint(&settings.base_url, RESULT_PATH),
+                app_id: secret_header(settings.app_id.expose_secret()),
+                api_key: secret_header(settings.api_key.expose_secret()),
+                placement: settings.reference_id_in,
+                timeout: *settings.timeout,
+                max_body_bytes: *settings.max_body_bytes,
+                connections: Semaphore::new(*settings.max_connections),
+            }),
         })
     }
 
-    /// One attempt at fetching the result of one job, within `upstream.timeout`
-    /// (waiting for a free upstream connection included). Dropping the future
-    /// aborts the request.
-    pub async fn fetch_once(
-        &self,
-        reference_id: &ReferenceId,
-        trace: Option<&TraceContext>,
-    ) -> Result<KtpResult, UpstreamError> {
-        let mut status = None;
-        let attempt = tokio::time::timeout(
-            self.timeout,
-            self.fetch_within_timeout(reference_id, trace, &mut status),
-        )
-        .await;
-        attempt.unwrap_or(Err(UpstreamError::Timeout {
-            limit: self.timeout,
-            status,
-        }))
+    /// The pooled HTTP client, to build requests on.
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
-    /// Sets `status` as soon as the response head arrives, so that a failure
-    /// while reading the body still reports the HTTP status.
-    async fn fetch_within_timeout(
+    /// `{base}/ktp/id/extract-async/result`.
+    pub(super) fn result_url(&self) -> &Url {
+        &self.inner.result_url
+    }
+
+    /// Where the reference id goes in the result call.
+    pub(super) fn placement(&self) -> ReferenceIdPlacement {
+        self.inner.placement
+    }
+
+    /// `request` with the credentials and the caller's trace context.
+    pub(super) fn authorized(
         &self,
-        reference_id: &ReferenceId,
+        mut request: RequestBuilder,
         trace: Option<&TraceContext>,
-        status: &mut Option<u16>,
-    ) -> Result<KtpResult, UpstreamError> {
-        let _connection =
-            self.connections
-                .acquire()
-                .await
-                .map_err(|_| UpstreamError::Transport {
-                    status: None,
-                    detail: "upstream client closed".into(),
-                })?;
-        let mut url = self.result_url.clone();
-        if self.placement.in_query() {
-            url.query_pairs_mut()
-                .append_pair("reference_id", reference_id.as_str());
-        }
-        let mut request = self
-            .http
-            .get(url)
-            .header("App-ID", self.app_id.clone())
-            .header("API-Key", self.api_key.clone());
+    ) -> RequestBuilder {
+        request = request
+            .header("App-ID", self.inner.app_id.clone())
+            .header("API-Key", self.inner.api_key.clone());
         if let Some(trace) = trace {
             request = request.header("traceparent", trace.traceparent.as_str());
             if let Some(state) = &trace.tracestate {
                 request = request.header("tracestate", state.as_str());
             }
         }
-        if self.placement.in_body() {
-            // Display of a JSON string escapes it and cannot fail.
-            let id = serde_json::Value::from(reference_id.as_str());
-            let body = format!(r#"{{"reference_id":{id}}}"#);
-            request = request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
+        request
+    }
+
+    /// One attempt: sends `request` and reads the answer with `read` (given
+    /// the status, `Retry-After` and body), all within `upstream.timeout`,
+    /// waiting for a free upstream connection included. Dropping the future
+    /// aborts the request.
+    pub(super) async fn exchange<T>(
+        &self,
+        request: RequestBuilder,
+        read: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, UpstreamError>,
+    ) -> Result<T, UpstreamError> {
+        let mut status = None;
+        let timeout = self.inner.timeout;
+        let attempt = tokio::time::timeout(timeout, self.send(request, read, &mut status)).await;
+        attempt.unwrap_or(Err(UpstreamError::Timeout {
+            limit: timeout,
+            status,
+        }))
+    }
+
+    /// Sets `status` as soon as the response head arrives, so that a failure
+    /// while reading the body still reports the HTTP status.
+    async fn send<T>(
+        &self,
+        request: RequestBuilder,
+        read: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, UpstreamError>,
+        status: &mut Option<u16>,
+    ) -> Result<T, UpstreamError> {
+        let _connection =
+            self.inner
+                .connections
+                .acquire()
+                .await
+                .map_err(|_| UpstreamError::Transport {
+                    status: None,
+                    detail: "upstream client closed".into(),
+                })?;
         let response = request.send().await.map_err(|e| transport_error(e, None))?;
         let code = response.status().as_u16();
         *status = Some(code);
@@ -154,7 +177,8 @@ impl UpstreamClient {
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(|v| parse_retry_after(v.to_str().ok()?, SystemTime::now()));
-        let body = match read_capped(response, self.max_body_bytes).await {
+        let limit = self.inner.max_body_bytes;
+        let body = match read_capped(response, limit).await {
             Ok(body) => body,
             // For an error status the status decides; its oversized page
             // (a proxy's HTML, say) must not turn a 503 into a bad response.
@@ -162,23 +186,21 @@ impl UpstreamClient {
             Err(ReadError::TooLarge) => {
                 return Err(UpstreamError::BadResponse {
                     status: code,
-                    problem: BodyProblem::TooLarge {
-                        limit: self.max_body_bytes,
-                    },
+                    problem: BodyProblem::TooLarge { limit },
                 });
             }
             Err(ReadError::Transport(e)) => return Err(transport_error(e, Some(code))),
         };
-        model::interpret(code, retry_after, &body)
+        read(code, retry_after, &body)
     }
 }
 
-/// `{base}/ktp/id/extract-async/result`, whether or not `base` ends in `/`
-/// or already has a path prefix.
-fn result_url(base: &Url) -> Url {
+/// `{base}/{path}`, whether or not `base` ends in `/` or already has a path
+/// prefix.
+fn endpoint(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
     let prefix = url.path().trim_end_matches('/').to_owned();
-    url.set_path(&format!("{prefix}/{RESULT_PATH}"));
+    url.set_path(&format!("{prefix}/{path}"));
     url.set_query(None);
     url
 }
@@ -262,7 +284,7 @@ mod tests {
             ("http://h/p?x=1", "http://h/p/ktp/id/extract-async/result"),
         ] {
             let base: Url = base.parse().unwrap();
-            assert_eq!(result_url(&base).as_str(), want);
+            assert_eq!(endpoint(&base, RESULT_PATH).as_str(), want);
         }
     }
 

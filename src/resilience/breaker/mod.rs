@@ -6,13 +6,22 @@
 //! The breaker guards the upstream only; it never touches health, so liveness
 //! and readiness stay SERVING while it is open (every replica shares the same
 //! upstream, and restarting pods would not fix it).
+//!
+//! [`BreakerLayer`] puts it around every attempt, retries included: it judges
+//! attempts, not calls, and a retry needs its admission like a first try.
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{sync::Mutex, time::Duration};
+
+// tokio's clock, so that tests can pause it.
+use tokio::time::Instant;
 
 use crate::config::BreakerSettings;
+
+mod layer;
+#[cfg(test)]
+mod tests;
+
+pub use layer::{Breaker, BreakerFuture, BreakerLayer};
 
 /// How one upstream attempt ended, as far as the breaker cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +52,11 @@ impl From<Phase> for crate::metrics::CircuitState {
     }
 }
 
+/// One per upstream, shared by every call to it.
 #[derive(Debug)]
 pub struct CircuitBreaker {
-    settings: BreakerSettings,
+    failure_threshold: u32,
+    cooldown: Duration,
     state: Mutex<State>,
 }
 
@@ -68,9 +79,11 @@ enum State {
 pub const HALF_OPEN_RETRY: Duration = Duration::from_secs(1);
 
 impl CircuitBreaker {
-    pub fn new(settings: BreakerSettings) -> Self {
+    /// The one place the breaker reads its settings.
+    pub fn new(settings: &BreakerSettings) -> Self {
         Self {
-            settings,
+            failure_threshold: *settings.failure_threshold,
+            cooldown: *settings.cooldown,
             state: Mutex::new(State::Closed { failures: 0 }),
         }
     }
@@ -85,6 +98,7 @@ impl CircuitBreaker {
         self.record_at(outcome, Instant::now());
     }
 
+    /// The phase now, for metrics.
     pub fn phase(&self) -> Phase {
         match *self.lock() {
             State::Closed { .. } => Phase::Closed,
@@ -111,7 +125,7 @@ impl CircuitBreaker {
             }
             State::HalfOpen {
                 probe_sent: Some(sent),
-            } if now < sent + *self.settings.cooldown => Err(HALF_OPEN_RETRY),
+            } if now < sent + self.cooldown => Err(HALF_OPEN_RETRY),
             State::HalfOpen { .. } => {
                 *state = State::HalfOpen {
                     probe_sent: Some(now),
@@ -124,13 +138,13 @@ impl CircuitBreaker {
     fn record_at(&self, outcome: Outcome, now: Instant) {
         let mut state = self.lock();
         let open = State::Open {
-            until: now + *self.settings.cooldown,
+            until: now + self.cooldown,
         };
         *state = match (*state, outcome) {
             (_, Outcome::Success) => State::Closed { failures: 0 },
             (State::Closed { failures }, Outcome::Failure) => {
                 let failures = failures.saturating_add(1);
-                if failures >= *self.settings.failure_threshold {
+                if failures >= self.failure_threshold {
                     open
                 } else {
                     State::Closed { failures }
@@ -142,91 +156,5 @@ impl CircuitBreaker {
             (State::HalfOpen { .. }, Outcome::Neutral) => State::HalfOpen { probe_sent: None },
             (s, Outcome::Neutral) => s,
         };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Count32, PositiveDuration};
-
-    const S: BreakerSettings = BreakerSettings {
-        failure_threshold: Count32::new(3).unwrap(),
-        cooldown: PositiveDuration::new(Duration::from_secs(10)).unwrap(),
-    };
-
-    /// A breaker that `S.failure_threshold` failures just opened, at `t`.
-    fn tripped() -> (CircuitBreaker, Instant) {
-        let b = CircuitBreaker::new(S);
-        let t = Instant::now();
-        for _ in 0..*S.failure_threshold {
-            b.record_at(Outcome::Failure, t);
-        }
-        assert_eq!(b.phase(), Phase::Open);
-        (b, t)
-    }
-
-    #[test]
-    fn opens_after_consecutive_failures_only() {
-        let b = CircuitBreaker::new(S);
-        let t = Instant::now();
-        b.record_at(Outcome::Failure, t);
-        b.record_at(Outcome::Failure, t);
-        b.record_at(Outcome::Success, t);
-        b.record_at(Outcome::Failure, t);
-        b.record_at(Outcome::Neutral, t);
-        b.record_at(Outcome::Failure, t);
-        assert_eq!(b.phase(), Phase::Closed);
-        assert!(b.admit_at(t).is_ok());
-        b.record_at(Outcome::Failure, t);
-        assert_eq!(b.phase(), Phase::Open);
-        assert_eq!(
-            b.admit_at(t + Duration::from_secs(4)),
-            Err(Duration::from_secs(6))
-        );
-    }
-
-    #[test]
-    fn half_open_lets_one_probe_through_and_its_answer_decides() {
-        let (b, t) = tripped();
-        let after = t + Duration::from_secs(10);
-        assert!(b.admit_at(after).is_ok(), "the probe");
-        assert_eq!(b.phase(), Phase::HalfOpen);
-        assert_eq!(
-            b.admit_at(after),
-            Err(HALF_OPEN_RETRY),
-            "others wait for the probe"
-        );
-        b.record_at(Outcome::Failure, after);
-        assert_eq!(b.phase(), Phase::Open);
-        assert_eq!(b.admit_at(after), Err(Duration::from_secs(10)));
-
-        let later = after + Duration::from_secs(10);
-        assert!(b.admit_at(later).is_ok());
-        b.record_at(Outcome::Success, later);
-        assert_eq!(b.phase(), Phase::Closed);
-        assert!(b.admit_at(later).is_ok());
-    }
-
-    #[test]
-    fn a_lost_probe_does_not_wedge_the_breaker() {
-        let (b, t) = tripped();
-        let probe = t + Duration::from_secs(10);
-        assert!(b.admit_at(probe).is_ok());
-        // The probe's caller went away and never recorded anything.
-        assert!(b.admit_at(probe + Duration::from_secs(5)).is_err());
-        assert!(
-            b.admit_at(probe + Duration::from_secs(10)).is_ok(),
-            "a new probe"
-        );
-    }
-
-    #[test]
-    fn a_neutral_probe_answer_lets_the_next_probe_through() {
-        let (b, t) = tripped();
-        let probe = t + Duration::from_secs(10);
-        assert!(b.admit_at(probe).is_ok());
-        b.record_at(Outcome::Neutral, probe);
-        assert!(b.admit_at(probe).is_ok());
     }
 }

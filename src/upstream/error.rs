@@ -1,0 +1,265 @@
+//! What can go wrong talking to the upstream, and what each failure means to
+//! the resilience layers: retry or not, breaker outcome, `Retry-After`,
+//! metric label. That classification is here and nowhere else.
+
+use std::time::Duration;
+
+use super::ImageQualityFlags;
+use crate::{
+    metrics::AttemptOutcome,
+    resilience::{Failure, breaker::Outcome},
+};
+
+/// What went wrong talking to the upstream: facts only. What they mean to a
+/// gRPC caller is decided in [`crate::mapping`].
+///
+/// Messages never carry body content: the upstream's text may echo personal data.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UpstreamError {
+    /// A 2xx answer whose body names a job error (`error_code` at the top level).
+    #[error("the OCR job failed upstream with {code}")]
+    JobFailed {
+        status: u16,
+        code: String,
+        image_quality: Option<ImageQualityFlags>,
+    },
+    /// A non-2xx answer.
+    #[error("the upstream answered HTTP {status}")]
+    Status {
+        status: u16,
+        error_code: Option<String>,
+        retry_after: Option<Duration>,
+    },
+    /// `upstream.timeout` elapsed before the whole answer arrived; `status`
+    /// if the response head had arrived.
+    #[error("the upstream did not answer within {limit:?}")]
+    Timeout {
+        limit: Duration,
+        status: Option<u16>,
+    },
+    /// No complete HTTP answer: connection refused, reset (also mid-body,
+    /// after `status`), TLS failure, connect timeout.
+    #[error("the upstream could not be reached: {detail}")]
+    Transport { status: Option<u16>, detail: String },
+    /// The circuit breaker is open: recent attempts failed, so this call was
+    /// not sent. `retry_in` is the rest of the cool-down.
+    #[error("the upstream circuit is open; not calling it for {retry_in:?}")]
+    CircuitOpen { retry_in: Duration },
+    /// An answer the gateway cannot use.
+    #[error("the upstream's HTTP {status} answer is unusable: {problem}")]
+    BadResponse { status: u16, problem: BodyProblem },
+}
+
+/// Why a body was unusable. Deliberately coarse: parser messages quote the
+/// offending value, which may be personal data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyProblem {
+    #[error("body larger than the {limit}-byte limit")]
+    TooLarge { limit: usize },
+    #[error("body is not valid JSON")]
+    NotJson,
+    #[error("body is not a JSON object")]
+    NotAnObject,
+    #[error("a field has the wrong JSON type or value")]
+    WrongShape,
+    #[error("success answer without data")]
+    NoData,
+}
+
+impl BodyProblem {
+    /// A stable name for error metadata and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::NotJson => "not_json",
+            Self::NotAnObject => "not_an_object",
+            Self::WrongShape => "wrong_shape",
+            Self::NoData => "no_data",
+        }
+    }
+}
+
+impl UpstreamError {
+    /// The attempt's outcome and HTTP status, as metric labels.
+    pub fn attempt_outcome(&self) -> (AttemptOutcome, Option<u16>) {
+        match self {
+            Self::JobFailed { status, .. } => (AttemptOutcome::JobError, Some(*status)),
+            Self::Status { status, .. } => (AttemptOutcome::HttpError, Some(*status)),
+            Self::Timeout { status, .. } => (AttemptOutcome::Timeout, *status),
+            Self::Transport { status, .. } => (AttemptOutcome::TransportError, *status),
+            Self::BadResponse { status, .. } => (AttemptOutcome::BadResponse, Some(*status)),
+            // Never sent: the breaker layer answers before any attempt.
+            Self::CircuitOpen { .. } => (AttemptOutcome::TransportError, None),
+        }
+    }
+}
+
+impl Failure for UpstreamError {
+    /// Connection errors, timeouts and 5xx count against the upstream's
+    /// health, a 429 says nothing (it is up, and busy), anything else is a
+    /// sign of life.
+    fn breaker_outcome(&self) -> Outcome {
+        match self {
+            Self::Transport { .. } | Self::Timeout { .. } => Outcome::Failure,
+            Self::Status {
+                status: 500 | 502 | 503 | 504,
+                ..
+            } => Outcome::Failure,
+            Self::Status { status: 429, .. } | Self::CircuitOpen { .. } => Outcome::Neutral,
+            _ => Outcome::Success,
+        }
+    }
+
+    /// Connection errors, 429 and 500/502/503/504. Never other 4xx, job
+    /// errors, timeouts (a slow upstream only gets slower with more load) or
+    /// unusable bodies.
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// No HTTP status came back, so the request may or may not have taken
+    /// effect. Conservative: a connection refused before sending reads the
+    /// same, as the error does not tell them apart.
+    fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout { status: None, .. } | Self::Transport { status: None, .. }
+        )
+    }
+
+    fn circuit_open(retry_in: Duration) -> Self {
+        Self::CircuitOpen { retry_in }
+    }
+
+    fn is_circuit_open(&self) -> bool {
+        matches!(self, Self::CircuitOpen { .. })
+    }
+
+    fn flight_lost() -> Self {
+        Self::Transport {
+            status: None,
+            detail: "the shared upstream request failed".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> UpstreamError {
+        UpstreamError::Status {
+            status,
+            error_code: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn retryable_errors_are_exactly_the_transient_ones() {
+        for s in [429, 500, 502, 503, 504] {
+            assert!(status(s).is_retryable(), "{s}");
+        }
+        for s in [400, 401, 403, 404, 409, 501, 505] {
+            assert!(!status(s).is_retryable(), "{s}");
+        }
+        assert!(
+            UpstreamError::Transport {
+                status: None,
+                detail: "reset".into()
+            }
+            .is_retryable()
+        );
+        assert!(
+            !UpstreamError::Timeout {
+                limit: Duration::from_secs(1),
+                status: None
+            }
+            .is_retryable()
+        );
+        assert!(
+            !UpstreamError::JobFailed {
+                status: 200,
+                code: "X".into(),
+                image_quality: None
+            }
+            .is_retryable()
+        );
+        assert!(
+            !UpstreamError::BadResponse {
+                status: 200,
+                problem: BodyProblem::NotJson
+            }
+            .is_retryable()
+        );
+        assert!(!UpstreamError::circuit_open(Duration::from_secs(1)).is_retryable());
+    }
+
+    #[test]
+    fn breaker_counts_outages_not_answers() {
+        assert_eq!(status(503).breaker_outcome(), Outcome::Failure);
+        assert_eq!(
+            UpstreamError::Timeout {
+                limit: Duration::ZERO,
+                status: None
+            }
+            .breaker_outcome(),
+            Outcome::Failure
+        );
+        assert_eq!(status(429).breaker_outcome(), Outcome::Neutral);
+        assert_eq!(status(404).breaker_outcome(), Outcome::Success);
+    }
+
+    #[test]
+    fn only_a_missing_answer_leaves_the_outcome_unknown() {
+        let timeout = |status| UpstreamError::Timeout {
+            limit: Duration::ZERO,
+            status,
+        };
+        let cut = |status| UpstreamError::Transport {
+            status,
+            detail: String::new(),
+        };
+        assert!(timeout(None).outcome_unknown());
+        assert!(cut(None).outcome_unknown());
+        assert!(!timeout(Some(200)).outcome_unknown());
+        assert!(!cut(Some(503)).outcome_unknown());
+        assert!(!status(503).outcome_unknown());
+        assert!(!UpstreamError::circuit_open(Duration::ZERO).outcome_unknown());
+    }
+
+    #[test]
+    fn attempt_labels_name_the_outcome_and_status() {
+        assert_eq!(
+            status(404).attempt_outcome(),
+            (AttemptOutcome::HttpError, Some(404))
+        );
+        assert_eq!(
+            UpstreamError::Transport {
+                status: None,
+                detail: String::new()
+            }
+            .attempt_outcome(),
+            (AttemptOutcome::TransportError, None)
+        );
+        assert_eq!(
+            UpstreamError::Timeout {
+                limit: Duration::ZERO,
+                status: Some(200)
+            }
+            .attempt_outcome(),
+            (AttemptOutcome::Timeout, Some(200))
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! The upstream call as one tower stack, composed in `Layers::result_stack`,
+//! outermost first:
+//!
+//! 1. coalescing (`upstream.coalesce`): concurrent calls for one reference
+//!    id share one request;
+//! 2. retries: tower's `Retry` with [`RetryPolicy`] (transient errors only,
+//!    backoff, `Retry-After`, the caller's deadline, the retry budget);
+//! 3. the circuit breaker, around every attempt (retries included): it
+//!    counts attempts, and a retry needs its admission like a first try;
+//! 4. attempt metrics;
+//! 5. one attempt ([`UpstreamClient`]: timeout, connection cap, body cap).
+//!
+//! The layers below coalescing are generic over the operation, and their
+//! state (breaker, budget, metrics, connection pool) lives in `Layers`, so a
+//! second kind of call (the submit POST) gets a stack of its own from the
+//! same expression minus coalescing, sharing that state.
+
+use std::{fmt, sync::Arc};
+
+use tokio::time::Instant;
+use tower::{
+    ServiceBuilder, ServiceExt,
+    retry::{Retry, RetryLayer},
+    util::Either,
+};
+
+use super::{
+    BuildError, KtpResult, UpstreamClient, UpstreamError, attempts::AttemptMetrics,
+    attempts::AttemptMetricsLayer, result::FetchResult,
+};
+use crate::{
+    config::UpstreamSettings,
+    metrics::Metrics,
+    reference_id::ReferenceId,
+    resilience::{
+        Call,
+        breaker::{Breaker, BreakerLayer, CircuitBreaker, Phase},
+        coalesce::{Coalesce, CoalesceLayer},
+        retry::RetryPolicy,
+    },
+    trace::TraceContext,
+};
+
+#[cfg(test)]
+mod tests;
+
+type Answer = Result<KtpResult, UpstreamError>;
+
+/// What every call goes through once it is its own request: retries, the
+/// breaker and the attempt metrics, around the one attempt `S`.
+pub type Guarded<S> = Retry<RetryPolicy, Breaker<AttemptMetrics<S>>>;
+
+/// The result call's stack around the one attempt `S`.
+pub type ResultStack<S> = Either<Coalesce<Guarded<S>, FetchResult, Answer>, Guarded<S>>;
+
+/// The layers' shared state, built once from the settings.
+#[derive(Clone)]
+struct Layers {
+    coalesce: Option<CoalesceLayer<FetchResult, Answer>>,
+    retry: RetryPolicy,
+    breaker: Arc<CircuitBreaker>,
+    metrics: Arc<Metrics>,
+}
+
+impl Layers {
+    /// The one place the stack reads its settings.
+    fn new(settings: &UpstreamSettings, metrics: Metrics) -> Self {
+        let metrics = Arc::new(metrics);
+        Self {
+            coalesce: settings
+                .coalesce
+                .then(|| CoalesceLayer::new(Arc::clone(&metrics))),
+            retry: RetryPolicy::new(&settings.retry),
+            breaker: Arc::new(CircuitBreaker::new(&settings.breaker)),
+            metrics,
+        }
+    }
+
+    /// The result call, outermost first.
+    fn result_stack<S>(&self, attempt: S) -> ResultStack<S> {
+        ServiceBuilder::new()
+            .option_layer(self.coalesce.clone())
+            .layer(RetryLayer::new(self.retry.clone()))
+            .layer(BreakerLayer::new(Arc::clone(&self.breaker)))
+            .layer(AttemptMetricsLayer::new(Arc::clone(&self.metrics)))
+            .service(attempt)
+    }
+}
+
+/// The upstream as the service sees it. Cheap to clone; each call clones
+/// the stack (a few reference counts).
+#[derive(Clone)]
+pub struct Upstream {
+    results: ResultStack<UpstreamClient>,
+    breaker: Arc<CircuitBreaker>,
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upstream")
+            .field("circuit", &self.circuit_phase())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    /// Builds the stack and the client. The settings were validated when
+    /// loaded, so only the HTTP client's setup can still fail.
+    pub fn new(settings: &UpstreamSettings, metrics: Metrics) -> Result<Self, BuildError> {
+        let layers = Layers::new(settings, metrics);
+        Ok(Self {
+            results: layers.result_stack(UpstreamClient::new(settings)?),
+            breaker: layers.breaker,
+        })
+    }
+
+    /// Fetches one job's result. `deadline` is the caller's; retries never
+    /// start past it. Dropping the future drops the caller's interest (a
+    /// coalesced request goes on while other callers still wait for it).
+    pub async fn fetch(
+        &self,
+        reference_id: &ReferenceId,
+        deadline: Option<Instant>,
+        trace: Option<&TraceContext>,
+    ) -> Answer {
+        let op = FetchResult {
+            reference_id: reference_id.clone(),
+            trace: trace.cloned(),
+        };
+        self.results.clone().oneshot(Call::new(op, deadline)).await
+    }
+
+    /// The circuit breaker's current phase.
+    pub fn circuit_phase(&self) -> Phase {
+        self.breaker.phase()
+    }
+}
