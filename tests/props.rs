@@ -5,7 +5,8 @@
 //! like the real one with random types and `null`s, and broken variants of
 //! them): it never panics, and its answer, run through [`classify`] and
 //! [`render`], is always one of the README error-table rows for that HTTP
-//! status, with the row's detail and metadata; reasons the upstream gave are
+//! status in the error table (`ktp_testkit::error_table`, the data the
+//! README's table is checked against), with its detail and metadata; reasons the upstream gave are
 //! bounded tokens under `api.verihubs.com`; no row repeats body text; and a
 //! well-typed success keeps every value verbatim.
 //!
@@ -26,6 +27,7 @@ use ktp_gateway::{
     reference_id::{InvalidReferenceId, MAX_LEN, ReferenceId},
     upstream::{UpstreamError, model::interpret},
 };
+use ktp_testkit::error_table::{self as table, Delay, Entry, GrpcCode, Reason, TABLE};
 use proptest::{collection, prelude::*};
 use serde_json::{Map, Value, json};
 use tonic::Code;
@@ -250,10 +252,13 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-/// The README row an upstream answer with this status may map to, checked
-/// field by field. `Err` names what is off.
+/// Whether `row` is what the error table (`ktp_testkit::error_table`, the
+/// data the README table is checked against) allows for an upstream answer
+/// with this status. Of the entries that answer the status, a row whose
+/// reason one of them names must be that entry's; any other reason must be
+/// the upstream's own code where an entry passes codes through. Code,
+/// domain and the kind of detail must be the entry's. `Err` names what is off.
 fn documented(status: u16, retry_after: Option<Duration>, row: &Row) -> Result<(), String> {
-    use mapping::reason::*;
     let http = status.to_string();
     if meta(row, "upstream_http_status") != Some(http.as_str()) {
         return Err("upstream_http_status is not the status".into());
@@ -261,69 +266,68 @@ fn documented(status: u16, retry_after: Option<Duration>, row: &Row) -> Result<(
     if row.domain == UPSTREAM_DOMAIN && !is_token(&row.reason) {
         return Err("upstream reason is not a bounded token".into());
     }
-    let retry = Detail::RetryInfo(retry_after.unwrap_or(mapping::DEFAULT_RETRY_DELAY));
-    let problem = meta(row, "problem");
-    let bad_response = row.code == Code::Internal
-        && row.domain == GATEWAY_DOMAIN
-        && row.reason == UPSTREAM_BAD_RESPONSE
-        && row.detail == Detail::None;
-    let r = (row.code, row.domain, row.reason.as_str());
-    let ok = match status {
-        200..=299 => match r {
-            (Code::FailedPrecondition, UPSTREAM_DOMAIN, FAIL_ON_1 | KTP_NOT_DETECTED)
-            | (Code::Internal, UPSTREAM_DOMAIN, INTERNAL_SERVER_ERROR) => {
-                row.detail == Detail::None
-            }
-            (Code::Unknown, UPSTREAM_DOMAIN, code) => {
-                ![FAIL_ON_1, KTP_NOT_DETECTED, INTERNAL_SERVER_ERROR].contains(&code)
-                    && row.detail == Detail::None
-            }
-            _ => bad_response && problem.is_some_and(|p| PROBLEMS.contains(&p)),
-        },
-        400 => match r {
-            (
-                Code::InvalidArgument,
-                UPSTREAM_DOMAIN,
-                INVALID_PAYLOAD_REFERENCE_ID | INVALID_SANDBOX_CODE,
-            ) => {
-                matches!(
-                    row.detail,
-                    Detail::BadRequest {
-                        field: "reference_id",
-                        ..
-                    }
-                )
-            }
-            _ => bad_response && problem.is_none(),
-        },
-        401 => r == (Code::Internal, GATEWAY_DOMAIN, UPSTREAM_AUTH_FAILED),
-        403 => match r {
-            (Code::ResourceExhausted, UPSTREAM_DOMAIN, INSUFFICIENT_QUOTA) => {
-                row.detail == Detail::QuotaFailure
-            }
-            _ => r == (Code::Internal, GATEWAY_DOMAIN, UPSTREAM_AUTH_FAILED),
-        },
-        404 => match r {
-            (Code::NotFound, UPSTREAM_DOMAIN, INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND) => {
-                row.detail == Detail::ResourceInfo
-            }
-            _ => bad_response && problem.is_none(),
-        },
-        429 => {
-            r == (Code::Unavailable, GATEWAY_DOMAIN, UPSTREAM_RATE_LIMITED) && row.detail == retry
+    // An unusable body names its problem; an unexpected status has none.
+    if row.reason == mapping::reason::UPSTREAM_BAD_RESPONSE {
+        let problem = meta(row, "problem");
+        let ok = match status {
+            200..=299 => problem.is_some_and(|p| PROBLEMS.contains(&p)),
+            _ => problem.is_none(),
+        };
+        if !ok {
+            return Err(format!("problem {problem:?} for HTTP {status}"));
         }
-        500 | 502 | 503 | 504 => {
-            row.code == Code::Unavailable
-                && (row.domain == UPSTREAM_DOMAIN
-                    || (row.domain, row.reason.as_str()) == (GATEWAY_DOMAIN, UPSTREAM_UNAVAILABLE))
-                && row.detail == retry
-        }
-        _ => bad_response && problem.is_none(),
+    }
+    let entries: Vec<&Entry> = TABLE.iter().filter(|e| e.answers(status)).collect();
+    let names = |e: &Entry, reason: &str| match e.reason {
+        Reason::Is(r, _) => r == reason,
+        Reason::OneOf(rs, _) => rs.contains(&reason),
+        Reason::UpstreamCodeElse(r) => r == reason,
+        Reason::None | Reason::UpstreamCode => false,
     };
-    if ok {
+    let named: Vec<&&Entry> = entries.iter().filter(|e| names(e, &row.reason)).collect();
+    let candidates: Vec<&&Entry> = if named.is_empty() {
+        entries
+            .iter()
+            .filter(|e| matches!(e.reason, Reason::UpstreamCode | Reason::UpstreamCodeElse(_)))
+            .collect()
+    } else {
+        named
+    };
+    let fits = |e: &Entry| -> bool {
+        let code = match e.code {
+            GrpcCode::Is(name) => name == mapping::code_name(row.code),
+            GrpcCode::AsRefused => false,
+        };
+        let domain = match e.reason {
+            Reason::Is(_, d) | Reason::OneOf(_, d) => d.as_str() == row.domain,
+            Reason::UpstreamCode => row.domain == UPSTREAM_DOMAIN,
+            Reason::UpstreamCodeElse(r) => {
+                row.domain == UPSTREAM_DOMAIN || (row.domain == GATEWAY_DOMAIN && row.reason == r)
+            }
+            Reason::None => false,
+        };
+        let detail = match (e.detail, &row.detail) {
+            (table::Detail::None, Detail::None)
+            | (table::Detail::QuotaFailure, Detail::QuotaFailure) => true,
+            (table::Detail::BadRequest { field }, Detail::BadRequest { field: f, .. }) => {
+                field == *f
+            }
+            (table::Detail::ResourceInfo { .. }, Detail::ResourceInfo) => true,
+            (table::Detail::RetryInfo(Delay::RetryAfterElse(d)), Detail::RetryInfo(got)) => {
+                *got == retry_after.unwrap_or(d)
+            }
+            (table::Detail::RetryInfo(Delay::Exactly(d)), Detail::RetryInfo(got)) => *got == d,
+            _ => false,
+        };
+        code && domain && detail
+    };
+    if candidates.iter().any(|e| fits(e)) {
         Ok(())
     } else {
-        Err(format!("not a documented row for HTTP {status}"))
+        let tried: Vec<&str> = candidates.iter().map(|e| e.name).collect();
+        Err(format!(
+            "not a documented row for HTTP {status} (entries {tried:?})"
+        ))
     }
 }
 
