@@ -276,19 +276,19 @@ checked_with_parse!(LogFilter);
 pub(super) mod known {
     use super::*;
 
-    pub const fn valid<T: Copy>(value: Option<T>) -> T {
+    pub(crate) const fn valid<T: Copy>(value: Option<T>) -> T {
         value.expect("a built-in default is out of bounds")
     }
 
-    pub const fn secs(s: u64) -> PositiveDuration {
+    pub(crate) const fn secs(s: u64) -> PositiveDuration {
         valid(PositiveDuration::new(Duration::from_secs(s)))
     }
 
-    pub const fn millis(ms: u64) -> PositiveDuration {
+    pub(crate) const fn millis(ms: u64) -> PositiveDuration {
         valid(PositiveDuration::new(Duration::from_millis(ms)))
     }
 
-    pub fn parse<T: FromStr>(literal: &str) -> T {
+    pub(crate) fn parse<T: FromStr>(literal: &str) -> T {
         match literal.parse() {
             Ok(v) => v,
             Err(_) => panic!("the built-in default {literal:?} is invalid"),
