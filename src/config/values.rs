@@ -196,6 +196,8 @@ checked_with_new!(PerSecond(f64), "must be from 0 to 1000000");
 pub struct ListenAddr(SocketAddr);
 
 impl ListenAddr {
+    /// Infallible: every socket address is one to listen on; only parsing
+    /// text can fail.
     pub const fn new(addr: SocketAddr) -> Self {
         Self(addr)
     }
