@@ -880,6 +880,10 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
             .unwrap_or("/metrics")
             .to_owned();
         let target = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port());
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a multi-thread test runtime, around the synchronous process harness"
+        )]
         match tokio::task::block_in_place(|| http_status(target, &path)) {
             Ok(200) => {
                 report.metrics_scrape = Some(format!("GET {path} on {target}: 200"));
@@ -939,6 +943,10 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
         }
     }
     let left = pod.grace.saturating_sub(pod.pre_stop_sleep);
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a multi-thread test runtime, around the synchronous process harness"
+    )]
     let exit = tokio::task::block_in_place(|| process.try_wait_exit(left));
     report.shutdown_time = sigterm_at.elapsed();
     match exit {

@@ -54,6 +54,10 @@ impl Subject {
             (env::WORKER_THREADS, "1"),
         ];
         vars.extend_from_slice(extra);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a multi-thread test runtime, around the synchronous process harness"
+        )]
         let gateway = tokio::task::block_in_place(|| Gateway::start(&[], &vars));
         let client = gateway.ktp().await;
         Self {

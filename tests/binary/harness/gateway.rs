@@ -107,6 +107,10 @@ impl Gateway {
                 "no SIGTERM handler {LOG_TIMEOUT:?} after the serving line\n{}",
                 process.output()
             );
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the harness is synchronous; async tests call it in block_in_place"
+            )]
             thread::sleep(Duration::from_millis(5));
         }
         Self { process, addr }

@@ -234,6 +234,10 @@ impl Process {
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() < deadline => {
+                    #[expect(
+                        clippy::disallowed_methods,
+                        reason = "the harness is synchronous; async tests call it in block_in_place"
+                    )]
                     thread::sleep(Duration::from_millis(10));
                 }
                 Ok(None) => {
