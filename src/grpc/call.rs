@@ -190,6 +190,8 @@ pub struct CallLayer {
 }
 
 impl CallLayer {
+    /// One registry and one in-flight limit per server, shared by every
+    /// connection's copy of the layer.
     pub fn new(metrics: Metrics, in_flight: InFlightLimit) -> Self {
         Self { metrics, in_flight }
     }

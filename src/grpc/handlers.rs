@@ -20,6 +20,8 @@ pub struct KtpApi {
 }
 
 impl KtpApi {
+    /// The handlers hold only the upstream: everything else about a call is
+    /// the call layer's.
     pub fn new(upstream: Upstream) -> Self {
         Self { upstream }
     }
