@@ -209,8 +209,10 @@ pub async fn run_with(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let _sandbox = if settings.sandbox {
-        let sandbox = Sandbox::start().await.map_err(ServeError::Sandbox)?;
+    let _sandbox = if settings.sandbox.enabled {
+        let sandbox = Sandbox::start(*settings.sandbox.processing_time)
+            .await
+            .map_err(ServeError::Sandbox)?;
         tracing::warn!(
             upstream = %sandbox.base_url(),
             "SANDBOX MODE: answers are canned and fictional, no real upstream is called"

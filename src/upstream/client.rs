@@ -24,6 +24,8 @@ use crate::{
 
 /// Path of the result call, below `upstream.base_url`.
 pub const RESULT_PATH: &str = "ktp/id/extract-async/result";
+/// Path of the submit call, below `upstream.base_url`.
+pub const SUBMIT_PATH: &str = "ktp/id/extract-async";
 /// Longest `Retry-After` honoured; a larger value is clamped to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
