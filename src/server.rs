@@ -223,7 +223,7 @@ pub async fn run_with(
         None
     };
     let metrics = Metrics::new()?;
-    let upstream = Upstream::new(&settings.upstream, metrics.clone())?;
+    let upstream = Upstream::new(&settings.upstream, &settings.wait, metrics.clone())?;
     let in_flight = InFlightLimit::new(*settings.server.max_in_flight);
     let metrics_addr = match metrics_listener {
         Some(listener) => {
@@ -249,12 +249,7 @@ pub async fn run_with(
     } else {
         (None, None)
     };
-    let ktp = grpc::ktp_service(
-        upstream,
-        metrics,
-        in_flight,
-        settings.auth.tokens().cloned(),
-    );
+    let ktp = grpc::ktp_service(upstream, metrics.clone(), in_flight, &settings);
 
     let local_addr = listener
         .local_addr()

@@ -261,6 +261,7 @@ async fn call_until(
     while Instant::now() < stop_at {
         let mut request = tonic::Request::new(GetKtpResultRequest {
             reference_id: format!("LOAD-{caller}-{n}"),
+            wait: false,
         });
         request.set_timeout(CALL_DEADLINE);
         n += 1;

@@ -27,7 +27,8 @@ use clap::{Parser, Subcommand};
 use ktp_gateway::{
     convert,
     proto::{
-        GetKtpResultRequest, GetKtpResultResponse,
+        ExtractKtpRequest, ExtractKtpResponse, GetKtpResultRequest, GetKtpResultResponse,
+        SubmitKtpRequest, SubmitKtpResponse,
         ktp_service_server::{KtpService, KtpServiceServer},
     },
     reference_id::ReferenceId,
@@ -147,6 +148,24 @@ impl KtpService for Canned {
         }
         Ok(Response::new(self.answer.clone()))
     }
+
+    async fn submit_ktp(
+        &self,
+        _: Request<SubmitKtpRequest>,
+    ) -> Result<Response<SubmitKtpResponse>, Status> {
+        Err(Status::unimplemented(
+            "the floor measures GetKtpResult only",
+        ))
+    }
+
+    async fn extract_ktp(
+        &self,
+        _: Request<ExtractKtpRequest>,
+    ) -> Result<Response<ExtractKtpResponse>, Status> {
+        Err(Status::unimplemented(
+            "the floor measures GetKtpResult only",
+        ))
+    }
 }
 
 async fn canned(
@@ -193,6 +212,24 @@ impl KtpService for Bare {
         let result =
             model::interpret(status, None, &body).map_err(|e| Status::unknown(e.to_string()))?;
         Ok(Response::new(convert::to_response(result, &id)))
+    }
+
+    async fn submit_ktp(
+        &self,
+        _: Request<SubmitKtpRequest>,
+    ) -> Result<Response<SubmitKtpResponse>, Status> {
+        Err(Status::unimplemented(
+            "the floor measures GetKtpResult only",
+        ))
+    }
+
+    async fn extract_ktp(
+        &self,
+        _: Request<ExtractKtpRequest>,
+    ) -> Result<Response<ExtractKtpResponse>, Status> {
+        Err(Status::unimplemented(
+            "the floor measures GetKtpResult only",
+        ))
     }
 }
 

@@ -31,7 +31,6 @@ pub mod magic;
 
 pub use answers::{Answer, answer_for};
 use jobs::{Jobs, Lookup};
-use magic::Canned;
 
 /// A running sandbox; stops when dropped.
 #[derive(Debug)]

@@ -106,6 +106,7 @@ impl TestApp {
     ) -> Result<tonic::Response<GetKtpResultResponse>, Status> {
         let mut request = Request::new(GetKtpResultRequest {
             reference_id: reference_id.to_owned(),
+            wait: false,
         });
         customize(&mut request);
         self.client.clone().get_ktp_result(request).await
@@ -129,6 +130,7 @@ impl TestApp {
         let mut client = self.client.clone();
         let request = GetKtpResultRequest {
             reference_id: reference_id.to_owned(),
+            wait: false,
         };
         tokio::spawn(async move { client.get_ktp_result(request).await })
     }

@@ -285,6 +285,7 @@ async fn on_own_connection(app: &TestApp, reference_id: &str) -> CallResult {
     client
         .get_ktp_result(GetKtpResultRequest {
             reference_id: reference_id.to_owned(),
+            wait: false,
         })
         .await
 }

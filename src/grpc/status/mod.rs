@@ -42,6 +42,8 @@ pub mod reason {
     pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
     pub const REQUEST_NOT_DECODABLE: &str = "REQUEST_NOT_DECODABLE";
     pub const REQUEST_REFUSED: &str = "REQUEST_REFUSED";
+    pub const INVALID_IMAGE: &str = "INVALID_IMAGE";
+    pub const RESULT_NOT_READY: &str = "RESULT_NOT_READY";
     /// Upstream codes the table names.
     pub const FAIL_ON_1: &str = "FAIL_ON_1";
     pub const KTP_NOT_DETECTED: &str = "KTP_NOT_DETECTED";
@@ -50,6 +52,7 @@ pub mod reason {
     pub const INVALID_PAYLOAD_REFERENCE_ID: &str = "INVALID_PAYLOAD_REFERENCE_ID";
     pub const INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND: &str =
         "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND";
+    pub const MISSING_PAYLOAD_IMAGE: &str = "MISSING_PAYLOAD_IMAGE";
     /// The vendor sandbox's answer to an id that is not one of its magic values.
     pub const INVALID_SANDBOX_CODE: &str = "INVALID_SANDBOX_CODE";
 }
@@ -66,8 +69,10 @@ pub enum Detail {
     },
     /// A `QuotaFailure` violation.
     QuotaFailure,
-    /// A `ResourceInfo` naming the reference id.
+    /// A `ResourceInfo` naming the reference id (no result under it).
     ResourceInfo,
+    /// A `ResourceInfo` naming the reference id (a job is already under it).
+    ResourceExists,
     /// A `RetryInfo` with this delay.
     RetryInfo(Duration),
 }
@@ -155,6 +160,14 @@ pub fn render(row: &Row, request_id: &str, reference_id: Option<&str>) -> Status
                 reference_id.unwrap_or_default(),
                 "",
                 "no KTP OCR result exists under this reference id",
+            );
+        }
+        Detail::ResourceExists => {
+            details.set_resource_info(
+                "ktp.v1.KtpResult",
+                reference_id.unwrap_or_default(),
+                "",
+                "a KTP OCR job was already submitted under this reference id",
             );
         }
         Detail::RetryInfo(delay) => {

@@ -69,6 +69,7 @@ async fn no_bearer_token_in_trace_logs() {
     let request = |token: Option<&str>| {
         let mut r = tonic::Request::new(ktp_gateway::proto::GetKtpResultRequest {
             reference_id: "TOKENS-1".into(),
+            wait: false,
         });
         if let Some(t) = token {
             r.metadata_mut().insert(

@@ -186,6 +186,7 @@ impl Caller {
     ) -> (Result<GetKtpResultResponse, Status>, Duration) {
         let mut request = tonic::Request::new(GetKtpResultRequest {
             reference_id: reference_id.to_owned(),
+            wait: false,
         });
         if let Some(d) = deadline {
             request.set_timeout(d);

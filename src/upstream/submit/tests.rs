@@ -1,0 +1,1 @@
+//! The submit call: body, answers, retries after a lost outcome.

@@ -1,0 +1,1 @@
+//! Waiting for a job: polls shared, ends kept.
