@@ -235,4 +235,22 @@ impl Polls {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_documented_404_means_not_finished_yet() {
+        let status = |status, code: Option<&str>| -> Answer {
+            Err(UpstreamError::Status {
+                status,
+                error_code: code.map(str::to_owned),
+                retry_after: None,
+            })
+        };
+        assert!(not_found_yet(&status(404, Some(NOT_FOUND_CODE))));
+        assert!(!not_found_yet(&status(404, None)));
+        assert!(!not_found_yet(&status(400, Some(NOT_FOUND_CODE))));
+        assert!(!not_found_yet(&status(503, None)));
+        assert!(!not_found_yet(&Ok(KtpResult::default())));
+    }
+}

@@ -1,1 +1,0 @@
-//! Waiting for a job: polls shared, ends kept.
