@@ -152,6 +152,7 @@ impl KtpApi {
     /// Waits for the job under `id` until the caller's deadline or
     /// `wait.max_wait` after `started`, whichever comes first.
     async fn wait(&self, call: &Call, id: &ReferenceId, started: Instant) -> Waited {
+        call.set_waiting();
         let own_end = started + self.limits.max_wait;
         let until = call.deadline().map_or(own_end, |d| d.min(own_end));
         self.upstream.wait_for_result(id, until, call.trace()).await

@@ -12,7 +12,10 @@
 //! duration, request id, reference id and trace id, never KTP fields, bodies
 //! or credentials.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicBool, Ordering},
+};
 
 use tokio::time::Instant;
 use tonic::{
@@ -40,6 +43,8 @@ pub struct Call {
     outcome: OnceLock<Outcome>,
     /// Set when the request message was over its method's limit.
     oversized: Arc<OnceLock<TooLarge>>,
+    /// The call waits for its job: timed apart from the others.
+    waits: AtomicBool,
 }
 
 /// How the gateway's own code answered a call.
@@ -73,6 +78,7 @@ impl Call {
             reference_id: OnceLock::new(),
             outcome: OnceLock::new(),
             oversized: Arc::default(),
+            waits: AtomicBool::new(false),
         }
     }
 
@@ -108,6 +114,12 @@ impl Call {
     /// Names the call's (validated) reference id in its log line and errors.
     pub fn set_reference_id(&self, id: &str) {
         let _ = self.reference_id.set(id.to_owned());
+    }
+
+    /// Marks the call as one that waits for its job (its duration is the
+    /// job's, so it is timed apart).
+    pub fn set_waiting(&self) {
+        self.waits.store(true, Ordering::Relaxed);
     }
 
     /// Runs the handler's work within the caller's deadline and answers:

@@ -1,6 +1,6 @@
 //! The one log line and the metrics of a call.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::Ordering};
 
 use tonic::{
     Code, Status,
@@ -80,8 +80,12 @@ impl Recorder {
             ),
         };
         let elapsed = call.started.elapsed();
-        self.metrics
-            .record_call(call.method, code_name(code), elapsed);
+        self.metrics.record_call(
+            call.method,
+            code_name(code),
+            elapsed,
+            call.waits.load(Ordering::Relaxed),
+        );
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         macro_rules! emit {
             ($lvl:expr) => {
