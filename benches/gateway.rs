@@ -6,6 +6,10 @@
 //! per concurrency level. `BENCH_CALLS` sets the calls per level (default 20000).
 //! The load generator, the gateway and the sandbox share the machine's cores,
 //! so the figures are a floor on what the gateway alone can do.
+#![expect(
+    clippy::disallowed_macros,
+    reason = "a bench: its report is its stdout, where no log line goes"
+)]
 
 use std::time::{Duration, Instant};
 

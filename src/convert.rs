@@ -115,6 +115,7 @@ impl Key {
     }
 }
 
+/// `LAKI-LAKI`/`PRIA` or `PEREMPUAN`/`WANITA`, the words a KTP prints.
 pub fn gender(raw: &str) -> Gender {
     match key(raw).as_str() {
         "LAKILAKI" | "PRIA" => Gender::Male,
@@ -123,6 +124,8 @@ pub fn gender(raw: &str) -> Gender {
     }
 }
 
+/// A KTP prints `-` when no blood type was declared: that is a value
+/// ([`BloodType::NotStated`]), not a gap.
 pub fn blood_type(raw: &str) -> BloodType {
     if raw.trim() == "-" {
         return BloodType::NotStated;
@@ -136,6 +139,8 @@ pub fn blood_type(raw: &str) -> BloodType {
     }
 }
 
+/// The six recognised religions under their Indonesian names and common
+/// spellings, plus any `KEPERCAYAAN …` (folk belief) wording.
 pub fn religion(raw: &str) -> Religion {
     let k = key(raw);
     match k.as_str() {
@@ -150,6 +155,7 @@ pub fn religion(raw: &str) -> Religion {
     }
 }
 
+/// `BELUM KAWIN`, `KAWIN`, `CERAI HIDUP`, `CERAI MATI`.
 pub fn marital_status(raw: &str) -> MaritalStatus {
     match key(raw).as_str() {
         "BELUMKAWIN" => MaritalStatus::Single,
@@ -160,6 +166,7 @@ pub fn marital_status(raw: &str) -> MaritalStatus {
     }
 }
 
+/// `WNI` (citizen) or `WNA` (foreigner), as the card abbreviates them.
 pub fn nationality(raw: &str) -> Nationality {
     match key(raw).as_str() {
         "WNI" => Nationality::Indonesian,

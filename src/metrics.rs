@@ -49,6 +49,7 @@ pub enum AttemptOutcome {
     JobError,
     /// A non-2xx status.
     HttpError,
+    /// No complete answer within `upstream.timeout`.
     Timeout,
     /// Connection refused, reset, TLS failure.
     TransportError,
@@ -73,8 +74,11 @@ impl AttemptOutcome {
 /// `ktp_gateway_upstream_circuit_state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CircuitState {
+    /// Calls go through.
     Closed,
+    /// Calls fail fast until the cool-down ends.
     Open,
+    /// One probe is out; its outcome closes or reopens the circuit.
     HalfOpen,
 }
 
@@ -204,10 +208,13 @@ impl Metrics {
         self.upstream_duration.observe(duration.as_secs_f64());
     }
 
+    /// One more upstream attempt than the call's first: the retry budget's
+    /// effect is visible next to the attempt count.
     pub fn record_retry(&self) {
         self.upstream_retries.inc();
     }
 
+    /// A call that shared another's upstream request instead of making one.
     pub fn record_coalesced(&self) {
         self.coalesced.inc();
     }

@@ -14,12 +14,17 @@ pub const MAX_LEN: usize = 128;
 /// the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidReferenceId {
+    /// Not set at all: proto3 sends an unset string as `""`.
     #[error("reference_id is required")]
     Empty,
+    /// Only white space: no upstream job has such an id.
     #[error("reference_id must not be blank")]
     Blank,
+    /// Longer than [`MAX_LEN`] bytes (the length is safe to show; the value
+    /// is not).
     #[error("reference_id must be at most {MAX_LEN} bytes, got {0}")]
     TooLong(usize),
+    /// A control character, which would corrupt log lines.
     #[error("reference_id must not contain control characters")]
     ControlCharacter,
 }

@@ -40,24 +40,34 @@ const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The server could not start or failed while serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The upstream HTTP client could not be built.
     #[error(transparent)]
     Upstream(#[from] BuildError),
+    /// `--sandbox` asked for the embedded sandbox and it could not bind.
     #[error("cannot start the embedded sandbox: {0}")]
     Sandbox(#[source] std::io::Error),
+    /// A TLS file could not be read when the server started.
     #[error(transparent)]
     TlsFile(#[from] TlsFileError),
+    /// The metrics port is taken or not ours to bind.
     #[error("cannot listen for metrics on {addr}: {source}")]
     MetricsBind {
+        /// `metrics.addr`.
         addr: std::net::SocketAddr,
+        /// Why the bind failed.
         #[source]
         source: std::io::Error,
     },
+    /// Two metrics with one name: a bug, caught before serving.
     #[error("cannot register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The embedded descriptor set is unusable: a build bug.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// tonic failed to serve (e.g. a bad TLS key).
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The serving task panicked.
     #[error("gRPC server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }

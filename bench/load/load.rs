@@ -19,6 +19,10 @@
 //! (polled from `/proc/PID/status` every 50 ms, and its `VmHWM`), and ends
 //! with one `SUMMARY` line. Loopback only; bounded in time: calls carry a
 //! deadline, and the run stops by itself.
+#![expect(
+    clippy::disallowed_macros,
+    reason = "a bench tool: its report is its stdout (the gateway's logs go to a pipe)"
+)]
 
 use std::{
     collections::BTreeMap,
@@ -472,6 +476,10 @@ impl Gateway {
             match self.child.try_wait() {
                 Ok(Some(status)) if status.success() => return Ok(status),
                 Ok(Some(status)) => return Err(format!("gateway exited with {status}")),
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "called once the load is over: blocking this worker delays nothing"
+                )]
                 Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
                 _ => {
                     let _ = self.child.kill();
@@ -511,6 +519,10 @@ impl RssPoller {
                 if let Some(kib) = status_kib(pid, "VmRSS:") {
                     peak = peak.max(kib);
                 }
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "a plain thread of its own, not a runtime worker"
+                )]
                 thread::sleep(Duration::from_millis(50));
             }
             (peak, first)

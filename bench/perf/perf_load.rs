@@ -14,6 +14,10 @@
 //!   so they never collide with tests that bind port 0 meanwhile.
 //!
 //! The load itself comes from h2load, driven by the script.
+#![expect(
+    clippy::disallowed_macros,
+    reason = "a bench tool: its stdout is what bench/perf/run reads (a pid, free ports)"
+)]
 
 use std::{
     fs::File,

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{LogFilter, known};
 
+/// `[log]`: the log lines are the gateway's record of every call, so their
+/// format and level are settings like any other, not `RUST_LOG`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
@@ -27,7 +29,9 @@ impl Default for LogSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
+    /// One JSON object per line (the default: what collectors parse).
     #[default]
     Json,
+    /// `tracing`'s human-readable lines, for a terminal.
     Text,
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::values::ListenAddr;
 
+/// `[metrics]`: whether and where Prometheus scrapes the gateway.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {

@@ -50,19 +50,29 @@ pub const ENV_PREFIX: &str = "KTP_GATEWAY";
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
+    /// `[server]`: the gRPC listener and its limits.
     pub server: ServerSettings,
+    /// `[upstream]`: the Verihubs API, its credentials and the resilience
+    /// around it.
     pub upstream: UpstreamSettings,
+    /// `[log]`: format and level of the log lines.
     pub log: LogSettings,
+    /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsSettings,
+    /// `[auth]`: bearer tokens callers must present.
     pub auth: AuthSettings,
+    /// `[submit]`: the images `SubmitKtp` and `ExtractKtp` take.
     pub submit: SubmitSettings,
+    /// `[wait]`: how calls wait for unfinished jobs.
     pub wait: WaitSettings,
+    /// `[sandbox]`: the embedded look-alike of the vendor's sandbox.
     pub sandbox: SandboxSettings,
 }
 
 /// Where settings come from besides the defaults.
 #[derive(Debug, Default)]
 pub struct Sources {
+    /// The TOML file given with `--config`; `None`: defaults and environment only.
     pub file: Option<PathBuf>,
     /// Environment to read; `None` reads the process environment. Tests pass
     /// a map instead of mutating the process's.
@@ -75,18 +85,38 @@ pub struct Sources {
 /// renders as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A source could not be read at all (e.g. the config file is missing);
+    /// the message is the `config` crate's, reworded where it could quote a
+    /// secret.
     #[error("cannot load configuration: {0}")]
     Load(String),
+    /// The config file is not TOML. Only its path is shown: the parser's
+    /// message would quote the offending line, which may hold a secret.
     #[error("cannot parse config file {path}: not valid TOML (the offending text is not shown)")]
-    FileSyntax { path: String },
+    FileSyntax {
+        /// The file, as given with `--config`.
+        path: String,
+    },
+    /// A setting has a value its type refuses, or breaks a rule between
+    /// settings.
     #[error("invalid {key} (set with {env}): {why}")]
     Invalid {
+        /// The dotted key (`upstream.timeout`), as in the README's table.
         key: String,
+        /// The environment variable that sets it, so the fix is one line.
         env: String,
+        /// What is wrong; never the value of a secret.
         why: String,
     },
+    /// A setting with no default is not set (the credentials, unless the
+    /// sandbox answers).
     #[error("missing {key}: set {env} or {env}_FILE (or run with --sandbox)")]
-    Missing { key: &'static str, env: String },
+    Missing {
+        /// The dotted key.
+        key: &'static str,
+        /// Its environment variable (the `_FILE` variant works too).
+        env: String,
+    },
 }
 
 /// Keys whose values must never appear in an error.

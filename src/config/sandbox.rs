@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize, de};
 
 use super::values::{PositiveDuration, known};
 
+/// The sandbox section.
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxSettings {
     /// Answer from the embedded sandbox instead of the real upstream, to try

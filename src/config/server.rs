@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::values::{Count, Count32, ListenAddr, PositiveDuration, Threads, known};
 use crate::security::tls::TlsSettings;
 
+/// `[server]`: how callers reach the gateway and how much of it they may take.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{Count, MessageBytes, known};
 
+/// The submit section.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SubmitSettings {

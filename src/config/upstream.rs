@@ -12,6 +12,7 @@ use super::{
     },
 };
 
+/// `[upstream]`: the vendor's API and everything that bounds a call to it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamSettings {
@@ -46,7 +47,9 @@ pub struct UpstreamSettings {
     pub max_connections: Count,
     /// Share one upstream request among concurrent calls for the same id.
     pub coalesce: bool,
+    /// `[upstream.retry]`: transient failures are retried, within a budget.
     pub retry: RetrySettings,
+    /// `[upstream.breaker]`: a down upstream is failed fast, not waited on.
     pub breaker: BreakerSettings,
 }
 
@@ -77,16 +80,21 @@ impl Default for UpstreamSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferenceIdPlacement {
+    /// Query and body: whichever the upstream reads, it finds the id.
     #[default]
     Both,
+    /// `?reference_id=…` only, as the public client does.
     Query,
+    /// A JSON body only, as the vendor documents.
     Body,
 }
 
 impl ReferenceIdPlacement {
+    /// Whether the request carries `?reference_id=…`.
     pub fn in_query(self) -> bool {
         matches!(self, Self::Both | Self::Query)
     }
+    /// Whether the request carries a JSON body `{"reference_id": …}`.
     pub fn in_body(self) -> bool {
         matches!(self, Self::Both | Self::Body)
     }

@@ -217,6 +217,8 @@ checked_with_new!(PerSecond(f64), "must be from 0 to 1000000");
 pub struct ListenAddr(SocketAddr);
 
 impl ListenAddr {
+    /// Infallible: every socket address is one to listen on; only parsing
+    /// text can fail.
     pub const fn new(addr: SocketAddr) -> Self {
         Self(addr)
     }
@@ -297,23 +299,23 @@ checked_with_parse!(LogFilter);
 pub(super) mod known {
     use super::*;
 
-    pub const fn valid<T: Copy>(value: Option<T>) -> T {
+    pub(crate) const fn valid<T: Copy>(value: Option<T>) -> T {
         value.expect("a built-in default is out of bounds")
     }
 
-    pub const fn secs(s: u64) -> PositiveDuration {
+    pub(crate) const fn secs(s: u64) -> PositiveDuration {
         valid(PositiveDuration::new(Duration::from_secs(s)))
     }
 
-    pub const fn wait_secs(s: u64) -> WaitDuration {
+    pub(crate) const fn wait_secs(s: u64) -> WaitDuration {
         valid(WaitDuration::new(Duration::from_secs(s)))
     }
 
-    pub const fn millis(ms: u64) -> PositiveDuration {
+    pub(crate) const fn millis(ms: u64) -> PositiveDuration {
         valid(PositiveDuration::new(Duration::from_millis(ms)))
     }
 
-    pub fn parse<T: FromStr>(literal: &str) -> T {
+    pub(crate) fn parse<T: FromStr>(literal: &str) -> T {
         match literal.parse() {
             Ok(v) => v,
             Err(_) => panic!("the built-in default {literal:?} is invalid"),

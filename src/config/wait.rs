@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{PositiveDuration, WaitDuration, known};
 
+/// The wait section.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WaitSettings {

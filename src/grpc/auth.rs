@@ -27,6 +27,7 @@ pub struct AuthLayer {
 }
 
 impl AuthLayer {
+    /// `None`: every call is admitted (no `auth.tokens_file`).
     pub fn new(tokens: Option<BearerTokens>) -> Self {
         Self {
             tokens: tokens.map(Arc::new),
@@ -88,7 +89,10 @@ where
 /// The answer of [`Authenticated`]: a refusal, or the inner service's.
 #[derive(Debug)]
 pub enum AuthFuture<F> {
+    /// The refusal, already rendered; an `Option` so that the first poll can
+    /// take it.
     Refused(Option<http::Response<Body>>),
+    /// The inner service's future, polled through.
     Admitted(F),
 }
 

@@ -41,6 +41,8 @@ pub struct KtpApi {
 }
 
 impl KtpApi {
+    /// The handlers hold the upstream and the two settings a call's own
+    /// work needs; everything else about a call is the call layer's.
     pub fn new(upstream: Upstream, limits: Limits) -> Self {
         Self { upstream, limits }
     }

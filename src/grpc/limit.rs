@@ -44,6 +44,8 @@ pub struct Limited<B> {
 }
 
 impl<B> Limited<B> {
+    /// Wraps `inner`; a message over `limit` is refused and noted in
+    /// `exceeded`, which the call layer reads to answer why.
     pub fn new(inner: B, limit: usize, exceeded: Arc<OnceLock<TooLarge>>) -> Self {
         Self {
             inner,

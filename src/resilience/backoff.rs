@@ -7,7 +7,9 @@ use std::time::Duration;
 /// Backoff parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// Ceiling of the first retry's wait; doubles per retry.
     pub base: Duration,
+    /// No wait is longer, however many retries came before.
     pub cap: Duration,
 }
 

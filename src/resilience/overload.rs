@@ -10,6 +10,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 #[derive(Debug)]
 pub struct InFlight(#[allow(dead_code)] OwnedSemaphorePermit);
 
+/// The cap itself; clones share the count, so one instance serves the whole
+/// process.
 #[derive(Debug, Clone)]
 pub struct InFlightLimit {
     permits: Arc<Semaphore>,
@@ -17,6 +19,7 @@ pub struct InFlightLimit {
 }
 
 impl InFlightLimit {
+    /// `limit` calls may be in flight at once (`server.max_in_flight`).
     pub fn new(limit: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(limit)),
@@ -34,6 +37,7 @@ impl InFlightLimit {
         self.limit - self.permits.available_permits()
     }
 
+    /// The cap, for the `max_in_flight` metadata of a refusal.
     pub fn limit(&self) -> usize {
         self.limit
     }

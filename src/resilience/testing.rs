@@ -23,7 +23,7 @@ use crate::config::{Settings, Sources, UpstreamSettings};
 
 /// Upstream settings as the gateway loads them (sandbox, so no
 /// credentials), with `KTP_GATEWAY__UPSTREAM__{key}` = `value` for each pair.
-pub fn upstream_settings(pairs: &[(&str, &str)]) -> UpstreamSettings {
+pub(crate) fn upstream_settings(pairs: &[(&str, &str)]) -> UpstreamSettings {
     let env = pairs
         .iter()
         .map(|(k, v)| (format!("KTP_GATEWAY__UPSTREAM__{k}"), (*v).to_owned()))
@@ -38,7 +38,7 @@ pub fn upstream_settings(pairs: &[(&str, &str)]) -> UpstreamSettings {
 
 /// An attempt's error, one variant per kind the layers tell apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
+pub(crate) enum Fault {
     /// Transient and counts against the breaker (a 503, a reset).
     Down,
     /// `Down`, with a `Retry-After`.
@@ -94,7 +94,7 @@ impl Failure for Fault {
 
 /// The operation of test calls: a key to coalesce on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key(pub &'static str);
+pub(crate) struct Key(pub &'static str);
 
 impl Keyed for Key {
     type Key = str;
@@ -104,28 +104,28 @@ impl Keyed for Key {
 }
 
 /// A call for `key` with a deadline `after` from now.
-pub fn call<E>(key: &'static str, after: Option<Duration>) -> Call<Key, E> {
+pub(crate) fn call<E>(key: &'static str, after: Option<Duration>) -> Call<Key, E> {
     Call::new(Key(key), after.map(|d| Instant::now() + d))
 }
 
 /// One scripted answer: after `delay`, `answer` (`None`: never).
 #[derive(Debug, Clone)]
-pub struct Step<T, E> {
+pub(crate) struct Step<T, E> {
     pub delay: Duration,
     pub answer: Option<Result<T, E>>,
 }
 
 impl<T, E> Step<T, E> {
-    pub fn now(answer: Result<T, E>) -> Self {
+    pub(crate) fn now(answer: Result<T, E>) -> Self {
         Self::after(Duration::ZERO, answer)
     }
-    pub fn after(delay: Duration, answer: Result<T, E>) -> Self {
+    pub(crate) fn after(delay: Duration, answer: Result<T, E>) -> Self {
         Self {
             delay,
             answer: Some(answer),
         }
     }
-    pub fn hang() -> Self {
+    pub(crate) fn hang() -> Self {
         Self {
             delay: Duration::ZERO,
             answer: None,
@@ -135,7 +135,7 @@ impl<T, E> Step<T, E> {
 
 /// What the script saw of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen<E> {
+pub(crate) struct Seen<E> {
     pub at: Instant,
     pub key: String,
     pub attempt: u32,
@@ -145,7 +145,7 @@ pub struct Seen<E> {
 /// A scripted inner service. Answers come from the queue in order; the last
 /// one repeats when the queue runs dry. Clones share the script.
 #[derive(Debug)]
-pub struct Script<T, E> {
+pub(crate) struct Script<T, E> {
     state: Arc<Mutex<State<T, E>>>,
 }
 
@@ -166,7 +166,7 @@ impl<T, E> Clone for Script<T, E> {
 }
 
 impl<T: Clone, E: Clone> Script<T, E> {
-    pub fn new(steps: impl IntoIterator<Item = Step<T, E>>) -> Self {
+    pub(crate) fn new(steps: impl IntoIterator<Item = Step<T, E>>) -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
                 steps: steps.into_iter().collect(),
@@ -178,22 +178,22 @@ impl<T: Clone, E: Clone> Script<T, E> {
     }
 
     /// Every attempt answers `answer` at once.
-    pub fn always(answer: Result<T, E>) -> Self {
+    pub(crate) fn always(answer: Result<T, E>) -> Self {
         Self::new([Step::now(answer)])
     }
 
     /// Every attempt the script received, in order.
-    pub fn seen(&self) -> Vec<Seen<E>> {
+    pub(crate) fn seen(&self) -> Vec<Seen<E>> {
         self.state.lock().unwrap().seen.clone()
     }
 
     /// Attempts received.
-    pub fn calls(&self) -> usize {
+    pub(crate) fn calls(&self) -> usize {
         self.state.lock().unwrap().seen.len()
     }
 
     /// Attempts that ran to their answer, and attempts dropped before it.
-    pub fn finished_and_dropped(&self) -> (usize, usize) {
+    pub(crate) fn finished_and_dropped(&self) -> (usize, usize) {
         let s = self.state.lock().unwrap();
         (s.finished, s.dropped)
     }

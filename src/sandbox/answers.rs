@@ -13,9 +13,13 @@ use super::{
 /// One canned answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
+    /// The HTTP status.
     pub status: u16,
+    /// The JSON body, in the vendor's shape.
     pub body: Value,
+    /// `Retry-After` in seconds, for the 429.
     pub retry_after: Option<u64>,
+    /// How long to wait before answering, so the timeout path can be tried.
     pub delay: Option<Duration>,
 }
 

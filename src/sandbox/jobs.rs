@@ -13,18 +13,18 @@ use tokio::time::Instant;
 use super::magic::Canned;
 
 /// Jobs remembered at once.
-pub const MAX_JOBS: usize = 10_000;
+pub(crate) const MAX_JOBS: usize = 10_000;
 
 /// What a job answers once it has finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Job {
+pub(crate) struct Job {
     ready_at: Instant,
     answers: Canned,
 }
 
 /// A job's state when its result is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// No job under this id: the result call answers from the magic table.
     Unknown,
     /// Submitted, not finished: the result call answers 404.
@@ -35,7 +35,7 @@ pub enum Lookup {
 
 /// The job store.
 #[derive(Debug)]
-pub struct Jobs {
+pub(crate) struct Jobs {
     processing_time: Duration,
     state: Mutex<State>,
 }
@@ -49,7 +49,7 @@ struct State {
 
 impl Jobs {
     /// A store whose jobs take `processing_time` to finish.
-    pub fn new(processing_time: Duration) -> Self {
+    pub(crate) fn new(processing_time: Duration) -> Self {
         Self {
             processing_time,
             state: Mutex::default(),
@@ -57,7 +57,7 @@ impl Jobs {
     }
 
     /// Starts a job under `id`; `false` when the id is already taken.
-    pub fn submit(&self, id: &str, answers: Canned) -> bool {
+    pub(crate) fn submit(&self, id: &str, answers: Canned) -> bool {
         let mut state = self.lock();
         if state.jobs.contains_key(id) {
             return false;
@@ -77,7 +77,7 @@ impl Jobs {
     }
 
     /// The state of the job under `id`.
-    pub fn lookup(&self, id: &str) -> Lookup {
+    pub(crate) fn lookup(&self, id: &str) -> Lookup {
         match self.lock().jobs.get(id) {
             None => Lookup::Unknown,
             Some(job) if Instant::now() < job.ready_at => Lookup::Processing,

@@ -16,18 +16,26 @@ pub enum Canned {
     /// 200 with the fictional card holder and these quality flags (letters
     /// of `BDFG`); with `validated` and any flag, a 200 `FAIL_ON_1` instead.
     Card {
+        /// `B`lur, `D`ark, `F`lashlight, `G`rayscale: the flags detected.
         flags: &'static str,
+        /// Quality validation was asked for at submit, so a flag fails the job.
         validated: bool,
     },
     /// This HTTP status with this top-level `error_code` (none when `None`)
     /// and message; a 200 also carries an empty `data`.
     Reply {
+        /// The HTTP status.
         status: u16,
+        /// The top-level `error_code`, as the vendor spells it.
         error_code: Option<&'static str>,
+        /// The top-level `message`.
         message: &'static str,
     },
     /// 429 with `Retry-After` of this many seconds.
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        /// Seconds, the form of `Retry-After` the vendor documents.
+        retry_after: u64,
+    },
     /// The clean card, after [`SLOW_DELAY`].
     Slow,
 }

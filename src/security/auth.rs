@@ -14,8 +14,11 @@ use subtle::ConstantTimeEq;
 /// Why a caller was not authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Unauthenticated {
+    /// No `authorization: Bearer …` metadata: the client is misconfigured,
+    /// which the message says how to fix.
     #[error("the call carries no bearer token (metadata `authorization: Bearer <token>`)")]
     Missing,
+    /// A token that matches none; the message never echoes it.
     #[error("the call's bearer token is not valid")]
     Invalid,
 }
@@ -23,13 +26,21 @@ pub enum Unauthenticated {
 /// The tokens file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TokensError {
+    /// The file cannot be read (missing, permissions).
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file, as configured.
         path: String,
+        /// Why the read failed.
         source: std::io::Error,
     },
+    /// Only blank lines and comments: with no token, no call could succeed,
+    /// so this is a mistake, not "auth off".
     #[error("{path} holds no token")]
-    Empty { path: String },
+    Empty {
+        /// The file, as configured.
+        path: String,
+    },
 }
 
 /// The accepted tokens, as digests.

@@ -10,7 +10,9 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 /// Paths of the PEM files; validated to be readable at config load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
+    /// The server's certificate chain.
     pub cert_file: PathBuf,
+    /// The private key of `cert_file`.
     pub key_file: PathBuf,
     /// Set: clients must present a certificate signed by this CA.
     pub client_ca_file: Option<PathBuf>,
@@ -20,7 +22,9 @@ pub struct TlsSettings {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read TLS file {path}: {source}")]
 pub struct TlsFileError {
+    /// The file, as configured.
     pub path: String,
+    /// Why the read failed.
     #[source]
     pub source: std::io::Error,
 }

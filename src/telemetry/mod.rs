@@ -84,6 +84,7 @@ pub fn flush() {
 }
 
 fn write_out(pending: &mut Vec<u8>) -> io::Result<()> {
+    #[expect(clippy::disallowed_methods, reason = "this writer is the one that may")]
     let written = io::stdout().lock().write_all(pending);
     pending.clear();
     written
@@ -117,6 +118,7 @@ impl Write for Line {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
         if pending.is_empty() && !self.may_wait {
+            #[expect(clippy::disallowed_methods, reason = "this writer is the one that may")]
             return io::stdout().lock().write_all(buf);
         }
         pending.extend_from_slice(buf);

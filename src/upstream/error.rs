@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// What went wrong talking to the upstream: facts only. What they mean to a
-/// gRPC caller is decided in [`crate::mapping`].
+/// gRPC caller is decided in [`crate::grpc::status`].
 ///
 /// Messages never carry body content: the upstream's text may echo personal data.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -19,49 +19,79 @@ pub enum UpstreamError {
     /// A 2xx answer whose body names a job error (`error_code` at the top level).
     #[error("the OCR job failed upstream with {code}")]
     JobFailed {
+        /// The HTTP status (a 2xx), for error metadata.
         status: u16,
+        /// The `error_code`, verbatim: it becomes the reason a caller sees.
         code: String,
+        /// The quality flags, which say why a `FAIL_ON_1` failed.
         image_quality: Option<ImageQualityFlags>,
     },
     /// A non-2xx answer.
     #[error("the upstream answered HTTP {status}")]
     Status {
+        /// The HTTP status, which decides most of the mapping.
         status: u16,
+        /// The top-level `error_code` of the body, if it had a usable one.
         error_code: Option<String>,
+        /// `Retry-After`, capped, for the retry policy and `RetryInfo`.
         retry_after: Option<Duration>,
     },
     /// `upstream.timeout` elapsed before the whole answer arrived; `status`
     /// if the response head had arrived.
     #[error("the upstream did not answer within {limit:?}")]
     Timeout {
+        /// `upstream.timeout`, for the message.
         limit: Duration,
+        /// The HTTP status, when the head arrived before the timeout.
         status: Option<u16>,
     },
     /// No complete HTTP answer: connection refused, reset (also mid-body,
     /// after `status`), TLS failure, connect timeout.
     #[error("the upstream could not be reached: {detail}")]
-    Transport { status: Option<u16>, detail: String },
+    Transport {
+        /// The HTTP status, when the cut came after the response head.
+        status: Option<u16>,
+        /// The error chain, for logs: without the URL (it holds the
+        /// reference id) and never body text.
+        detail: String,
+    },
     /// The circuit breaker is open: recent attempts failed, so this call was
     /// not sent. `retry_in` is the rest of the cool-down.
     #[error("the upstream circuit is open; not calling it for {retry_in:?}")]
-    CircuitOpen { retry_in: Duration },
+    CircuitOpen {
+        /// The rest of the cool-down, sent as `RetryInfo`.
+        retry_in: Duration,
+    },
     /// An answer the gateway cannot use.
     #[error("the upstream's HTTP {status} answer is unusable: {problem}")]
-    BadResponse { status: u16, problem: BodyProblem },
+    BadResponse {
+        /// The HTTP status of the unusable answer.
+        status: u16,
+        /// What was wrong with the body, coarsely.
+        problem: BodyProblem,
+    },
 }
 
 /// Why a body was unusable. Deliberately coarse: parser messages quote the
 /// offending value, which may be personal data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BodyProblem {
+    /// Over `upstream.max_body_bytes`; reading stopped there.
     #[error("body larger than the {limit}-byte limit")]
-    TooLarge { limit: usize },
+    TooLarge {
+        /// `upstream.max_body_bytes`.
+        limit: usize,
+    },
+    /// Not JSON at all (a proxy's HTML page, a cut body).
     #[error("body is not valid JSON")]
     NotJson,
+    /// JSON, but not an object.
     #[error("body is not a JSON object")]
     NotAnObject,
+    /// A known field of the wrong type (`nik` as a number, say).
     #[error("a field has the wrong JSON type or value")]
     WrongShape,
+    /// A success without the `data` object that would hold the result.
     #[error("success answer without data")]
     NoData,
 }

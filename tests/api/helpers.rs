@@ -14,11 +14,11 @@ use tonic::{Request, Status, transport::Channel};
 use ktp_testkit::fake_upstream::FakeUpstream;
 
 /// Credentials the tests configure; asserted on the wire, never in output.
-pub const APP_ID: &str = "test-app-id-7f3a";
-pub const API_KEY: &str = "test-api-key-91c2";
+pub(crate) const APP_ID: &str = "test-app-id-7f3a";
+pub(crate) const API_KEY: &str = "test-api-key-91c2";
 
 /// The gateway, running in-process against a fake upstream.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub addr: SocketAddr,
     /// Where `GET /metrics` is served.
     pub metrics_addr: SocketAddr,
@@ -31,16 +31,16 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the gateway with default settings plus `env` overrides
     /// (`KTP_GATEWAY__…` names, as an operator would set them).
-    pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn spawn_with(env: &[(&str, &str)]) -> Self {
         let upstream = FakeUpstream::start().await;
         Self::spawn_against(upstream, env).await
     }
 
-    pub async fn spawn() -> Self {
+    pub(crate) async fn spawn() -> Self {
         Self::spawn_with(&[]).await
     }
 
-    pub async fn spawn_against(upstream: FakeUpstream, env: &[(&str, &str)]) -> Self {
+    pub(crate) async fn spawn_against(upstream: FakeUpstream, env: &[(&str, &str)]) -> Self {
         let mut vars: HashMap<String, String> = [
             ("KTP_GATEWAY__SERVER__GRPC_ADDR", "127.0.0.1:0".to_owned()),
             ("KTP_GATEWAY__UPSTREAM__BASE_URL", upstream.base_url()),
@@ -92,14 +92,14 @@ impl TestApp {
     }
 
     /// Calls `GetKtpResult` with optional metadata and timeout.
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         reference_id: &str,
     ) -> Result<tonic::Response<GetKtpResultResponse>, Status> {
         self.call_with(reference_id, |_| {}).await
     }
 
-    pub async fn call_with(
+    pub(crate) async fn call_with(
         &self,
         reference_id: &str,
         customize: impl FnOnce(&mut Request<GetKtpResultRequest>),
@@ -113,7 +113,7 @@ impl TestApp {
     }
 
     /// The metrics page, as Prometheus would scrape it.
-    pub async fn scrape(&self) -> String {
+    pub(crate) async fn scrape(&self) -> String {
         let response = reqwest::get(format!("http://{}/metrics", self.metrics_addr))
             .await
             .expect("scrape");
@@ -123,7 +123,7 @@ impl TestApp {
 
     /// Starts a call in the background, for calls that outlive the test's
     /// next steps (shutdown tests).
-    pub fn spawn_call(
+    pub(crate) fn spawn_call(
         &self,
         reference_id: &str,
     ) -> JoinHandle<Result<tonic::Response<GetKtpResultResponse>, Status>> {
@@ -137,7 +137,10 @@ impl TestApp {
 
     /// Starts the shutdown sequence and waits for the server to stop cleanly,
     /// failing past `limit`; returns how long it took.
-    pub async fn shut_down_within(&mut self, limit: std::time::Duration) -> std::time::Duration {
+    pub(crate) async fn shut_down_within(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> std::time::Duration {
         let started = std::time::Instant::now();
         self.begin_shutdown();
         let handle = self.handle.take().expect("server running");
@@ -150,7 +153,7 @@ impl TestApp {
     }
 
     /// Starts the shutdown sequence (like SIGTERM).
-    pub fn begin_shutdown(&mut self) {
+    pub(crate) fn begin_shutdown(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -166,7 +169,7 @@ impl Drop for TestApp {
 }
 
 /// A lazily-connecting channel to the gateway.
-pub async fn channel(addr: SocketAddr) -> Channel {
+pub(crate) async fn channel(addr: SocketAddr) -> Channel {
     Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect()
@@ -175,50 +178,50 @@ pub async fn channel(addr: SocketAddr) -> Channel {
 }
 
 /// The documented sample success body, verbatim from the vendor page.
-pub use ktp_testkit::card_holders::sample_success;
+pub(crate) use ktp_testkit::card_holders::sample_success;
 
 /// `GetKtpResultRequest` with `reference_id` as raw bytes: the same wire
 /// format, but free to carry what a string field may not.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct RawRequest {
+pub(crate) struct RawRequest {
     #[prost(bytes = "vec", tag = "1")]
     pub reference_id: Vec<u8>,
 }
 
 /// Rich-error view of a status, for terse assertions.
-pub struct ErrorView {
+pub(crate) struct ErrorView {
     pub code: tonic::Code,
     pub message: String,
     pub details: tonic_types::ErrorDetails,
 }
 
 impl ErrorView {
-    pub fn reason(&self) -> &str {
+    pub(crate) fn reason(&self) -> &str {
         self.details.error_info().map_or("", |i| i.reason.as_str())
     }
-    pub fn domain(&self) -> &str {
+    pub(crate) fn domain(&self) -> &str {
         self.details.error_info().map_or("", |i| i.domain.as_str())
     }
-    pub fn meta(&self, key: &str) -> Option<&str> {
+    pub(crate) fn meta(&self, key: &str) -> Option<&str> {
         self.details
             .error_info()?
             .metadata
             .get(key)
             .map(String::as_str)
     }
-    pub fn request_id(&self) -> &str {
+    pub(crate) fn request_id(&self) -> &str {
         self.details
             .request_info()
             .map_or("", |i| i.request_id.as_str())
     }
-    pub fn retry_delay(&self) -> Option<Duration> {
+    pub(crate) fn retry_delay(&self) -> Option<Duration> {
         self.details.retry_info()?.retry_delay
     }
 }
 
 /// Expects an error and decodes its details; also checks the invariants every
 /// error must satisfy (ErrorInfo, RequestInfo, echoed request id).
-pub fn expect_error<T: std::fmt::Debug>(result: Result<T, Status>) -> ErrorView {
+pub(crate) fn expect_error<T: std::fmt::Debug>(result: Result<T, Status>) -> ErrorView {
     let status = match result {
         Ok(v) => panic!("expected an error, got {v:?}"),
         Err(s) => s,

@@ -1,5 +1,6 @@
-//! The one conversion from domain error to gRPC status: [`classify`] picks
-//! the README error-table row of a [`GatewayError`] (gRPC code, `ErrorInfo`
+//! The one conversion from domain error to gRPC status: [`classify()`] picks
+//! the README error-table row of a
+//! [`GatewayError`](crate::error::GatewayError) (gRPC code, `ErrorInfo`
 //! reason and domain, metadata, the detail that fits), [`render`] turns a row
 //! into a `tonic::Status` with rich details.
 //!
@@ -28,30 +29,56 @@ pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// The gateway's own reasons.
 pub mod reason {
+    /// The request's `reference_id` failed the local check; nothing was sent.
     pub const INVALID_REFERENCE_ID: &str = "INVALID_REFERENCE_ID";
+    /// The upstream refused the gateway's own credentials: the caller cannot fix
+    /// that, so it is not UNAUTHENTICATED.
     pub const UPSTREAM_AUTH_FAILED: &str = "UPSTREAM_AUTH_FAILED";
+    /// The upstream answered 429.
     pub const UPSTREAM_RATE_LIMITED: &str = "UPSTREAM_RATE_LIMITED";
+    /// The upstream could not be reached or cut its answer, or a 5xx came
+    /// without a code of its own.
     pub const UPSTREAM_UNAVAILABLE: &str = "UPSTREAM_UNAVAILABLE";
+    /// The upstream took longer than `upstream.timeout`.
     pub const UPSTREAM_TIMEOUT: &str = "UPSTREAM_TIMEOUT";
+    /// The caller's `grpc-timeout` ran out before the upstream answered.
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+    /// The upstream's answer was unusable; metadata `problem` says how.
     pub const UPSTREAM_BAD_RESPONSE: &str = "UPSTREAM_BAD_RESPONSE";
+    /// The breaker is open, so no upstream call was made.
     pub const UPSTREAM_CIRCUIT_OPEN: &str = "UPSTREAM_CIRCUIT_OPEN";
+    /// `server.max_in_flight` calls were already in flight.
     pub const OVERLOADED: &str = "OVERLOADED";
+    /// Auth is on and the call carried no bearer token.
     pub const BEARER_TOKEN_MISSING: &str = "BEARER_TOKEN_MISSING";
+    /// Auth is on and the call's bearer token is not one of the configured ones.
     pub const BEARER_TOKEN_INVALID: &str = "BEARER_TOKEN_INVALID";
+    /// tonic refused a request message over the size limit.
     pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
+    /// tonic could not decode the request message.
     pub const REQUEST_NOT_DECODABLE: &str = "REQUEST_NOT_DECODABLE";
+    /// Anything else tonic refused before the gateway's code ran.
     pub const REQUEST_REFUSED: &str = "REQUEST_REFUSED";
+    /// Local image check failure (`SubmitKtp`, `ExtractKtp`).
     pub const INVALID_IMAGE: &str = "INVALID_IMAGE";
+    /// `ExtractKtp`'s wait ended before the job's result was ready.
     pub const RESULT_NOT_READY: &str = "RESULT_NOT_READY";
-    /// Upstream codes the table names.
+
+    // Upstream codes the table names.
+    /// The image failed the quality check asked for at submit.
     pub const FAIL_ON_1: &str = "FAIL_ON_1";
+    /// The upstream found no KTP in the image.
     pub const KTP_NOT_DETECTED: &str = "KTP_NOT_DETECTED";
+    /// The upstream's own failure, reported inside a 200.
     pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+    /// The quota of the gateway's App-ID is used up (403).
     pub const INSUFFICIENT_QUOTA: &str = "INSUFFICIENT_QUOTA";
+    /// The upstream refused the reference id (400).
     pub const INVALID_PAYLOAD_REFERENCE_ID: &str = "INVALID_PAYLOAD_REFERENCE_ID";
+    /// No result exists under the reference id (404).
     pub const INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND: &str =
         "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND";
+    /// The submit carried no `image` key (400).
     pub const MISSING_PAYLOAD_IMAGE: &str = "MISSING_PAYLOAD_IMAGE";
     /// The vendor sandbox's answer to an id that is not one of its magic values.
     pub const INVALID_SANDBOX_CODE: &str = "INVALID_SANDBOX_CODE";
@@ -60,11 +87,13 @@ pub mod reason {
 /// The detail type a row adds beside `ErrorInfo` and `RequestInfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Detail {
+    /// `ErrorInfo` and `RequestInfo` say it all.
     None,
     /// A `BadRequest` violation on a request field.
     BadRequest {
         /// The request field at fault, as named in the proto.
         field: &'static str,
+        /// What is wrong with it; never the value itself.
         description: String,
     },
     /// A `QuotaFailure` violation.
@@ -80,12 +109,19 @@ pub enum Detail {
 /// One row of the table, for one error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
+    /// The status code; only UNAVAILABLE tells a client to retry as is.
     pub code: Code,
+    /// `ErrorInfo.reason`: the upstream's `error_code` verbatim, or one of
+    /// [`reason`].
     pub reason: String,
+    /// [`UPSTREAM_DOMAIN`] or [`GATEWAY_DOMAIN`]: who made up the reason.
     pub domain: &'static str,
     /// Human-readable; never holds personal data, credentials or body text.
     pub message: String,
+    /// `ErrorInfo.metadata`: facts a client can act on without parsing the
+    /// message.
     pub metadata: Vec<(&'static str, String)>,
+    /// The one detail type the row adds.
     pub detail: Detail,
 }
 

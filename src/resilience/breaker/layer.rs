@@ -78,6 +78,7 @@ pin_project! {
     /// An admitted attempt, recorded when it ends (an attempt dropped before
     /// it ends records nothing), or a refusal.
     #[project = BreakerProj]
+    #[allow(missing_docs, reason = "pin_project! takes no doc comments on a variant's fields")]
     pub enum BreakerFuture<F, E> {
         /// The attempt went out.
         Admitted {

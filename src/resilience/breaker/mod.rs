@@ -37,8 +37,11 @@ pub enum Outcome {
 /// The breaker's phase, for metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Attempts go out; consecutive failures are counted.
     Closed,
+    /// Attempts are refused until the cool-down ends.
     Open,
+    /// One probe is out; every other attempt is refused until it ends.
     HalfOpen,
 }
 

@@ -54,7 +54,7 @@ pub(super) fn usual_success(body: &[u8]) -> Option<KtpResult> {
     })
 }
 
-/// [`Envelope`] for [`usual_success`]: strict, so that it reads only what the
+/// [`Envelope`](super::Envelope) for [`usual_success`]: strict, so that it reads only what the
 /// general path would read identically.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -34,34 +34,57 @@ pub struct KtpResult {
 /// The `data` object of a success. Every field is optional on purpose.
 #[derive(Clone, Default, PartialEq, Deserialize)]
 pub struct KtpData {
+    /// NIK, the 16-digit national identity number.
     pub nik: Option<String>,
+    /// Nama.
     pub full_name: Option<String>,
+    /// Tempat lahir.
     pub place_of_birth: Option<String>,
+    /// Tanggal lahir as printed, normally `DD-MM-YYYY`.
     pub date_of_birth: Option<String>,
+    /// Jenis kelamin as printed (`LAKI-LAKI`, `PEREMPUAN`).
     pub gender: Option<String>,
+    /// Golongan darah; `-` when the card states none.
     pub blood_type: Option<String>,
+    /// Alamat (street).
     pub address: Option<String>,
+    /// RT/RW, neighbourhood and community unit (`002/003`).
     pub rt_rw: Option<String>,
+    /// Kelurahan/Desa.
     pub administrative_village: Option<String>,
+    /// Kecamatan.
     pub district: Option<String>,
+    /// Kota/Kabupaten.
     pub city: Option<String>,
+    /// Provinsi (the upstream calls it `state`).
     pub state: Option<String>,
+    /// Agama as printed.
     pub religion: Option<String>,
+    /// Status perkawinan as printed.
     pub marital_status: Option<String>,
+    /// Pekerjaan.
     pub occupation: Option<String>,
+    /// Kewarganegaraan: `WNI` or `WNA`.
     pub nationality: Option<String>,
+    /// The verdicts on the submitted image; `None` when absent or `null`.
     #[serde(default, deserialize_with = "object_only")]
     pub image_quality: Option<ImageQualityFlags>,
+    /// The job's id as the upstream echoes it; preferred over the requested one.
     pub reference_id: Option<String>,
+    /// Billing status, when the upstream puts it here rather than at the top level.
     pub status_code: Option<String>,
 }
 
 /// The four quality verdicts; each may be absent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct ImageQualityFlags {
+    /// The image is blurred beyond the upstream's threshold.
     pub blur: Option<bool>,
+    /// The image is too dark.
     pub dark: Option<bool>,
+    /// A flashlight glare was detected on the card.
     pub flashlight: Option<bool>,
+    /// Captured in black and white (a photocopy, say).
     pub grayscale: Option<bool>,
 }
 

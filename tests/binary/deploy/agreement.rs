@@ -50,10 +50,10 @@ use super::manifests::{Dockerfile, Manifests, base64_decode, repo_root};
 use crate::harness::{BIN, Process, SERVING_MESSAGE, env};
 
 /// The container that runs the gateway.
-pub const CONTAINER: &str = "ktp-gateway";
+pub(super) const CONTAINER: &str = "ktp-gateway";
 /// Container port names the Services and docs refer to.
-pub const GRPC_PORT: &str = "grpc";
-pub const METRICS_PORT: &str = "metrics";
+pub(super) const GRPC_PORT: &str = "grpc";
+pub(super) const METRICS_PORT: &str = "metrics";
 /// `metrics.addr`'s documented default (README): `0.0.0.0:9090`.
 const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:9090";
 /// `appProtocol` values that tell proxies the port speaks gRPC (h2c).
@@ -68,7 +68,7 @@ const UNREADY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a successful check saw.
 #[derive(Debug)]
-pub struct Report {
+pub(super) struct Report {
     pub sandbox: bool,
     pub upstream: String,
     pub configured_grpc_port: u16,
@@ -722,7 +722,7 @@ async fn run_probe(probe: &Probe, target: SocketAddr) -> Result<(), String> {
 
 /// The whole comparison for one rendering. `Ok` with what was seen, or every
 /// disagreement found.
-pub async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
+pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
     let mut errors = Vec::new();
     let Some(pod) = Pod::read(m, &mut errors) else {
         return Err(errors);
@@ -880,6 +880,10 @@ pub async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
             .unwrap_or("/metrics")
             .to_owned();
         let target = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port());
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a multi-thread test runtime, around the synchronous process harness"
+        )]
         match tokio::task::block_in_place(|| http_status(target, &path)) {
             Ok(200) => {
                 report.metrics_scrape = Some(format!("GET {path} on {target}: 200"));
@@ -939,6 +943,10 @@ pub async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
         }
     }
     let left = pod.grace.saturating_sub(pod.pre_stop_sleep);
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a multi-thread test runtime, around the synchronous process harness"
+    )]
     let exit = tokio::task::block_in_place(|| process.try_wait_exit(left));
     report.shutdown_time = sigterm_at.elapsed();
     match exit {

@@ -14,7 +14,7 @@ use std::{
 use serde_json::Value;
 
 /// The repository root (this crate's manifest directory).
-pub fn repo_root() -> PathBuf {
+pub(super) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -68,14 +68,14 @@ fn run_kubectl(args: &[&str], stdin: &[u8]) -> Vec<u8> {
 
 /// The objects of one rendered overlay.
 #[derive(Debug, Clone)]
-pub struct Manifests {
+pub(super) struct Manifests {
     pub overlay: String,
     pub objects: Vec<Value>,
 }
 
 impl Manifests {
     /// Renders `deploy/overlays/<overlay>` exactly as `kubectl apply -k` would.
-    pub fn render(overlay: &str) -> Self {
+    pub(super) fn render(overlay: &str) -> Self {
         let dir = repo_root().join("deploy/overlays").join(overlay);
         let dir = dir.to_str().expect("UTF-8 path");
         let yaml = run_kubectl(&["kustomize", dir], b"");
@@ -100,19 +100,19 @@ impl Manifests {
     }
 
     /// Every object of `kind`.
-    pub fn all(&self, kind: &str) -> Vec<&Value> {
+    pub(super) fn all(&self, kind: &str) -> Vec<&Value> {
         self.objects.iter().filter(|o| o["kind"] == kind).collect()
     }
 
     /// The object of `kind` named `name`, if rendered.
-    pub fn get(&self, kind: &str, name: &str) -> Option<&Value> {
+    pub(super) fn get(&self, kind: &str, name: &str) -> Option<&Value> {
         self.objects
             .iter()
             .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
     }
 
     /// The one object of `kind`; panics unless there is exactly one.
-    pub fn one(&self, kind: &str) -> &Value {
+    pub(super) fn one(&self, kind: &str) -> &Value {
         let all = self.all(kind);
         assert_eq!(
             all.len(),
@@ -124,7 +124,7 @@ impl Manifests {
     }
 
     /// The one object of `kind`, to change it (negative tests).
-    pub fn one_mut(&mut self, kind: &str) -> &mut Value {
+    pub(super) fn one_mut(&mut self, kind: &str) -> &mut Value {
         let mut all: Vec<_> = self
             .objects
             .iter_mut()
@@ -136,7 +136,7 @@ impl Manifests {
 }
 
 /// Decodes standard base64 (Secret `data`), padding optional.
-pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+pub(super) fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
     fn value(c: u8) -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
@@ -166,7 +166,7 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
 
 /// The Dockerfile facts the manifests depend on.
 #[derive(Debug, Default)]
-pub struct Dockerfile {
+pub(super) struct Dockerfile {
     /// `EXPOSE` ports.
     pub exposed: Vec<u16>,
     /// `ENTRYPOINT` in exec form.
@@ -177,7 +177,7 @@ pub struct Dockerfile {
 
 impl Dockerfile {
     /// Reads `deploy/Dockerfile` (its final stage is what runs).
-    pub fn read(path: &Path) -> Self {
+    pub(super) fn read(path: &Path) -> Self {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         let mut facts = Self::default();

@@ -11,6 +11,10 @@ use super::scenarios::run_matrix;
 async fn every_fault_maps_to_its_row_without_panic_or_leak() {
     let mut run = run_matrix("info").await;
     eprintln!("fault matrix: {}", run.summary());
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a multi-thread test runtime, around the synchronous process harness"
+    )]
     let status = tokio::task::block_in_place(|| run.subject.gateway.stop());
     assert!(
         status.success(),

@@ -38,7 +38,7 @@ use tonic_types::StatusExt;
 use super::subject::{API_KEY, APP_ID, Subject, eventually};
 
 /// What the upstream does in a scenario.
-pub enum Fault {
+pub(super) enum Fault {
     /// The scenario's reference id is answered with this.
     Reply(Reply),
     /// New connections are accepted and never answered (after the idle
@@ -47,7 +47,7 @@ pub enum Fault {
 }
 
 /// What the caller must get.
-pub enum Expect {
+pub(super) enum Expect {
     /// OK with the card holder's fields.
     Person,
     /// OK with every KTP field empty (all `null` upstream).
@@ -64,7 +64,7 @@ fn row(entry: &str, example: &str) -> Expect {
 }
 
 /// One scenario of the matrix.
-pub struct Scenario {
+pub(super) struct Scenario {
     pub name: &'static str,
     pub fault: Fault,
     /// The caller's `grpc-timeout`, if any.
@@ -118,14 +118,14 @@ const SLOW_UPSTREAM: Duration = Duration::from_secs(5);
 const MIB: usize = 1024 * 1024;
 
 /// The settings the matrix runs with (see the module doc for why).
-pub const MATRIX_SETTINGS: &[(&str, &str)] = &[
+pub(super) const MATRIX_SETTINGS: &[(&str, &str)] = &[
     ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "1s"),
     ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1000"),
     ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "100ms"),
 ];
 
 /// Every scenario, in the order they run.
-pub fn all() -> Vec<Scenario> {
+pub(super) fn all() -> Vec<Scenario> {
     use person::*;
     let secs = Duration::from_secs;
     let ms = Duration::from_millis;
@@ -391,7 +391,7 @@ const RSS_SLACK: u64 = 20 * 1024 * 1024;
 const BURST: usize = 64;
 
 /// What a matrix run leaves for further checks.
-pub struct MatrixRun {
+pub(super) struct MatrixRun {
     pub subject: Subject,
     pub upstream: FakeUpstream,
     /// Scenario names, for messages.
@@ -407,7 +407,7 @@ pub struct MatrixRun {
 
 impl MatrixRun {
     /// One line for the test's output (`--nocapture`).
-    pub fn summary(&self) -> String {
+    pub(super) fn summary(&self) -> String {
         format!(
             "{} scenarios; RSS baseline {} KiB, peak after a scenario {} KiB; \
              upstream sockets peak {} (limit {})",
@@ -422,7 +422,7 @@ impl MatrixRun {
 
 /// Runs every scenario through one gateway started with `log_filter`,
 /// asserting each one's row and the health checks after it.
-pub async fn run_matrix(log_filter: &str) -> MatrixRun {
+pub(super) async fn run_matrix(log_filter: &str) -> MatrixRun {
     let upstream = FakeUpstream::start().await;
     upstream.otherwise(Reply::Json(200, person::success()));
     let mut subject = Subject::start(&upstream, log_filter, MATRIX_SETTINGS).await;
@@ -634,7 +634,7 @@ async fn normal_call(subject: &Subject, id: &str) {
 }
 
 /// Asserts one call's result (for `reference_id`) against the expectation.
-pub fn check(
+pub(super) fn check(
     what: &str,
     reference_id: &str,
     expect: &Expect,

@@ -18,6 +18,10 @@ use super::{
 async fn no_credential_or_personal_value_in_trace_logs() {
     let mut run = run_matrix("trace").await;
     eprintln!("fault matrix: {}", run.summary());
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a multi-thread test runtime, around the synchronous process harness"
+    )]
     let status = tokio::task::block_in_place(|| run.subject.gateway.stop());
     assert!(status.success(), "exit status {status}");
     let lines = run.subject.output_lines();
@@ -94,6 +98,10 @@ async fn no_bearer_token_in_trace_logs() {
         .expect_err("no token is refused");
     assert_eq!(missing.code(), tonic::Code::Unauthenticated);
 
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a multi-thread test runtime, around the synchronous process harness"
+    )]
     let status = tokio::task::block_in_place(|| subject.gateway.stop());
     assert!(status.success(), "exit status {status}");
     let lines = subject.output_lines();

@@ -18,8 +18,8 @@ use crate::harness::{Gateway, env};
 
 /// Credentials the gateway is given; they must reach the upstream and
 /// nothing else.
-pub const APP_ID: &str = "faults-app-id-5d1e9b77";
-pub const API_KEY: &str = "faults-api-key-c0ffee4217";
+pub(super) const APP_ID: &str = "faults-app-id-5d1e9b77";
+pub(super) const API_KEY: &str = "faults-api-key-c0ffee4217";
 
 /// `TCP_ESTABLISHED` as `/proc/net/tcp` writes it.
 const ESTABLISHED: &str = "01";
@@ -29,7 +29,7 @@ const ESTABLISHED: &str = "01";
 const CALL_LIMIT: Duration = Duration::from_secs(15);
 
 /// The running binary and a client connected to it.
-pub struct Subject {
+pub(super) struct Subject {
     pub gateway: Gateway,
     client: KtpServiceClient<Channel>,
     upstream_port: u16,
@@ -38,7 +38,11 @@ pub struct Subject {
 impl Subject {
     /// Starts the binary against `upstream`, credentials in the environment,
     /// logs filtered by `log_filter`, plus `extra` settings.
-    pub async fn start(upstream: &FakeUpstream, log_filter: &str, extra: &[(&str, &str)]) -> Self {
+    pub(super) async fn start(
+        upstream: &FakeUpstream,
+        log_filter: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let base_url = upstream.base_url();
         let mut vars = vec![
             (env::BASE_URL, base_url.as_str()),
@@ -50,6 +54,10 @@ impl Subject {
             (env::WORKER_THREADS, "1"),
         ];
         vars.extend_from_slice(extra);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "a multi-thread test runtime, around the synchronous process harness"
+        )]
         let gateway = tokio::task::block_in_place(|| Gateway::start(&[], &vars));
         let client = gateway.ktp().await;
         Self {
@@ -60,7 +68,7 @@ impl Subject {
     }
 
     /// One `GetKtpResult` call; see [`Caller::call`].
-    pub async fn call(
+    pub(super) async fn call(
         &self,
         reference_id: &str,
         deadline: Option<Duration>,
@@ -69,16 +77,16 @@ impl Subject {
     }
 
     /// A handle for calls from other tasks.
-    pub fn caller(&self) -> Caller {
+    pub(super) fn caller(&self) -> Caller {
         Caller(self.client.clone())
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.gateway.process.pid()
     }
 
     /// Resident memory now (`VmRSS`), in bytes.
-    pub fn rss(&self) -> u64 {
+    pub(super) fn rss(&self) -> u64 {
         status_kib(self.pid(), "VmRSS:") * 1024
     }
 
@@ -87,7 +95,7 @@ impl Subject {
     /// the upstream's port. Only sockets whose inode is one of the process's
     /// file descriptors count, so other processes and the fake upstream's own
     /// ends never do.
-    pub fn upstream_sockets(&self) -> Vec<String> {
+    pub(super) fn upstream_sockets(&self) -> Vec<String> {
         let pid = self.pid();
         let owned: HashSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|dir| {
@@ -127,7 +135,7 @@ impl Subject {
     /// sockets, all of them established (a socket in any other state, e.g.
     /// `08` close-wait, is one the upstream closed and the gateway did not);
     /// returns the last states seen if that never happened.
-    pub async fn settle_upstream_sockets(
+    pub(super) async fn settle_upstream_sockets(
         &self,
         limit: usize,
         within: Duration,
@@ -148,7 +156,7 @@ impl Subject {
     /// The process is still running and nothing it printed reports a panic
     /// (a panicking task prints "panicked" on stderr; a panic hook or
     /// tracing would show it on stdout).
-    pub fn assert_alive_without_panic(&mut self, after: &str) {
+    pub(super) fn assert_alive_without_panic(&mut self, after: &str) {
         let running = self.gateway.process.is_running();
         let lines = self.output_lines();
         let panicked = lines.iter().find(|l| l.contains("panicked"));
@@ -160,7 +168,7 @@ impl Subject {
     }
 
     /// Every line printed so far, stdout then stderr.
-    pub fn output_lines(&mut self) -> Vec<String> {
+    pub(super) fn output_lines(&mut self) -> Vec<String> {
         self.gateway.process.collect();
         let process = &self.gateway.process;
         process
@@ -174,12 +182,12 @@ impl Subject {
 
 /// A client of the gateway, cheap to clone (one shared HTTP/2 connection).
 #[derive(Clone)]
-pub struct Caller(KtpServiceClient<Channel>);
+pub(super) struct Caller(KtpServiceClient<Channel>);
 
 impl Caller {
     /// One `GetKtpResult` call, with a `grpc-timeout` when `deadline` is set;
     /// returns how long it took.
-    pub async fn call(
+    pub(super) async fn call(
         &self,
         reference_id: &str,
         deadline: Option<Duration>,
@@ -212,7 +220,7 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 }
 
 /// Polls `done` every 20 ms for up to `within`; true once it holds.
-pub async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub(super) async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     while !done() {
         if Instant::now() >= deadline {

@@ -19,37 +19,37 @@ use tonic_health::pb::{
 use super::process::{EXIT_TIMEOUT, Exited, LOG_TIMEOUT, Process, run_to_exit};
 
 /// The binary under test, built by Cargo for this test target.
-pub const BIN: &str = env!("CARGO_BIN_EXE_ktp-gateway");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_ktp-gateway");
 /// How long the binary may take to print its "serving" line (generous: the
 /// machine may be busy compiling other test targets).
-pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Message of the log line that announces the listening address.
-pub const SERVING_MESSAGE: &str = "ktp-gateway serving";
+pub(crate) const SERVING_MESSAGE: &str = "ktp-gateway serving";
 /// Message of the one log line each call writes.
-pub const CALL_FINISHED: &str = "call finished";
+pub(crate) const CALL_FINISHED: &str = "call finished";
 
 /// Env var names used by the tests.
-pub mod env {
-    pub const GRPC_ADDR: &str = "KTP_GATEWAY__SERVER__GRPC_ADDR";
-    pub const METRICS_ADDR: &str = "KTP_GATEWAY__METRICS__ADDR";
-    pub const SHUTDOWN_GRACE: &str = "KTP_GATEWAY__SERVER__SHUTDOWN_GRACE";
-    pub const DRAIN_DELAY: &str = "KTP_GATEWAY__SERVER__DRAIN_DELAY";
-    pub const WORKER_THREADS: &str = "KTP_GATEWAY__SERVER__WORKER_THREADS";
-    pub const LOG_FORMAT: &str = "KTP_GATEWAY__LOG__FORMAT";
-    pub const LOG_FILTER: &str = "KTP_GATEWAY__LOG__FILTER";
-    pub const BASE_URL: &str = "KTP_GATEWAY__UPSTREAM__BASE_URL";
-    pub const TIMEOUT: &str = "KTP_GATEWAY__UPSTREAM__TIMEOUT";
-    pub const APP_ID: &str = "KTP_GATEWAY__UPSTREAM__APP_ID";
-    pub const APP_ID_FILE: &str = "KTP_GATEWAY__UPSTREAM__APP_ID_FILE";
-    pub const API_KEY: &str = "KTP_GATEWAY__UPSTREAM__API_KEY";
-    pub const API_KEY_FILE: &str = "KTP_GATEWAY__UPSTREAM__API_KEY_FILE";
+pub(crate) mod env {
+    pub(crate) const GRPC_ADDR: &str = "KTP_GATEWAY__SERVER__GRPC_ADDR";
+    pub(crate) const METRICS_ADDR: &str = "KTP_GATEWAY__METRICS__ADDR";
+    pub(crate) const SHUTDOWN_GRACE: &str = "KTP_GATEWAY__SERVER__SHUTDOWN_GRACE";
+    pub(crate) const DRAIN_DELAY: &str = "KTP_GATEWAY__SERVER__DRAIN_DELAY";
+    pub(crate) const WORKER_THREADS: &str = "KTP_GATEWAY__SERVER__WORKER_THREADS";
+    pub(crate) const LOG_FORMAT: &str = "KTP_GATEWAY__LOG__FORMAT";
+    pub(crate) const LOG_FILTER: &str = "KTP_GATEWAY__LOG__FILTER";
+    pub(crate) const BASE_URL: &str = "KTP_GATEWAY__UPSTREAM__BASE_URL";
+    pub(crate) const TIMEOUT: &str = "KTP_GATEWAY__UPSTREAM__TIMEOUT";
+    pub(crate) const APP_ID: &str = "KTP_GATEWAY__UPSTREAM__APP_ID";
+    pub(crate) const APP_ID_FILE: &str = "KTP_GATEWAY__UPSTREAM__APP_ID_FILE";
+    pub(crate) const API_KEY: &str = "KTP_GATEWAY__UPSTREAM__API_KEY";
+    pub(crate) const API_KEY_FILE: &str = "KTP_GATEWAY__UPSTREAM__API_KEY_FILE";
 }
 
 /// A command for the binary with a clean environment: only `PATH`, an
 /// ephemeral loopback port, JSON logs at `info`, then `vars` (which may
 /// override those). Inherited `KTP_GATEWAY__*` and `RUST_LOG` are gone.
-pub fn gateway_command(args: &[&str], vars: &[(&str, &str)]) -> Command {
+pub(crate) fn gateway_command(args: &[&str], vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear();
     if let Some(path) = std::env::var_os("PATH") {
@@ -66,19 +66,19 @@ pub fn gateway_command(args: &[&str], vars: &[(&str, &str)]) -> Command {
 
 /// Runs the gateway binary with `args` and `vars` (see [`gateway_command`])
 /// to completion.
-pub fn run_gateway_to_exit(args: &[&str], vars: &[(&str, &str)]) -> Exited {
+pub(crate) fn run_gateway_to_exit(args: &[&str], vars: &[(&str, &str)]) -> Exited {
     run_to_exit(gateway_command(args, vars))
 }
 
 /// A running gateway that has announced its address.
-pub struct Gateway {
+pub(crate) struct Gateway {
     pub process: Process,
     pub addr: SocketAddr,
 }
 
 impl Gateway {
     /// Starts the binary and waits for its "serving" line.
-    pub fn start(args: &[&str], vars: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(args: &[&str], vars: &[(&str, &str)]) -> Self {
         let mut process = Process::spawn(gateway_command(args, vars));
         let serving = process.wait_for_log("announcing the address", START_TIMEOUT, |v| {
             v["message"] == SERVING_MESSAGE
@@ -107,23 +107,27 @@ impl Gateway {
                 "no SIGTERM handler {LOG_TIMEOUT:?} after the serving line\n{}",
                 process.output()
             );
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the harness is synchronous; async tests call it in block_in_place"
+            )]
             thread::sleep(Duration::from_millis(5));
         }
         Self { process, addr }
     }
 
     /// Starts the binary with `--sandbox` and `vars`.
-    pub fn sandbox(vars: &[(&str, &str)]) -> Self {
+    pub(crate) fn sandbox(vars: &[(&str, &str)]) -> Self {
         Self::start(&["--sandbox"], vars)
     }
 
     /// `http://127.0.0.1:PORT`, for tonic.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// A fresh, connected channel (its own TCP connection).
-    pub async fn channel(&self) -> Channel {
+    pub(crate) async fn channel(&self) -> Channel {
         Endpoint::from_shared(self.url())
             .expect("valid endpoint")
             .connect_timeout(Duration::from_secs(5))
@@ -133,23 +137,23 @@ impl Gateway {
     }
 
     /// A KTP client on a fresh channel.
-    pub async fn ktp(&self) -> KtpServiceClient<Channel> {
+    pub(crate) async fn ktp(&self) -> KtpServiceClient<Channel> {
         KtpServiceClient::new(self.channel().await)
     }
 
     /// A health client on a fresh channel.
-    pub async fn health(&self) -> HealthClient<Channel> {
+    pub(crate) async fn health(&self) -> HealthClient<Channel> {
         HealthClient::new(self.channel().await)
     }
 
     /// SIGTERM, then waits for the exit and the last output lines.
-    pub fn stop(&mut self) -> ExitStatus {
+    pub(crate) fn stop(&mut self) -> ExitStatus {
         self.process.sigterm();
         self.process.wait_exit(EXIT_TIMEOUT)
     }
 
     /// The "call finished" line with this request id, waiting for it.
-    pub fn call_log(&mut self, request_id: &str) -> Value {
+    pub(crate) fn call_log(&mut self, request_id: &str) -> Value {
         self.process
             .wait_for_log(&format!("for request {request_id}"), LOG_TIMEOUT, |v| {
                 v["message"] == CALL_FINISHED && v["request_id"] == request_id
@@ -158,7 +162,7 @@ impl Gateway {
 }
 
 /// A `GetKtpResult` request, optionally with an `x-request-id`.
-pub fn ktp_request(
+pub(crate) fn ktp_request(
     reference_id: &str,
     request_id: Option<&str>,
 ) -> tonic::Request<GetKtpResultRequest> {
@@ -175,7 +179,7 @@ pub fn ktp_request(
 }
 
 /// The health status of `service` ("" for the whole server).
-pub async fn health_status(
+pub(crate) async fn health_status(
     client: &mut HealthClient<Channel>,
     service: &str,
 ) -> Result<ServingStatus, tonic::Status> {
@@ -188,7 +192,7 @@ pub async fn health_status(
 }
 
 /// `needle` must occur in no output line; `what` names it in the message.
-pub fn assert_absent(lines: &[String], needle: &str, what: &str) {
+pub(crate) fn assert_absent(lines: &[String], needle: &str, what: &str) {
     if let Some(line) = lines.iter().find(|l| l.contains(needle)) {
         panic!("{what} {needle:?} leaked into the output: {line}");
     }

@@ -2,8 +2,8 @@
 //! binary: [`process`] for any child process, [`gateway`] for
 //! `ktp-gateway` itself.
 
-pub mod gateway;
-pub mod process;
+pub(crate) mod gateway;
+pub(crate) mod process;
 
-pub use gateway::*;
-pub use process::*;
+pub(crate) use gateway::*;
+pub(crate) use process::*;

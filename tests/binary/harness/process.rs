@@ -14,9 +14,9 @@ use std::{
 use serde_json::Value;
 
 /// How long a process that is expected to end may take to do so.
-pub const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long to wait for a log line that should already be on its way.
-pub const LOG_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const LOG_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which pipe a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ enum Pipe {
 
 /// A child process whose stdout and stderr lines are read by background
 /// threads and kept. Killed on drop if still running.
-pub struct Process {
+pub(crate) struct Process {
     name: String,
     child: Child,
     lines: Receiver<(Pipe, String)>,
@@ -38,12 +38,12 @@ pub struct Process {
 
 impl Process {
     /// Spawns `cmd` with piped output (and no stdin).
-    pub fn spawn(cmd: Command) -> Self {
+    pub(crate) fn spawn(cmd: Command) -> Self {
         Self::spawn_with_stdin(cmd, Stdio::null())
     }
 
     /// Spawns `cmd` reading `stdin`, with piped output.
-    pub fn spawn_with_stdin(mut cmd: Command, stdin: Stdio) -> Self {
+    pub(crate) fn spawn_with_stdin(mut cmd: Command, stdin: Stdio) -> Self {
         let name = format!("{cmd:?}");
         let mut child = cmd
             .stdin(stdin)
@@ -67,22 +67,22 @@ impl Process {
     }
 
     /// The operating-system process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Lines printed on stdout so far (as far as they have been collected).
-    pub fn stdout(&self) -> &[String] {
+    pub(crate) fn stdout(&self) -> &[String] {
         &self.stdout
     }
 
     /// Lines printed on stderr so far.
-    pub fn stderr(&self) -> &[String] {
+    pub(crate) fn stderr(&self) -> &[String] {
         &self.stderr
     }
 
     /// Everything printed so far, for assertion messages.
-    pub fn output(&mut self) -> String {
+    pub(crate) fn output(&mut self) -> String {
         self.collect();
         self.render()
     }
@@ -97,7 +97,7 @@ impl Process {
     }
 
     /// Collects lines already printed, without waiting.
-    pub fn collect(&mut self) {
+    pub(crate) fn collect(&mut self) {
         while let Ok(line) = self.lines.try_recv() {
             self.keep(line);
         }
@@ -127,7 +127,7 @@ impl Process {
 
     /// The stdout lines printed so far, parsed as JSON; panics on a line
     /// that is not JSON (the gateway is run with JSON logs).
-    pub fn json_logs(&mut self) -> Vec<Value> {
+    pub(crate) fn json_logs(&mut self) -> Vec<Value> {
         self.collect();
         let mut logs = Vec::new();
         for line in &self.stdout {
@@ -141,7 +141,7 @@ impl Process {
 
     /// Whether the process has installed a handler for SIGTERM (Linux:
     /// the `SigCgt` mask in `/proc/PID/status`).
-    pub fn catches_sigterm(&self) -> bool {
+    pub(crate) fn catches_sigterm(&self) -> bool {
         const SIGTERM_BIT: u64 = 1 << (15 - 1);
         std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .ok()
@@ -156,7 +156,7 @@ impl Process {
     /// it to be printed; panics with everything printed when it never comes.
     /// Blocks the thread: call it from a multi-threaded runtime, or when no
     /// other task needs to make progress.
-    pub fn wait_for_log(
+    pub(crate) fn wait_for_log(
         &mut self,
         what: &str,
         timeout: Duration,
@@ -168,7 +168,7 @@ impl Process {
 
     /// [`Self::wait_for_log`], but a line that never comes is an `Err`
     /// (saying so, with everything printed) instead of a panic.
-    pub fn try_wait_for_log(
+    pub(crate) fn try_wait_for_log(
         &mut self,
         what: &str,
         timeout: Duration,
@@ -201,12 +201,12 @@ impl Process {
     }
 
     /// Whether the process is still running.
-    pub fn is_running(&mut self) -> bool {
+    pub(crate) fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Sends SIGTERM, the way Kubernetes stops a pod.
-    pub fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
@@ -216,7 +216,7 @@ impl Process {
 
     /// Waits up to `timeout` for the process to exit and for its output to
     /// end, then returns the exit status. Kills it and panics on timeout.
-    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         self.try_wait_exit(timeout).unwrap_or_else(|| {
             panic!(
                 "process did not exit within {timeout:?}; killed it\n{}",
@@ -227,13 +227,17 @@ impl Process {
 
     /// [`Self::wait_exit`], but on timeout it kills the process (as the
     /// kubelet would send SIGKILL) and returns `None`.
-    pub fn try_wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+    pub(crate) fn try_wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         let status = loop {
             self.collect();
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if Instant::now() < deadline => {
+                    #[expect(
+                        clippy::disallowed_methods,
+                        reason = "the harness is synchronous; async tests call it in block_in_place"
+                    )]
                     thread::sleep(Duration::from_millis(10));
                 }
                 Ok(None) => {
@@ -274,7 +278,7 @@ fn forward_lines(pipe: impl Read + Send + 'static, which: Pipe, tx: Sender<(Pipe
 }
 
 /// How a process that was expected to end, ended.
-pub struct Exited {
+pub(crate) struct Exited {
     pub status: ExitStatus,
     pub stdout: Vec<String>,
     pub stderr: Vec<String>,
@@ -282,7 +286,7 @@ pub struct Exited {
 
 impl Exited {
     /// Both pipes, for assertion messages and leak checks.
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         format!(
             "--- stdout ---\n{}\n--- stderr ---\n{}",
             self.stdout.join("\n"),
@@ -292,7 +296,7 @@ impl Exited {
 }
 
 /// Runs `cmd` to completion (killed after [`EXIT_TIMEOUT`]).
-pub fn run_to_exit(cmd: Command) -> Exited {
+pub(crate) fn run_to_exit(cmd: Command) -> Exited {
     let mut process = Process::spawn(cmd);
     let status = process.wait_exit(EXIT_TIMEOUT);
     Exited {
