@@ -52,6 +52,7 @@ use ktp_gateway::proto::{
     GetKtpResultRequest, SubmitKtpRequest, ktp_service_client::KtpServiceClient,
     submit_ktp_request::ImageSource,
 };
+use ktp_testkit::error_table::CODE_NAMES;
 use tonic::{Code, transport::Endpoint};
 
 /// Drives the gateway binary with concurrent calls against a slow fake upstream.
@@ -353,29 +354,9 @@ fn png_of(bytes: usize) -> Bytes {
     Bytes::from(png)
 }
 
-/// The canonical upper-case name of a code, as the report prints it (the
-/// tool's own, so that it depends on nothing of the gateway but its
-/// contract).
+/// The canonical upper-case name of a code, as the report prints it.
 fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
+    CODE_NAMES.get(code as usize).copied().unwrap_or("UNKNOWN")
 }
 
 /// The gateway subprocess: clean environment, ephemeral loopback ports,
