@@ -144,11 +144,12 @@ impl KtpApi {
         ))
     }
 
+    /// Sends the job; its image is gone once this returns, and so is the
+    /// call's image slot.
     async fn submit(&self, call: &Call, job: SubmitJob) -> Result<Submitted, GatewayError> {
-        self.upstream
-            .submit(job, call.deadline())
-            .await
-            .map_err(GatewayError::Submit)
+        let submitted = self.upstream.submit(job, call.deadline()).await;
+        call.release_slot();
+        submitted.map_err(GatewayError::Submit)
     }
 
     /// Waits for the job under `id` until the caller's deadline or

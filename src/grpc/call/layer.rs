@@ -133,15 +133,17 @@ where
             return Box::pin(std::future::ready(Ok(recorder.finish(status.into_http()))));
         };
         let (max_message_bytes, own_limit) = self.layer.limits(method);
-        let admitted_here = match own_limit.map(InFlightLimit::try_admit) {
+        // A method's own slot (an image's memory) is the call's until its
+        // handler releases it, at the latest when the call ends.
+        match own_limit.map(InFlightLimit::try_admit) {
             Some(None) => {
                 let limit = own_limit.map_or(0, InFlightLimit::limit);
                 let status = call.fail(&GatewayError::Overloaded { limit });
                 return Box::pin(std::future::ready(Ok(recorder.finish(status.into_http()))));
             }
-            Some(Some(permit)) => Some(permit),
-            None => None,
-        };
+            Some(Some(permit)) => call.hold_slot(permit),
+            None => {}
+        }
         let oversized = Arc::clone(&call.oversized);
         request.extensions_mut().insert(call);
         let request = request.map(|b| Limited::new(b, max_message_bytes, oversized));
@@ -152,7 +154,7 @@ where
         let answer = self.inner.call(request).instrument(span);
         Box::pin(async move {
             let response = answer.await?;
-            drop((admitted, admitted_here));
+            drop(admitted);
             Ok(recorder.finish(response))
         })
     }

@@ -13,7 +13,7 @@
 //! or credentials.
 
 use std::sync::{
-    Arc, OnceLock,
+    Arc, Mutex, OnceLock,
     atomic::{AtomicBool, Ordering},
 };
 
@@ -25,7 +25,7 @@ use tonic::{
 use tracing::Level;
 
 use super::{limit::TooLarge, metadata, status};
-use crate::{error::GatewayError, trace::TraceContext};
+use crate::{error::GatewayError, resilience::overload::InFlight, trace::TraceContext};
 
 /// One call as the gateway sees it, shared by the layer and the handler.
 #[derive(Debug)]
@@ -45,6 +45,8 @@ pub struct Call {
     oversized: Arc<OnceLock<TooLarge>>,
     /// The call waits for its job: timed apart from the others.
     waits: AtomicBool,
+    /// The method's own slot, while the call holds what it bounds.
+    slot: Mutex<Option<InFlight>>,
 }
 
 /// How the gateway's own code answered a call.
@@ -79,6 +81,7 @@ impl Call {
             outcome: OnceLock::new(),
             oversized: Arc::default(),
             waits: AtomicBool::new(false),
+            slot: Mutex::new(None),
         }
     }
 
@@ -114,6 +117,17 @@ impl Call {
     /// Names the call's (validated) reference id in its log line and errors.
     pub fn set_reference_id(&self, id: &str) {
         let _ = self.reference_id.set(id.to_owned());
+    }
+
+    fn hold_slot(&self, permit: InFlight) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+    }
+
+    /// Gives back the method's own slot (`submit.max_in_flight`) before the
+    /// call ends: the image it bounds is gone, and a call that now only
+    /// waits must not keep a submit out.
+    pub fn release_slot(&self) {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// Marks the call as one that waits for its job (its duration is the
