@@ -19,3 +19,4 @@ pub mod card_holders;
 pub mod check;
 pub mod error_table;
 pub mod fake_upstream;
+pub mod images;
