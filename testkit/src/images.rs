@@ -46,14 +46,12 @@ pub fn jpeg(width: u16, height: u16) -> Vec<u8> {
 }
 
 /// `image` followed by filler bytes up to `len` bytes in all (after the
-/// PNG's end, where decoders stop reading). The filler holds bytes whose
-/// base64 form has `+` and `/`, so a URL-safe alphabet would show.
+/// PNG's end, where decoders stop reading). Each whole 3-byte group of the
+/// filler encodes to `++//` in base64, so a URL-safe alphabet would show.
 pub fn padded(mut image: Vec<u8>, len: usize) -> Vec<u8> {
-    const FILLER: [u8; 6] = [0xFB, 0xEF, 0xFF, 0xFB, 0xFF, 0xBF];
-    let mut i = 0;
+    const FILLER: [u8; 3] = [0xFB, 0xEF, 0xFF];
     while image.len() < len {
-        image.push(FILLER[i % FILLER.len()]);
-        i += 1;
+        image.push(FILLER[image.len() % 3]);
     }
     image
 }
