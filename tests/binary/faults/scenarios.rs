@@ -715,6 +715,10 @@ async fn normal_call(subject: &Subject, id: &str) {
 }
 
 /// A successful answer of either RPC the matrix calls.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per call, checked and dropped at once"
+)]
 pub enum Answer {
     /// `GetKtpResult`'s.
     Card(ktp_gateway::proto::GetKtpResultResponse),
