@@ -173,3 +173,45 @@ async fn image_calls_beyond_submit_max_in_flight_are_shed_while_results_go_on() 
         .await
         .expect("accepted once the held submit is done");
 }
+
+/// `submit.max_in_flight` bounds the memory images hold ("at most
+/// `submit.max_in_flight` submits hold image bytes at once", issue 11;
+/// README: "submits holding image bytes at once"). An `ExtractKtp` whose
+/// submit is done holds no image any more while it waits for the job, which
+/// may take the whole `wait.max_wait` (30 s): it must not keep a new submit
+/// out, or 16 waiting extracts would shed every image call of the process.
+#[tokio::test]
+async fn a_waiting_extract_holds_no_image_slot() {
+    let app = TestApp::spawn_with(&[
+        ("KTP_GATEWAY__SUBMIT__MAX_IN_FLIGHT", "1"),
+        ("KTP_GATEWAY__WAIT__POLL_INTERVAL", "100ms"),
+        ("KTP_GATEWAY__WAIT__MAX_POLL_INTERVAL", "100ms"),
+    ])
+    .await;
+    app.upstream.jobs_finish_after(Duration::from_millis(2500));
+    let mut waiting_client = app.client.clone();
+    let waiting = tokio::spawn(async move {
+        waiting_client
+            .extract_ktp(extract_request(valid_image(), "WAITING-1"))
+            .await
+    });
+    // Its submit is done once the job is being polled.
+    while app.upstream.result_times("WAITING-1").is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut other = KtpServiceClient::new(channel(app.addr).await);
+    let submitted = other
+        .submit_ktp(submit_request(valid_image(), "WHILE-WAITING"))
+        .await;
+    let waited = waiting.await.expect("task");
+    assert!(waited.is_ok(), "the waiting extract: {waited:?}");
+    if let Err(status) = submitted {
+        let e = expect_error::<()>(Err(status));
+        panic!(
+            "a submit while an extract only waits was refused: {:?} {} max_in_flight={:?}",
+            e.code,
+            e.reason(),
+            e.meta("max_in_flight")
+        );
+    }
+}
