@@ -57,7 +57,7 @@ async fn extract_returns_the_card_once_the_job_is_done() {
     assert!(requests[0].is_submit(), "{requests:?}");
     assert_eq!(app.upstream.submits().len(), 1);
     let polls = app.upstream.result_times("EXTRACT-1");
-    assert!(polls.len() >= 3, "{} polls", polls.len());
+    assert!(polls.len() >= 2, "{} polls", polls.len());
     assert!(requests[1..].iter().all(|r| !r.is_submit()));
 }
 

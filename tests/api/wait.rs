@@ -35,17 +35,18 @@ async fn waiting_app(first: &str, max: &str, extra: &[(&str, &str)]) -> TestApp 
 #[tokio::test]
 async fn a_wait_polls_until_the_job_is_done_at_growing_pauses_up_to_the_cap() {
     let app = waiting_app("100ms", "400ms", &[]).await;
-    app.upstream.jobs_finish_after(MS(4000));
+    app.upstream.jobs_finish_after(MS(6000));
     app.submit(submit_request(valid_image(), "JOB-1"))
         .await
         .expect("submitted");
     let started = Instant::now();
     let r = app
-        .wait_for("JOB-1", Some(Duration::from_secs(20)))
+        .wait_for("JOB-1", Some(Duration::from_secs(30)))
         .await
         .expect("the job's result")
         .into_inner();
-    assert!(started.elapsed() >= MS(3500), "{:?}", started.elapsed());
+    let elapsed = started.elapsed();
+    assert!(elapsed >= MS(5500), "{elapsed:?}");
     assert_eq!(
         (r.reference_id.as_str(), r.full_name.as_str()),
         ("JOB-1", "SULISTYONO")
@@ -53,7 +54,8 @@ async fn a_wait_polls_until_the_job_is_done_at_growing_pauses_up_to_the_cap() {
 
     let times = app.upstream.result_times("JOB-1");
     let gaps = gaps(&times);
-    // 100, 150, 225, 337.5, then 400 ms each: never sooner.
+    // 100, 150, 225, 337.5, then 400 ms each: a pause is never shorter
+    // (a busy machine only makes it longer).
     let mut pause = 100.0f64;
     for (i, gap) in gaps.iter().enumerate() {
         assert!(
@@ -62,20 +64,20 @@ async fn a_wait_polls_until_the_job_is_done_at_growing_pauses_up_to_the_cap() {
         );
         pause = (pause * 1.5).min(400.0);
     }
-    // About 12 polls in 4 s. Never growing would be ~40, growing without
-    // the cap 9 (their last pauses 760 ms, 1.1 s).
+    // The cap: growing on without it, the pauses (100 ms × 1.5ⁿ) would
+    // allow only this many polls in the whole wait, however fast the
+    // machine; capped at 400 ms there are about 16.
+    let mut uncapped = 0;
+    let (mut at, mut pause) = (0.0f64, 100.0f64);
+    while at <= elapsed.as_secs_f64() * 1000.0 {
+        uncapped += 1;
+        at += pause;
+        pause *= 1.5;
+    }
     assert!(
-        (6..=16).contains(&times.len()),
-        "{} polls: {gaps:?}",
+        times.len() >= uncapped + 2,
+        "{} polls, no more than growing without a cap ({uncapped}): {gaps:?}",
         times.len()
-    );
-    let capped: Vec<&Duration> = gaps.iter().skip(5).collect();
-    let mut sorted = capped.clone();
-    sorted.sort();
-    let median = sorted.get(sorted.len() / 2).copied();
-    assert!(
-        median.is_some_and(|m| *m < MS(700)),
-        "pauses past the cap: {capped:?}"
     );
 }
 
@@ -121,9 +123,10 @@ async fn concurrent_waiters_share_each_poll() {
             .expect("every waiter gets the result");
         assert_eq!(r.into_inner().reference_id, "SHARED-1");
     }
-    // One poll per 200 ms for 2.5 s: about 13. One per waiter: over 100.
+    // One poll per 200 ms for 2.5 s: about 13 (fewer on a busy machine).
+    // One per waiter: over 100.
     let polls = app.upstream.result_times("SHARED-1").len();
-    assert!((5..=20).contains(&polls), "{polls} polls for 8 waiters");
+    assert!((3..=20).contains(&polls), "{polls} polls for 8 waiters");
 }
 
 #[tokio::test]
@@ -143,7 +146,7 @@ async fn a_waiter_that_goes_away_stops_its_polling() {
     };
     let first = spawn_waiter();
     let second = spawn_waiter();
-    tokio::time::sleep(MS(600)).await;
+    tokio::time::sleep(MS(1000)).await;
     let polls = |app: &TestApp| app.upstream.result_times("GONE-1").len();
     assert!(polls(&app) >= 3, "{} polls", polls(&app));
 
@@ -151,7 +154,7 @@ async fn a_waiter_that_goes_away_stops_its_polling() {
     first.abort();
     tokio::time::sleep(MS(300)).await;
     let before = polls(&app);
-    tokio::time::sleep(MS(500)).await;
+    tokio::time::sleep(MS(1000)).await;
     assert!(polls(&app) > before, "polling stopped while a waiter waits");
 
     // The last goes away: no poll after it (one already sent may land).
@@ -200,7 +203,7 @@ async fn wait_max_wait_ends_the_wait_with_not_found_and_waited_ms() {
     assert_eq!(info.resource_name, "NEVER-1");
     // Polled all along: at 0, 200, … ms.
     let polls = app.upstream.result_times("NEVER-1").len();
-    assert!((3..=6).contains(&polls), "{polls} polls");
+    assert!((2..=6).contains(&polls), "{polls} polls");
 }
 
 #[tokio::test]
@@ -223,7 +226,7 @@ async fn the_callers_deadline_ends_the_wait_with_not_found_too() {
         "{:?}",
         started.elapsed()
     );
-    assert!(app.upstream.result_times("NEVER-2").len() >= 3);
+    assert!(app.upstream.result_times("NEVER-2").len() >= 2);
 }
 
 #[tokio::test]
