@@ -596,3 +596,38 @@ async fn request_ids_and_bearer_tokens_apply_to_the_image_calls() {
         ("INVALID_IMAGE", "submit-req-4")
     );
 }
+
+#[tokio::test]
+async fn a_submit_retry_never_starts_past_the_callers_deadline() {
+    let app = TestApp::spawn().await;
+    // Asked to come back in 1 s (within the 1 s backoff cap), with 600 ms
+    // left: the caller gets the real answer at once, not a deadline later.
+    app.upstream.on_submit(
+        "HURRIED-1",
+        Reply::raw(
+            429,
+            &[("Content-Type", "application/json"), ("Retry-After", "1")],
+            "{}",
+        ),
+    );
+    let started = std::time::Instant::now();
+    let e = expect_error(
+        app.submit_with(submit_request(valid_image(), "HURRIED-1"), |r| {
+            r.set_timeout(Duration::from_millis(600));
+        })
+        .await,
+    );
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::Unavailable, "UPSTREAM_RATE_LIMITED"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.retry_delay(), Some(Duration::from_secs(1)));
+    assert_eq!(app.upstream.attempts("HURRIED-1"), 1);
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+}
