@@ -40,10 +40,12 @@ pub enum GatewayError {
         /// How long the call waited.
         waited: Duration,
     },
-    /// An error after a job was submitted: the caller needs its reference id
-    /// to read the result later.
+    /// An error concerning a job the caller may not know the id of (it may
+    /// have been generated): every submit error (the upstream may have taken
+    /// the job even so) and every error of `ExtractKtp` after its submit.
+    /// The caller needs the id to read the result, or to resubmit under it.
     #[error("{error}")]
-    AfterSubmit {
+    ForJob {
         /// The job's reference id.
         reference_id: String,
         /// What went wrong.

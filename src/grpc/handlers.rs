@@ -102,7 +102,7 @@ impl KtpApi {
         let id = ReferenceId::parse(submitted.reference_id.clone())
             .map_err(GatewayError::InvalidReferenceId)?;
         call.set_reference_id(id.as_str());
-        let after = |error| GatewayError::AfterSubmit {
+        let after = |error| GatewayError::ForJob {
             reference_id: submitted.reference_id.clone(),
             error: Box::new(error),
         };
@@ -147,9 +147,13 @@ impl KtpApi {
     /// Sends the job; its image is gone once this returns, and so is the
     /// call's image slot.
     async fn submit(&self, call: &Call, job: SubmitJob) -> Result<Submitted, GatewayError> {
+        let reference_id = job.reference_id.as_str().to_owned();
         let submitted = self.upstream.submit(job, call.deadline()).await;
         call.release_slot();
-        submitted.map_err(GatewayError::Submit)
+        submitted.map_err(|e| GatewayError::ForJob {
+            reference_id,
+            error: Box::new(GatewayError::Submit(e)),
+        })
     }
 
     /// Waits for the job under `id` until the caller's deadline or

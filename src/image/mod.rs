@@ -135,9 +135,6 @@ fn check_file(bytes: &[u8], max_bytes: usize) -> Result<(), InvalidImage> {
 }
 
 fn parse_url(raw: &str) -> Result<String, InvalidImage> {
-    if raw.is_empty() {
-        return Err(InvalidImage::Required);
-    }
     if raw.len() > MAX_URL_LEN {
         return Err(InvalidImage::Url);
     }

@@ -52,7 +52,7 @@ fn each_rule_has_its_constraint_and_field() {
     for (input, want) in [
         (None, InvalidImage::Required),
         (file(Vec::new()), InvalidImage::Required),
-        (url(""), InvalidImage::Required),
+        (url(""), InvalidImage::Url),
         (file(b"GIF89a rest of a gif".to_vec()), InvalidImage::Format),
         (file(b"not an image at all".to_vec()), InvalidImage::Format),
         // Magic bytes alone, no header to read the size from.

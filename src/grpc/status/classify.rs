@@ -59,7 +59,7 @@ pub fn classify(err: &GatewayError) -> Row {
             "the job was submitted but its result was not ready in time; read it later with GetKtpResult (wait = true)",
         )
         .with("waited_ms", waited.as_millis()),
-        GatewayError::AfterSubmit {
+        GatewayError::ForJob {
             reference_id,
             error,
         } => classify(error).with("reference_id", reference_id),

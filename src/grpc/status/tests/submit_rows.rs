@@ -129,7 +129,7 @@ fn a_wait_adds_how_long_it_waited() {
 
 #[test]
 fn extract_errors_after_the_submit_name_the_job() {
-    let err = GatewayError::AfterSubmit {
+    let err = GatewayError::ForJob {
         reference_id: "JOB-9".into(),
         error: Box::new(GatewayError::ResultNotReady {
             waited: Duration::from_secs(3),
@@ -145,7 +145,7 @@ fn extract_errors_after_the_submit_name_the_job() {
     );
     assert_eq!(meta(&err, "reference_id").as_deref(), Some("JOB-9"));
     assert_eq!(meta(&err, "waited_ms").as_deref(), Some("3000"));
-    let job_error = GatewayError::AfterSubmit {
+    let job_error = GatewayError::ForJob {
         reference_id: "JOB-9".into(),
         error: Box::new(GatewayError::Upstream(UpstreamError::JobFailed {
             status: 200,
