@@ -41,9 +41,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        // These messages carry personal data: their Debug is written by hand
+        // These messages carry personal data (a card image is one): their
+        // Debug is written by hand
         // (src/proto.rs) so that a stray `{:?}` cannot print it.
-        .skip_debug(["ktp.v1.GetKtpResultResponse"])
+        .skip_debug([
+            "ktp.v1.GetKtpResultResponse",
+            "ktp.v1.SubmitKtpRequest",
+            "ktp.v1.ExtractKtpRequest",
+        ])
+        // Images arrive as `Bytes`: taken from the receive buffer without a
+        // copy, and freed as soon as their base64 form exists.
+        .bytes(".ktp.v1")
         .compile_fds(fds)?;
     Ok(())
 }

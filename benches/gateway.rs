@@ -102,6 +102,7 @@ async fn drive(channel: &Channel, concurrency: usize, calls: usize) -> Vec<Durat
                     let started = Instant::now();
                     let request = GetKtpResultRequest {
                         reference_id: "REFERENCE_ID_KTP".into(),
+                        wait: false,
                     };
                     client
                         .get_ktp_result(request)

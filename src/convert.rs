@@ -7,6 +7,7 @@
 //! raw string is still there for the caller.
 
 use crate::{
+    image::ImageInput,
     proto::{self, BloodType, Gender, MaritalStatus, Nationality, Religion},
     reference_id::ReferenceId,
     upstream::{ImageQualityFlags, KtpResult},
@@ -50,6 +51,26 @@ pub fn to_response(result: KtpResult, requested: &ReferenceId) -> proto::GetKtpR
     response.set_marital_status_value(marital_status(&response.marital_status));
     response.set_nationality_value(nationality(&response.nationality));
     response
+}
+
+impl From<proto::submit_ktp_request::ImageSource> for ImageInput {
+    fn from(source: proto::submit_ktp_request::ImageSource) -> Self {
+        use proto::submit_ktp_request::ImageSource;
+        match source {
+            ImageSource::Image(bytes) => Self::File(bytes),
+            ImageSource::ImageUrl(url) => Self::Url(url),
+        }
+    }
+}
+
+impl From<proto::extract_ktp_request::ImageSource> for ImageInput {
+    fn from(source: proto::extract_ktp_request::ImageSource) -> Self {
+        use proto::extract_ktp_request::ImageSource;
+        match source {
+            ImageSource::Image(bytes) => Self::File(bytes),
+            ImageSource::ImageUrl(url) => Self::Url(url),
+        }
+    }
 }
 
 fn image_quality(q: ImageQualityFlags) -> proto::ImageQuality {

@@ -2,8 +2,11 @@
 //! turns it into a status in exactly one place ([`crate::grpc::status`]:
 //! `classify` picks the error-table row, `render` builds the status).
 
+use std::time::Duration;
+
 use crate::{
-    reference_id::InvalidReferenceId, security::auth::Unauthenticated, upstream::UpstreamError,
+    image::InvalidImage, reference_id::InvalidReferenceId, security::auth::Unauthenticated,
+    upstream::UpstreamError,
 };
 
 /// Everything that can make a call fail.
@@ -12,9 +15,42 @@ pub enum GatewayError {
     /// Rejected before any upstream call.
     #[error(transparent)]
     InvalidReferenceId(#[from] InvalidReferenceId),
+    /// Rejected before any upstream call: no image worth submitting.
+    #[error(transparent)]
+    InvalidImage(#[from] InvalidImage),
     /// The upstream call failed or answered an error.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The submit call failed or was refused; its 400s blame the request,
+    /// unlike the result call's.
+    #[error("the upstream did not take the job: {0}")]
+    Submit(UpstreamError),
+    /// A wait ended with the job still not found: the last such answer.
+    #[error("{error} (after waiting {} ms)", waited.as_millis())]
+    NotFoundAfterWait {
+        /// The upstream's last "not found".
+        error: UpstreamError,
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// The job was submitted, but its result was not ready when the wait
+    /// ended; it is not lost, and can be read later.
+    #[error("the job's result was not ready after {} ms", waited.as_millis())]
+    ResultNotReady {
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// An error concerning a job the caller may not know the id of (it may
+    /// have been generated): every submit error (the upstream may have taken
+    /// the job even so) and every error of `ExtractKtp` after its submit.
+    /// The caller needs the id to read the result, or to resubmit under it.
+    #[error("{error}")]
+    ForJob {
+        /// The job's reference id.
+        reference_id: String,
+        /// What went wrong.
+        error: Box<GatewayError>,
+    },
     /// The caller's `grpc-timeout` ran out before the upstream answered; the
     /// upstream request was dropped.
     #[error("the caller's deadline ran out before the upstream answered")]

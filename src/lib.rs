@@ -12,6 +12,8 @@
 //!   metadata, the handlers, and the error table ([`grpc::status`]).
 //! - [`error`]: the domain error of one call.
 //! - [`reference_id`]: a newtype that can only hold a reference id worth sending upstream.
+//! - [`image`]: a newtype that can only hold an image worth submitting (JPEG or PNG,
+//!   size and resolution checked from the header).
 //! - [`trace`]: a caller's W3C trace context, passed on to the upstream.
 //! - [`convert`]: upstream KTP data → protobuf response, with the typed views.
 //! - [`upstream`]: the REST client: the resilience stack around one HTTP
@@ -35,6 +37,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod grpc;
+pub mod image;
 pub mod metrics;
 pub mod proto;
 pub mod reference_id;

@@ -19,6 +19,11 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets of calls that wait for a job: 100 ms to `wait.max_wait`'s cap.
+const WAIT_BUCKETS: &[f64] = &[
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
 /// Every metric of the process, in its own registry (so tests can run many
 /// gateways in one process).
 #[derive(Debug, Clone)]
@@ -26,6 +31,7 @@ pub struct Metrics {
     registry: Registry,
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
+    grpc_wait_duration: HistogramVec,
     grpc_in_flight: IntGauge,
     upstream_requests: IntCounterVec,
     upstream_duration: Histogram,
@@ -95,9 +101,17 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["method"],
         )?;
+        let grpc_wait_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "ktp_gateway_grpc_wait_duration_seconds",
+                "Time to answer a gRPC call that waits for its job (GetKtpResult with wait, ExtractKtp).",
+            )
+            .buckets(WAIT_BUCKETS.to_vec()),
+            &["method"],
+        )?;
         let grpc_in_flight = IntGauge::new(
             "ktp_gateway_grpc_requests_in_flight",
-            "GetKtpResult calls being answered now.",
+            "KtpService calls being answered now.",
         )?;
         let upstream_requests = IntCounterVec::new(
             Opts::new(
@@ -141,6 +155,7 @@ impl Metrics {
 
         registry.register(Box::new(grpc_requests.clone()))?;
         registry.register(Box::new(grpc_duration.clone()))?;
+        registry.register(Box::new(grpc_wait_duration.clone()))?;
         registry.register(Box::new(grpc_in_flight.clone()))?;
         registry.register(Box::new(upstream_requests.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
@@ -152,6 +167,7 @@ impl Metrics {
             registry,
             grpc_requests,
             grpc_duration,
+            grpc_wait_duration,
             grpc_in_flight,
             upstream_requests,
             upstream_duration,
@@ -163,10 +179,17 @@ impl Metrics {
         Ok(metrics)
     }
 
-    /// One answered gRPC call; `code` is the canonical upper-case name.
-    pub fn record_call(&self, method: &str, code: &str, duration: Duration) {
+    /// One answered gRPC call; `code` is the canonical upper-case name. A
+    /// call that waited for its job is timed apart: its seconds are the
+    /// job's, and would drown the latency of every other call.
+    pub fn record_call(&self, method: &str, code: &str, duration: Duration, waited: bool) {
         self.grpc_requests.with_label_values(&[method, code]).inc();
-        self.grpc_duration
+        let histogram = if waited {
+            &self.grpc_wait_duration
+        } else {
+            &self.grpc_duration
+        };
+        histogram
             .with_label_values(&[method])
             .observe(duration.as_secs_f64());
     }
@@ -240,6 +263,13 @@ mod tests {
             "/ktp.v1.KtpService/GetKtpResult",
             "NOT_FOUND",
             Duration::from_millis(12),
+            false,
+        );
+        m.record_call(
+            "/ktp.v1.KtpService/ExtractKtp",
+            "OK",
+            Duration::from_secs(3),
+            true,
         );
         m.record_attempt(
             AttemptOutcome::HttpError,
@@ -270,6 +300,7 @@ mod tests {
                 r#""} 1"#
             ),
             "# TYPE ktp_gateway_grpc_request_duration_seconds histogram",
+            r#"ktp_gateway_grpc_wait_duration_seconds_count{method="/ktp.v1.KtpService/ExtractKtp"} 1"#,
             "# TYPE ktp_gateway_upstream_request_duration_seconds histogram",
         ] {
             assert!(text.contains(line), "missing {line}\n{text}");

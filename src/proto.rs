@@ -37,3 +37,27 @@ impl std::fmt::Debug for GetKtpResultResponse {
             .finish_non_exhaustive()
     }
 }
+
+/// The image is personal data (a photo of the card): only its size shows.
+macro_rules! redacted_submit_debug {
+    ($message:ident, $oneof:ident) => {
+        impl std::fmt::Debug for $message {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                use $oneof::ImageSource;
+                let image = match &self.image_source {
+                    None => "none".to_owned(),
+                    Some(ImageSource::Image(b)) => format!("{} bytes", b.len()),
+                    Some(ImageSource::ImageUrl(_)) => "a URL".to_owned(),
+                };
+                f.debug_struct(stringify!($message))
+                    .field("image_source", &image)
+                    .field("validate_quality", &self.validate_quality)
+                    .field("reference_id", &self.reference_id)
+                    .finish()
+            }
+        }
+    };
+}
+
+redacted_submit_debug!(SubmitKtpRequest, submit_ktp_request);
+redacted_submit_debug!(ExtractKtpRequest, extract_ktp_request);

@@ -219,8 +219,10 @@ pub async fn run_with(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let _sandbox = if settings.sandbox {
-        let sandbox = Sandbox::start().await.map_err(ServeError::Sandbox)?;
+    let _sandbox = if settings.sandbox.enabled {
+        let sandbox = Sandbox::start(*settings.sandbox.processing_time)
+            .await
+            .map_err(ServeError::Sandbox)?;
         tracing::warn!(
             upstream = %sandbox.base_url(),
             "SANDBOX MODE: answers are canned and fictional, no real upstream is called"
@@ -231,7 +233,7 @@ pub async fn run_with(
         None
     };
     let metrics = Metrics::new()?;
-    let upstream = Upstream::new(&settings.upstream, metrics.clone())?;
+    let upstream = Upstream::new(&settings.upstream, &settings.wait, metrics.clone())?;
     let in_flight = InFlightLimit::new(*settings.server.max_in_flight);
     let metrics_addr = match metrics_listener {
         Some(listener) => {
@@ -257,12 +259,7 @@ pub async fn run_with(
     } else {
         (None, None)
     };
-    let ktp = grpc::ktp_service(
-        upstream,
-        metrics,
-        in_flight,
-        settings.auth.tokens().cloned(),
-    );
+    let ktp = grpc::ktp_service(upstream, metrics.clone(), in_flight, &settings);
 
     let local_addr = listener
         .local_addr()

@@ -15,6 +15,16 @@
 //! is kept unchanged; a rejected one violates the rule its error names (the
 //! first one, in the documented order), and maps to INVALID_ARGUMENT
 //! `INVALID_REFERENCE_ID` with that rule as `constraint`.
+//!
+//! [`submit`]: the same for the submit call's answer parser
+//! (`upstream::submit::interpret`), against the rows the table gives the
+//! submit call. [`image`]: the image validator (`image::Image::parse`) never
+//! panics and accepts exactly the images and URLs the rules allow.
+
+#[path = "props/image.rs"]
+mod image;
+#[path = "props/submit.rs"]
+mod submit;
 
 use std::time::Duration;
 
@@ -27,7 +37,9 @@ use ktp_gateway::{
     reference_id::{InvalidReferenceId, MAX_LEN, ReferenceId},
     upstream::{UpstreamError, model::interpret},
 };
-use ktp_testkit::error_table::{self as table, Delay, Entry, GrpcCode, Reason, TABLE};
+use ktp_testkit::error_table::{
+    self as table, Delay, Entry, GrpcCode, Reason, TABLE, UpstreamCall,
+};
 use proptest::{collection, prelude::*};
 use serde_json::{Map, Value, json};
 use tonic::Code;
@@ -253,12 +265,18 @@ fn is_token(s: &str) -> bool {
 }
 
 /// Whether `row` is what the error table (`ktp_testkit::error_table`, the
-/// data the README table is checked against) allows for an upstream answer
-/// with this status. Of the entries that answer the status, a row whose
-/// reason one of them names must be that entry's; any other reason must be
-/// the upstream's own code where an entry passes codes through. Code,
-/// domain and the kind of detail must be the entry's. `Err` names what is off.
-fn documented(status: u16, retry_after: Option<Duration>, row: &Row) -> Result<(), String> {
+/// data the README table is checked against) allows for an answer of the
+/// upstream `call` with this status. Of the entries that answer the status,
+/// a row whose reason one of them names must be that entry's; any other
+/// reason must be the upstream's own code where an entry passes codes
+/// through. Code, domain and the kind of detail must be the entry's. `Err`
+/// names what is off.
+fn documented(
+    call: UpstreamCall,
+    status: u16,
+    retry_after: Option<Duration>,
+    row: &Row,
+) -> Result<(), String> {
     let http = status.to_string();
     if meta(row, "upstream_http_status") != Some(http.as_str()) {
         return Err("upstream_http_status is not the status".into());
@@ -277,7 +295,10 @@ fn documented(status: u16, retry_after: Option<Duration>, row: &Row) -> Result<(
             return Err(format!("problem {problem:?} for HTTP {status}"));
         }
     }
-    let entries: Vec<&Entry> = TABLE.iter().filter(|e| e.answers(status)).collect();
+    let entries: Vec<&Entry> = TABLE
+        .iter()
+        .filter(|e| e.answers_call(call, status))
+        .collect();
     let names = |e: &Entry, reason: &str| match e.reason {
         Reason::Is(r, _) => r == reason,
         Reason::OneOf(rs, _) => rs.contains(&reason),
@@ -312,7 +333,12 @@ fn documented(status: u16, retry_after: Option<Duration>, row: &Row) -> Result<(
             (table::Detail::BadRequest { field }, Detail::BadRequest { field: f, .. }) => {
                 field == *f
             }
-            (table::Detail::ResourceInfo { .. }, Detail::ResourceInfo) => true,
+            (table::Detail::ResourceInfo { .. }, Detail::ResourceInfo | Detail::ResourceExists) => {
+                true
+            }
+            (table::Detail::BadRequestOneOf(fields), Detail::BadRequest { field: f, .. }) => {
+                fields.contains(f)
+            }
             (table::Detail::RetryInfo(Delay::RetryAfterElse(d)), Detail::RetryInfo(got)) => {
                 *got == retry_after.unwrap_or(d)
             }
@@ -326,7 +352,7 @@ fn documented(status: u16, retry_after: Option<Duration>, row: &Row) -> Result<(
     } else {
         let tried: Vec<&str> = candidates.iter().map(|e| e.name).collect();
         Err(format!(
-            "not a documented row for HTTP {status} (entries {tried:?})"
+            "not a documented row for HTTP {status} of the {call:?} call (entries {tried:?})"
         ))
     }
 }
@@ -360,7 +386,7 @@ fn check_answer(
     );
     let gateway_error = GatewayError::Upstream(err);
     let row = classify(&gateway_error);
-    if let Err(why) = documented(status, retry_after, &row) {
+    if let Err(why) = documented(UpstreamCall::Result, status, retry_after, &row) {
         return Err(TestCaseError::fail(format!(
             "{why}: {row:?} from {gateway_error:?}"
         )));

@@ -8,6 +8,12 @@
 //! Every call uses a new reference id (`LOAD-<caller>-<n>`), so request
 //! coalescing cannot merge them: every call is a real upstream request.
 //!
+//! With `--submit-bytes N`, every call is a `SubmitKtp` of an N-byte PNG
+//! instead (the fake upstream reads the whole body, then answers after the
+//! latency), and the report adds the gateway's RSS growth per submit in
+//! flight, as a multiple of the image size: what `submit.max_in_flight`
+//! bounds.
+//!
 //! Reports throughput, latency percentiles, results by gRPC code (anything
 //! but OK is unexpected: the exit status is 1 then), the gateway's peak RSS
 //! (polled from `/proc/PID/status` every 50 ms, and its `VmHWM`), and ends
@@ -33,9 +39,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{DefaultBodyLimit, State},
+    http::header,
+    response::IntoResponse,
+    routing::{get, post},
+};
 use clap::Parser;
-use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
+use ktp_gateway::proto::{
+    GetKtpResultRequest, SubmitKtpRequest, ktp_service_client::KtpServiceClient,
+    submit_ktp_request::ImageSource,
+};
+use ktp_testkit::error_table::CODE_NAMES;
 use tonic::{Code, transport::Endpoint};
 
 /// Drives the gateway binary with concurrent calls against a slow fake upstream.
@@ -59,6 +76,10 @@ struct Args {
     /// Fake upstream latency per request, in milliseconds.
     #[arg(long, default_value_t = 100)]
     latency_ms: u64,
+    /// Submit images of this many bytes (`SubmitKtp`) instead of reading
+    /// results.
+    #[arg(long)]
+    submit_bytes: Option<usize>,
 }
 
 /// The deadline each call carries: far above the expected latency, so a
@@ -106,13 +127,23 @@ struct Upstream {
 }
 
 async fn result(State(upstream): State<Arc<Upstream>>) -> impl IntoResponse {
+    answer(&upstream, BODY).await
+}
+
+/// A submit: the whole body is read (as the vendor must), then accepted.
+async fn submit(State(upstream): State<Arc<Upstream>>, body: Bytes) -> impl IntoResponse {
+    drop(body);
+    answer(&upstream, r#"{"message":"accepted","data":{}}"#).await
+}
+
+async fn answer(upstream: &Upstream, body: &'static str) -> impl IntoResponse + use<> {
     let c = &upstream.counters;
     let busy = c.busy.fetch_add(1, Ordering::Relaxed) + 1;
     c.peak.fetch_max(busy, Ordering::Relaxed);
     c.total.fetch_add(1, Ordering::Relaxed);
     tokio::time::sleep(upstream.latency).await;
     c.busy.fetch_sub(1, Ordering::Relaxed);
-    ([(header::CONTENT_TYPE, "application/json")], BODY)
+    ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
 /// What one caller saw.
@@ -134,6 +165,8 @@ async fn run(args: &Args) -> Result<bool, String> {
     let upstream_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let app = Router::new()
         .route("/ktp/id/extract-async/result", get(result))
+        .route("/ktp/id/extract-async", post(submit))
+        .layer(DefaultBodyLimit::disable())
         .with_state(upstream.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
@@ -164,10 +197,11 @@ async fn run(args: &Args) -> Result<bool, String> {
     }
     let started = Instant::now();
     let stop_at = started + Duration::from_secs(args.duration);
+    let image = args.submit_bytes.map(png_of);
     let callers: Vec<_> = (0..args.concurrency)
         .map(|caller| {
             let client = clients[caller % clients.len()].clone();
-            tokio::spawn(call_until(client, caller, stop_at))
+            tokio::spawn(call_until(client, caller, stop_at, image.clone()))
         })
         .collect();
     let mut total = Tally::default();
@@ -225,6 +259,18 @@ async fn run(args: &Args) -> Result<bool, String> {
          upstream share the same machine",
         cpu_secs / elapsed.as_secs_f64()
     );
+    if let Some(bytes) = args.submit_bytes {
+        let growth_kib = peak_rss_kib.max(hwm_kib).saturating_sub(start_rss_kib);
+        let per_call = growth_kib as f64 * 1024.0 / args.concurrency as f64;
+        println!(
+            "load: RSS growth {:.1} MiB for {} submits of {bytes} bytes in flight: {:.2} MB per \
+             submit, {:.2} × the image",
+            growth_kib as f64 / 1024.0,
+            args.concurrency,
+            per_call / 1e6,
+            per_call / bytes as f64
+        );
+    }
     match &stopped {
         Ok(status) => println!("load: gateway stopped on SIGTERM: {status}"),
         Err(e) => println!("load: {e}"),
@@ -259,18 +305,35 @@ async fn call_until(
     mut client: KtpServiceClient<tonic::transport::Channel>,
     caller: usize,
     stop_at: Instant,
+    image: Option<Bytes>,
 ) -> Tally {
     let mut tally = Tally::default();
     let mut n = 0u64;
     while Instant::now() < stop_at {
-        let mut request = tonic::Request::new(GetKtpResultRequest {
-            reference_id: format!("LOAD-{caller}-{n}"),
-        });
-        request.set_timeout(CALL_DEADLINE);
+        let reference_id = format!("LOAD-{caller}-{n}");
         n += 1;
         let started = Instant::now();
-        let code = match client.get_ktp_result(request).await {
-            Ok(_) => Code::Ok,
+        let answer = match &image {
+            None => {
+                let mut request = tonic::Request::new(GetKtpResultRequest {
+                    reference_id,
+                    wait: false,
+                });
+                request.set_timeout(CALL_DEADLINE);
+                client.get_ktp_result(request).await.map(drop)
+            }
+            Some(image) => {
+                let mut request = tonic::Request::new(SubmitKtpRequest {
+                    image_source: Some(ImageSource::Image(image.clone())),
+                    validate_quality: false,
+                    reference_id,
+                });
+                request.set_timeout(CALL_DEADLINE);
+                client.submit_ktp(request).await.map(drop)
+            }
+        };
+        let code = match answer {
+            Ok(()) => Code::Ok,
             Err(status) => status.code(),
         };
         let us = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
@@ -280,29 +343,20 @@ async fn call_until(
     tally
 }
 
-/// The canonical upper-case name of a code, as the report prints it (the
-/// tool's own, so that it depends on nothing of the gateway but its
-/// contract).
+/// A PNG of `bytes` bytes: the header of a 1280×800 image, then filler (the
+/// gateway reads only the header).
+fn png_of(bytes: usize) -> Bytes {
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    png.extend_from_slice(&1280u32.to_be_bytes());
+    png.extend_from_slice(&800u32.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    png.resize(bytes.max(png.len()), 0);
+    Bytes::from(png)
+}
+
+/// The canonical upper-case name of a code, as the report prints it.
 fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
+    CODE_NAMES.get(code as usize).copied().unwrap_or("UNKNOWN")
 }
 
 /// The gateway subprocess: clean environment, ephemeral loopback ports,

@@ -31,7 +31,8 @@ use clap::{Parser, Subcommand};
 use ktp_gateway::{
     convert,
     proto::{
-        GetKtpResultRequest, GetKtpResultResponse,
+        ExtractKtpRequest, ExtractKtpResponse, GetKtpResultRequest, GetKtpResultResponse,
+        SubmitKtpRequest, SubmitKtpResponse,
         ktp_service_server::{KtpService, KtpServiceServer},
     },
     reference_id::ReferenceId,
@@ -151,6 +152,24 @@ impl KtpService for Canned {
         }
         Ok(Response::new(self.answer.clone()))
     }
+
+    async fn submit_ktp(
+        &self,
+        _: Request<SubmitKtpRequest>,
+    ) -> Result<Response<SubmitKtpResponse>, Status> {
+        Err(Status::unimplemented(
+            "the floor measures GetKtpResult only",
+        ))
+    }
+
+    async fn extract_ktp(
+        &self,
+        _: Request<ExtractKtpRequest>,
+    ) -> Result<Response<ExtractKtpResponse>, Status> {
+        Err(Status::unimplemented(
+            "the floor measures GetKtpResult only",
+        ))
+    }
 }
 
 async fn canned(
@@ -197,6 +216,24 @@ impl KtpService for Bare {
         let result =
             model::interpret(status, None, &body).map_err(|e| Status::unknown(e.to_string()))?;
         Ok(Response::new(convert::to_response(result, &id)))
+    }
+
+    async fn submit_ktp(
+        &self,
+        _: Request<SubmitKtpRequest>,
+    ) -> Result<Response<SubmitKtpResponse>, Status> {
+        Err(Status::unimplemented(
+            "the floor measures GetKtpResult only",
+        ))
+    }
+
+    async fn extract_ktp(
+        &self,
+        _: Request<ExtractKtpRequest>,
+    ) -> Result<Response<ExtractKtpResponse>, Status> {
+        Err(Status::unimplemented(
+            "the floor measures GetKtpResult only",
+        ))
     }
 }
 

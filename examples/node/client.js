@@ -1,8 +1,9 @@
 // A minimal ktp-gateway client, the way a Node.js service team would write one.
 //
 // Loads the contract from proto/ at run time (@grpc/proto-loader), calls
-// ktp.v1.KtpService/GetKtpResult once for a success and twice for errors, and
-// prints one JSON object per call on stdout. Errors are decoded from the
+// ktp.v1.KtpService/GetKtpResult once for a success and twice for errors, then
+// submits a card image and waits for its result on the server side (SubmitKtp,
+// then GetKtpResult with wait), and prints one JSON object per call on stdout. Errors are decoded from the
 // `grpc-status-details-bin` trailer into a google.rpc.Status and its details
 // (ErrorInfo, RetryInfo, BadRequest, RequestInfo) with protobufjs, against the
 // google.rpc protos of the google-proto-files package.
@@ -12,6 +13,7 @@
 
 'use strict';
 
+const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -25,6 +27,8 @@ const CALLS = [
   '', // INVALID_ARGUMENT, BadRequest on reference_id
 ];
 const TIMEOUT_MS = 10_000;
+// A blank card-sized PNG: the sandbox answers its fictional card for any image.
+const IMAGE = path.join(__dirname, '..', 'data', 'blank-720x480.png');
 
 const PROTO_DIR = process.env.KTP_PROTO_DIR || path.join(__dirname, '..', '..', 'proto');
 
@@ -71,6 +75,45 @@ function getKtpResult(client, referenceId) {
       requestId = String(metadata.get('x-request-id')[0] || '');
     });
   });
+}
+
+/** A unary call as a promise, with the response's x-request-id. */
+function unary(client, method, request) {
+  return new Promise((resolve, reject) => {
+    let requestId = '';
+    const call = client[method](request, { deadline: Date.now() + TIMEOUT_MS }, (err, response) =>
+      err ? reject(err) : resolve({ response, requestId }),
+    );
+    call.on('metadata', (metadata) => {
+      requestId = String(metadata.get('x-request-id')[0] || '');
+    });
+  });
+}
+
+/**
+ * Submits an image, then waits on the server side for the job's result: no
+ * polling loop on the client, and never the vendor's keys.
+ */
+async function submitAndWait(client) {
+  try {
+    const submitted = await unary(client, 'SubmitKtp', {
+      image: fs.readFileSync(IMAGE),
+      validate_quality: true,
+    });
+    const referenceId = submitted.response.reference_id;
+    // The job runs for a few seconds; the gateway asks for us until it is done.
+    const { response, requestId } = await unary(client, 'GetKtpResult', { reference_id: referenceId, wait: true });
+    return {
+      call: 'submit_and_wait',
+      code: 'OK',
+      reference_id: response.reference_id,
+      submitted_reference_id: referenceId,
+      request_id: requestId,
+      full_name: response.full_name,
+    };
+  } catch (err) {
+    return { call: 'submit_and_wait', ...describeError(err) };
+  }
 }
 
 /** The code, message and rich details of a failed call. */
@@ -121,6 +164,7 @@ async function main() {
     for (const referenceId of CALLS) {
       console.log(sortedJson(await getKtpResult(client, referenceId)));
     }
+    console.log(sortedJson(await submitAndWait(client)));
   } finally {
     client.close();
   }

@@ -1,7 +1,9 @@
 """A minimal ktp-gateway client, the way a Python service team would write one.
 
 Calls ktp.v1.KtpService/GetKtpResult once for a success and twice for errors,
-and prints one JSON object per call on stdout. Errors are decoded from the
+then submits a card image and waits for its result on the server side
+(SubmitKtp, then GetKtpResult with wait), and prints one JSON object per call
+on stdout. Errors are decoded from the
 `grpc-status-details-bin` trailer into a google.rpc.Status and its details
 (ErrorInfo, RetryInfo, BadRequest, RequestInfo).
 
@@ -28,6 +30,8 @@ CALLS = [
     "",  # INVALID_ARGUMENT, BadRequest on reference_id
 ]
 TIMEOUT_SECONDS = 10
+# A blank card-sized PNG: the sandbox answers its fictional card for any image.
+IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "blank-720x480.png")
 
 
 def get_ktp_result(stub, reference_id):
@@ -46,6 +50,35 @@ def get_ktp_result(stub, reference_id):
         request_id=dict(call.initial_metadata()).get("x-request-id", ""),
         full_name=response.full_name,
         gender_value=ktp_pb2.Gender.Name(response.gender_value),
+    )
+    return summary
+
+
+def submit_and_wait(stub):
+    """Submits an image, then waits on the server side for the job's result:
+    no polling loop on the client, and never the vendor's keys."""
+    with open(IMAGE, "rb") as f:
+        image = f.read()
+    summary = {"call": "submit_and_wait"}
+    try:
+        submitted = stub.SubmitKtp(
+            ktp_pb2.SubmitKtpRequest(image=image, validate_quality=True),
+            timeout=TIMEOUT_SECONDS,
+        )
+        # The job runs for a few seconds; the gateway asks for us until it is done.
+        response, call = stub.GetKtpResult.with_call(
+            ktp_pb2.GetKtpResultRequest(reference_id=submitted.reference_id, wait=True),
+            timeout=TIMEOUT_SECONDS,
+        )
+    except grpc.RpcError as err:
+        summary.update(describe_error(err))
+        return summary
+    summary.update(
+        code="OK",
+        reference_id=response.reference_id,
+        submitted_reference_id=submitted.reference_id,
+        request_id=dict(call.initial_metadata()).get("x-request-id", ""),
+        full_name=response.full_name,
     )
     return summary
 
@@ -84,6 +117,7 @@ def main():
         stub = ktp_pb2_grpc.KtpServiceStub(channel)
         for reference_id in CALLS:
             print(json.dumps(get_ktp_result(stub, reference_id), sort_keys=True), flush=True)
+        print(json.dumps(submit_and_wait(stub), sort_keys=True), flush=True)
 
 
 if __name__ == "__main__":

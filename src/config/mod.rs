@@ -19,23 +19,29 @@ use serde::{Deserialize, Serialize};
 mod auth;
 mod log;
 mod metrics;
+mod sandbox;
 mod secrets;
 mod server;
+mod submit;
 #[cfg(test)]
 mod tests;
 mod upstream;
 mod values;
+mod wait;
 
 pub use auth::{AuthSettings, TokensFile};
 pub use log::{LogFormat, LogSettings};
 pub use metrics::MetricsSettings;
+pub use sandbox::SandboxSettings;
 pub use secrets::Secret;
 pub use server::{ServerSettings, TlsFiles};
+pub use submit::SubmitSettings;
 pub use upstream::{BreakerSettings, ReferenceIdPlacement, RetrySettings, UpstreamSettings};
 pub use values::{
-    Attempts, BaseUrl, ByteLimit, Count, Count32, InvalidValue, ListenAddr, LogFilter, PerSecond,
-    PositiveDuration, Ratio, Threads,
+    Attempts, BaseUrl, ByteLimit, Count, Count32, InvalidValue, ListenAddr, LogFilter,
+    MessageBytes, PerSecond, PositiveDuration, Ratio, Threads, WaitDuration,
 };
+pub use wait::WaitSettings;
 
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "KTP_GATEWAY";
@@ -55,9 +61,12 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     /// `[auth]`: bearer tokens callers must present.
     pub auth: AuthSettings,
-    /// Answer from the embedded sandbox instead of the real upstream, to try
-    /// the gateway without credentials (`--sandbox` sets it too).
-    pub sandbox: bool,
+    /// `[submit]`: the images `SubmitKtp` and `ExtractKtp` take.
+    pub submit: SubmitSettings,
+    /// `[wait]`: how calls wait for unfinished jobs.
+    pub wait: WaitSettings,
+    /// `[sandbox]`: the embedded look-alike of the vendor's sandbox.
+    pub sandbox: SandboxSettings,
 }
 
 /// Where settings come from besides the defaults.
@@ -210,7 +219,7 @@ impl Settings {
     /// The rules between settings; each setting's own were checked as it was
     /// deserialised. Resolves the credentials.
     fn validate(mut self, sandbox_flag: bool) -> Result<Self, ConfigError> {
-        self.sandbox |= sandbox_flag;
+        self.sandbox.enabled |= sandbox_flag;
         if self.server.drain_delay >= *self.server.shutdown_grace {
             return Err(invalid(
                 "server.drain_delay",
@@ -225,8 +234,14 @@ impl Settings {
                 "must be at least upstream.retry.base_backoff",
             ));
         }
+        if self.wait.max_poll_interval < self.wait.poll_interval {
+            return Err(invalid(
+                "wait.max_poll_interval",
+                "must be at least wait.poll_interval",
+            ));
+        }
         let u = &mut self.upstream;
-        if self.sandbox {
+        if self.sandbox.enabled {
             u.app_id = Secret::fixed("sandbox-app-id");
             u.api_key = Secret::fixed("sandbox-api-key");
         } else {

@@ -42,7 +42,7 @@ fn defaults_with_credentials() {
     assert_eq!(s.upstream.reference_id_in, ReferenceIdPlacement::Both);
     assert_eq!(s.log.format, LogFormat::Json);
     assert_eq!(s.upstream.app_id.expose_secret(), "app-123");
-    assert!(!s.sandbox);
+    assert!(!s.sandbox.enabled);
 }
 
 #[test]
@@ -90,9 +90,9 @@ fn sandbox_needs_no_credentials() {
         ..Default::default()
     })
     .unwrap();
-    assert!(s.sandbox);
+    assert!(s.sandbox.enabled);
     let s = load_env(&[("KTP_GATEWAY__SANDBOX", "true")]).unwrap();
-    assert!(s.sandbox);
+    assert!(s.sandbox.enabled);
 }
 
 #[test]

@@ -116,40 +116,61 @@ count! {
 }
 
 count! {
+    /// A size in bytes of something held whole in memory (a request message,
+    /// an image), up to 64 MiB: more would let a few calls exhaust memory.
+    MessageBytes(usize): 1..=67_108_864, "must be from 1 to 67108864"
+}
+
+count! {
     /// A size in bytes; 0 would refuse everything.
     ByteLimit(usize): 1..=usize::MAX, "must be at least 1"
 }
 
-/// A duration greater than zero and at most a day, written like `750ms`,
-/// `10s`, `2m`: zero would disable what it bounds, and the cap keeps
-/// `now + duration` from overflowing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PositiveDuration(Duration);
+/// A duration greater than zero and at most `$max`, written like `750ms`,
+/// `10s`, `2m`.
+macro_rules! duration {
+    ($(#[$doc:meta])* $name:ident: $max:expr, $why:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Duration);
 
-impl PositiveDuration {
-    /// `None` when zero or longer than a day.
-    pub const fn new(d: Duration) -> Option<Self> {
-        if d.is_zero() || d.as_nanos() > MAX_DURATION.as_nanos() {
-            None
-        } else {
-            Some(Self(d))
+        impl $name {
+            /// `None` when zero or too long.
+            pub const fn new(d: Duration) -> Option<Self> {
+                if d.is_zero() || d.as_nanos() > $max.as_nanos() {
+                    None
+                } else {
+                    Some(Self(d))
+                }
+            }
         }
-    }
+
+        reads_as!($name: Duration);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Self::new(humantime_serde::deserialize(d)?).ok_or_else(|| D::Error::custom($why))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                humantime_serde::serialize(&self.0, s)
+            }
+        }
+    };
 }
 
-reads_as!(PositiveDuration: Duration);
-
-impl<'de> Deserialize<'de> for PositiveDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::new(humantime_serde::deserialize(d)?)
-            .ok_or_else(|| D::Error::custom("must be greater than zero and at most 24h"))
-    }
+duration! {
+    /// A duration greater than zero and at most a day: zero would disable
+    /// what it bounds, and the cap keeps `now + duration` from overflowing.
+    PositiveDuration: MAX_DURATION, "must be greater than zero and at most 24h"
 }
 
-impl Serialize for PositiveDuration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        humantime_serde::serialize(&self.0, s)
-    }
+duration! {
+    /// How long a call may wait for a job: longer than ten minutes would hold
+    /// a call (and a client) for a job that is not coming.
+    WaitDuration: Duration::from_secs(600), "must be greater than zero and at most 10m"
 }
 
 /// A fraction from 0 to 1.
@@ -284,6 +305,10 @@ pub(super) mod known {
 
     pub(crate) const fn secs(s: u64) -> PositiveDuration {
         valid(PositiveDuration::new(Duration::from_secs(s)))
+    }
+
+    pub(crate) const fn wait_secs(s: u64) -> WaitDuration {
+        valid(WaitDuration::new(Duration::from_secs(s)))
     }
 
     pub(crate) const fn millis(ms: u64) -> PositiveDuration {

@@ -2,28 +2,49 @@
 //! domain call and returns a domain result; [`Call::answer`] applies the
 //! caller's deadline and renders errors, and the call layer records it.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use super::call::Call;
 use crate::{
     convert,
     error::GatewayError,
-    proto::{GetKtpResultRequest, GetKtpResultResponse, ktp_service_server::KtpService},
+    image::{Image, ImageInput},
+    proto::{
+        ExtractKtpRequest, ExtractKtpResponse, GetKtpResultRequest, GetKtpResultResponse,
+        SubmitKtpRequest, SubmitKtpResponse, ktp_service_server::KtpService,
+    },
     reference_id::ReferenceId,
-    upstream::Upstream,
+    upstream::{
+        Upstream,
+        submit::{SubmitJob, Submitted},
+        wait::Waited,
+    },
 };
+
+/// What the handlers need besides the upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `submit.max_image_bytes`.
+    pub max_image_bytes: usize,
+    /// `wait.max_wait`: the longest wait when the caller's deadline is later.
+    pub max_wait: Duration,
+}
 
 /// The RPC handlers; cheap to clone (the upstream client shares its pool).
 #[derive(Debug, Clone)]
 pub struct KtpApi {
     upstream: Upstream,
+    limits: Limits,
 }
 
 impl KtpApi {
-    /// The handlers hold only the upstream: everything else about a call is
-    /// the call layer's.
-    pub fn new(upstream: Upstream) -> Self {
-        Self { upstream }
+    /// The handlers hold the upstream and the two settings a call's own
+    /// work needs; everything else about a call is the call layer's.
+    pub fn new(upstream: Upstream, limits: Limits) -> Self {
+        Self { upstream, limits }
     }
 
     async fn get_ktp_result(
@@ -33,11 +54,115 @@ impl KtpApi {
     ) -> Result<GetKtpResultResponse, GatewayError> {
         let id = ReferenceId::parse(request.reference_id)?;
         call.set_reference_id(id.as_str());
-        let result = self
-            .upstream
-            .fetch(&id, call.deadline(), call.trace())
-            .await?;
+        let result = if request.wait {
+            let started = Instant::now();
+            match self.wait(call, &id, started).await {
+                Waited::Answered(answer) => answer?,
+                Waited::NotYet(Some(error)) => {
+                    return Err(GatewayError::NotFoundAfterWait {
+                        error,
+                        waited: started.elapsed(),
+                    });
+                }
+                // No poll answered before the end: as if the deadline ran out.
+                Waited::NotYet(None) => return Err(GatewayError::DeadlineExceeded),
+            }
+        } else {
+            self.upstream
+                .fetch(&id, call.deadline(), call.trace())
+                .await?
+        };
         Ok(convert::to_response(result, &id))
+    }
+
+    async fn submit_ktp(
+        &self,
+        call: &Call,
+        request: SubmitKtpRequest,
+    ) -> Result<SubmitKtpResponse, GatewayError> {
+        let image = request.image_source.map(ImageInput::from);
+        let job = self.job(call, image, request.validate_quality, request.reference_id)?;
+        let submitted = self.submit(call, job).await?;
+        Ok(SubmitKtpResponse {
+            reference_id: submitted.reference_id,
+            message: submitted.message,
+        })
+    }
+
+    async fn extract_ktp(
+        &self,
+        call: &Call,
+        request: ExtractKtpRequest,
+    ) -> Result<ExtractKtpResponse, GatewayError> {
+        let started = Instant::now();
+        let image = request.image_source.map(ImageInput::from);
+        let job = self.job(call, image, request.validate_quality, request.reference_id)?;
+        let submitted = self.submit(call, job).await?;
+        // Checked when the answer was read: an id the gateway could send.
+        let id = ReferenceId::parse(submitted.reference_id.clone())
+            .map_err(GatewayError::InvalidReferenceId)?;
+        call.set_reference_id(id.as_str());
+        let after = |error| GatewayError::ForJob {
+            reference_id: submitted.reference_id.clone(),
+            error: Box::new(error),
+        };
+        let result = match self.wait(call, &id, started).await {
+            Waited::Answered(answer) => answer.map_err(|e| after(e.into()))?,
+            Waited::NotYet(_) => {
+                return Err(after(GatewayError::ResultNotReady {
+                    waited: started.elapsed(),
+                }));
+            }
+        };
+        Ok(ExtractKtpResponse {
+            result: Some(convert::to_response(result, &id)),
+        })
+    }
+
+    /// A submit job from a request's fields, checked locally first (no
+    /// billed call for an image the upstream would refuse). An empty
+    /// reference id gets a fresh UUID now, so every retry carries it.
+    fn job(
+        &self,
+        call: &Call,
+        image: Option<ImageInput>,
+        validate_quality: bool,
+        reference_id: String,
+    ) -> Result<SubmitJob, GatewayError> {
+        let image = Image::parse(image, self.limits.max_image_bytes)?;
+        let id = if reference_id.is_empty() {
+            ReferenceId::parse(uuid::Uuid::new_v4().to_string())?
+        } else {
+            ReferenceId::parse(reference_id)?
+        };
+        call.set_reference_id(id.as_str());
+        Ok(SubmitJob::new(
+            image,
+            validate_quality,
+            id,
+            call.trace().cloned(),
+        ))
+    }
+
+    /// Sends the job; its image is gone once this returns, and so is the
+    /// call's image slot.
+    async fn submit(&self, call: &Call, job: SubmitJob) -> Result<Submitted, GatewayError> {
+        let reference_id = job.reference_id.as_str().to_owned();
+        let submitted = self.upstream.submit(job, call.deadline()).await;
+        call.release_slot();
+        submitted.map_err(|e| GatewayError::ForJob {
+            reference_id,
+            error: Box::new(GatewayError::Submit(e)),
+        })
+    }
+
+    /// Waits for the job under `id` until the caller's deadline or
+    /// `wait.max_wait` after `started`, whichever comes first.
+    async fn wait(&self, call: &Call, id: &ReferenceId, started: Instant) -> Waited {
+        call.set_waiting();
+        let own_end = started + self.limits.max_wait;
+        let until = call.deadline().map_or(own_end, |d| d.min(own_end));
+        self.upstream.wait_for_result(id, until, call.trace()).await
     }
 }
 
@@ -49,6 +174,24 @@ impl KtpService for KtpApi {
     ) -> Result<Response<GetKtpResultResponse>, Status> {
         let call = Call::of(&request);
         call.answer(self.get_ktp_result(&call, request.into_inner()))
+            .await
+    }
+
+    async fn submit_ktp(
+        &self,
+        request: Request<SubmitKtpRequest>,
+    ) -> Result<Response<SubmitKtpResponse>, Status> {
+        let call = Call::of(&request);
+        call.answer(self.submit_ktp(&call, request.into_inner()))
+            .await
+    }
+
+    async fn extract_ktp(
+        &self,
+        request: Request<ExtractKtpRequest>,
+    ) -> Result<Response<ExtractKtpResponse>, Status> {
+        let call = Call::of(&request);
+        call.answer(self.extract_ktp(&call, request.into_inner()))
             .await
     }
 }

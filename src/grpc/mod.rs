@@ -9,41 +9,63 @@
 //! - [`call`]: the layer that records every call, and [`call::Call`].
 //! - [`auth`]: bearer-token authentication as a layer.
 //! - [`handlers`]: the `ktp.v1.KtpService` RPCs.
+//! - [`limit`]: per-method request size limits.
 //! - [`metadata`]: request id, `grpc-timeout`, `traceparent` from the headers.
 //! - [`status`]: the error table: domain error → gRPC status and details.
 
 use tower::ServiceBuilder;
 
 use crate::{
-    metrics::Metrics, proto::ktp_service_server::KtpServiceServer,
-    resilience::overload::InFlightLimit, security::auth::BearerTokens, upstream::Upstream,
+    config::Settings, metrics::Metrics, proto::ktp_service_server::KtpServiceServer,
+    resilience::overload::InFlightLimit, upstream::Upstream,
 };
 
 pub mod auth;
 pub mod call;
 pub mod handlers;
+pub mod limit;
 pub mod metadata;
 pub mod status;
 
-/// Largest request message accepted: a request is one short string.
+/// Largest request message accepted, but by the image-carrying methods: a
+/// request is one short string.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
 /// The KTP service as the server mounts it: its handlers behind the call
-/// and auth layers.
+/// and auth layers. The image-carrying RPCs take messages as large as an
+/// image allows (and no larger), and a cap of their own on calls in flight,
+/// which bounds the memory images hold.
 pub fn ktp_service(
     upstream: Upstream,
     metrics: Metrics,
     in_flight: InFlightLimit,
-    tokens: Option<BearerTokens>,
+    settings: &Settings,
 ) -> call::Recorded<auth::Authenticated<KtpServiceServer<handlers::KtpApi>>> {
+    let image_calls = call::MethodLimits {
+        max_message_bytes: *settings.submit.max_image_bytes + MAX_REQUEST_BYTES,
+        in_flight: Some(InFlightLimit::new(*settings.submit.max_in_flight)),
+    };
+    let calls = call::CallLayer::new(metrics, in_flight, MAX_REQUEST_BYTES)
+        .method(SUBMIT_KTP, image_calls.clone())
+        .method(EXTRACT_KTP, image_calls);
+    let limits = handlers::Limits {
+        max_image_bytes: *settings.submit.max_image_bytes,
+        max_wait: *settings.wait.max_wait,
+    };
+    let largest = calls.largest_message();
     ServiceBuilder::new()
-        .layer(call::CallLayer::new(metrics, in_flight))
-        .layer(auth::AuthLayer::new(tokens))
+        .layer(calls)
+        .layer(auth::AuthLayer::new(settings.auth.tokens().cloned()))
         .service(
-            KtpServiceServer::new(handlers::KtpApi::new(upstream))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
+            KtpServiceServer::new(handlers::KtpApi::new(upstream, limits))
+                .max_decoding_message_size(largest),
         )
 }
+
+/// Full name of the `SubmitKtp` RPC.
+pub const SUBMIT_KTP: &str = "/ktp.v1.KtpService/SubmitKtp";
+/// Full name of the `ExtractKtp` RPC.
+pub const EXTRACT_KTP: &str = "/ktp.v1.KtpService/ExtractKtp";
 
 /// The health-service name of the KTP API (readiness probes ask for it),
 /// as generated from the proto.

@@ -46,6 +46,9 @@ pub struct Call<Op, E> {
     deadline: Deadline,
     attempt: u32,
     previous: Option<E>,
+    /// Some earlier attempt may have taken effect upstream without its
+    /// answer arriving.
+    unknown_before: bool,
 }
 
 // Derived `Clone` would demand `Op: Clone`; the operation is shared instead.
@@ -56,6 +59,7 @@ impl<Op, E: Clone> Clone for Call<Op, E> {
             deadline: self.deadline.clone(),
             attempt: self.attempt,
             previous: self.previous.clone(),
+            unknown_before: self.unknown_before,
         }
     }
 }
@@ -68,6 +72,7 @@ impl<Op, E> Call<Op, E> {
             deadline: Deadline::Fixed(deadline),
             attempt: 0,
             previous: None,
+            unknown_before: false,
         }
     }
 
@@ -117,9 +122,18 @@ impl<Op, E> Call<Op, E> {
 }
 
 impl<Op, E: Failure> Call<Op, E> {
-    /// On a retry: the attempt before may have taken effect upstream.
-    pub fn previous_outcome_unknown(&self) -> bool {
-        self.previous.as_ref().is_some_and(Failure::outcome_unknown)
+    /// On a retry: some attempt before may have taken effect upstream (a
+    /// timeout, a connection lost after sending), even if a later one was
+    /// answered.
+    pub fn earlier_outcome_unknown(&self) -> bool {
+        self.unknown_before
+    }
+
+    /// The call becomes the next attempt, after `previous` failed,
+    /// remembering whether that failure left its outcome unknown.
+    pub(crate) fn retry_after_failure(&mut self, previous: E) {
+        self.unknown_before |= previous.outcome_unknown();
+        self.retry_after_error(previous);
     }
 }
 
@@ -179,11 +193,16 @@ mod tests {
     fn a_retry_knows_whether_the_attempt_before_may_have_taken_effect() {
         use crate::resilience::testing::Fault;
         let mut call: Call<(), Fault> = Call::new((), None);
-        assert!(!call.previous_outcome_unknown(), "a first attempt");
-        call.retry_after_error(Fault::Down);
-        assert!(!call.previous_outcome_unknown(), "an answer came back");
-        call.retry_after_error(Fault::Slow);
-        assert!(call.previous_outcome_unknown(), "no answer in time");
+        assert!(!call.earlier_outcome_unknown(), "a first attempt");
+        call.retry_after_failure(Fault::Down);
+        assert!(!call.earlier_outcome_unknown(), "an answer came back");
+        call.retry_after_failure(Fault::Slow);
+        assert!(call.earlier_outcome_unknown(), "no answer in time");
+        call.retry_after_failure(Fault::Down);
+        assert!(
+            call.earlier_outcome_unknown(),
+            "a later answer does not undo an earlier unknown outcome"
+        );
     }
 
     #[test]

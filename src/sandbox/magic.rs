@@ -118,10 +118,69 @@ pub const MAGIC_IDS: &[(&str, Canned)] = &[
     ("REFERENCE_ID_ERROR_SLOW", Canned::Slow),
 ];
 
-/// The canned answer for `id`, if it is a magic id.
+/// The canned answer for `id`, if it is a magic id of the result call.
 pub fn lookup(id: &str) -> Option<Canned> {
-    MAGIC_IDS
-        .iter()
-        .find(|(magic, _)| *magic == id)
-        .map(|(_, canned)| *canned)
+    find(MAGIC_IDS, id)
+}
+
+/// The vendor sandbox's magic `reference_id` values of the submit call, each
+/// refused as the vendor's sandbox refuses it. Any other id is accepted.
+pub const SUBMIT_REFERENCE_IDS: &[(&str, Canned)] = &[
+    (
+        "REFERENCE_ID_EXIST",
+        reply(
+            400,
+            Some("INVALID_PAYLOAD_REFERENCE_ID_EXISTS"),
+            "reference_id already exists",
+        ),
+    ),
+    (
+        "REFERENCE_ID_TOO_LONG",
+        reply(
+            400,
+            Some("INVALID_PAYLOAD_REFERENCE_ID"),
+            "reference_id is too long",
+        ),
+    ),
+    (
+        "REFERENCE_ID_TOO_SHORT",
+        reply(
+            400,
+            Some("INVALID_PAYLOAD_REFERENCE_ID"),
+            "reference_id is too short",
+        ),
+    ),
+];
+
+/// The vendor sandbox's magic `image` values of the submit call: refused at
+/// once (a 4xx) or what the job answers. Any other image (a real file or
+/// URL, which the gateway sends) makes a job answering the clean card.
+pub const SUBMIT_IMAGES: &[(&str, Canned)] = &[
+    (
+        "IMAGE_SIZE_EXCEED_LIMIT",
+        reply(
+            400,
+            Some("INVALID_PAYLOAD_IMAGE_SIZE"),
+            "image size exceeds the limit",
+        ),
+    ),
+    (
+        "NO_KTP_DETECTED",
+        reply(200, Some("KTP_NOT_DETECTED"), "ktp not detected"),
+    ),
+    ("KTP", card("", false)),
+    ("KTP_B", card("B", false)),
+    ("KTP_D", card("D", false)),
+    ("KTP_F", card("F", false)),
+    ("KTP_G", card("G", false)),
+    ("KTP_BD", card("BD", false)),
+    ("KTP_BF", card("BF", false)),
+    ("KTP_BG", card("BG", false)),
+    ("KTP_DG", card("DG", false)),
+    ("KTP_FG", card("FG", false)),
+];
+
+/// `value`'s row of `table`, if any.
+pub fn find(table: &[(&str, Canned)], value: &str) -> Option<Canned> {
+    table.iter().find(|(v, _)| *v == value).map(|(_, c)| *c)
 }

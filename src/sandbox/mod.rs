@@ -1,28 +1,36 @@
 //! The embedded, offline look-alike of the vendor's sandbox.
 //!
-//! A real HTTP server on a loopback port, answering the result call the way
-//! the vendor's sandbox does for its magic reference ids (plus magic ids of
-//! our own for every documented error), so that `--sandbox` exercises the very
-//! same upstream client, parsing and error mapping as production. Its answers
-//! are canned and its personal data is fictional.
+//! A real HTTP server on a loopback port, answering the submit and result
+//! calls the way the vendor's sandbox does for its magic values (plus magic
+//! ids of our own for every documented error), so that `--sandbox` exercises
+//! the very same upstream client, parsing and error mapping as production.
+//! A submit starts a job that is "processing" (the result call answers 404)
+//! for a while, then answers its card. Answers are canned; the personal data
+//! is fictional.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
     body::Bytes,
-    extract::Query,
+    extract::{Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use serde_json::{Value, json};
 
-use crate::{config::BaseUrl, upstream::client::RESULT_PATH};
+use crate::{
+    config::BaseUrl,
+    upstream::client::{RESULT_PATH, SUBMIT_PATH},
+};
 
+mod answers;
+mod jobs;
 pub mod magic;
 
-use magic::{Canned, SLOW_DELAY};
+pub use answers::{Answer, answer_for};
+use jobs::{Jobs, Lookup};
 
 /// A running sandbox; stops when dropped.
 #[derive(Debug)]
@@ -32,11 +40,15 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Starts the sandbox on an ephemeral loopback port.
-    pub async fn start() -> std::io::Result<Self> {
+    /// Starts the sandbox on an ephemeral loopback port; a submitted job
+    /// answers its result after `processing_time`.
+    pub async fn start(processing_time: Duration) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
-        let app = Router::new().route(&format!("/{RESULT_PATH}"), get(result));
+        let app = Router::new()
+            .route(&format!("/{RESULT_PATH}"), get(result))
+            .route(&format!("/{SUBMIT_PATH}"), post(submit))
+            .with_state(Arc::new(Jobs::new(processing_time)));
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "sandbox upstream stopped");
@@ -60,44 +72,44 @@ impl Drop for Sandbox {
     }
 }
 
-/// One canned answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    /// The HTTP status.
-    pub status: u16,
-    /// The JSON body, in the vendor's shape.
-    pub body: Value,
-    /// `Retry-After` in seconds, for the 429.
-    pub retry_after: Option<u64>,
-    /// How long to wait before answering, so the timeout path can be tried.
-    pub delay: Option<Duration>,
-}
-
-impl Answer {
-    fn new(status: u16, body: Value) -> Self {
-        Self {
-            status,
-            body,
-            retry_after: None,
-            delay: None,
-        }
-    }
+/// Both calls need the credentials headers, as the vendor's do.
+fn authorized(headers: &HeaderMap) -> bool {
+    let has = |name: &str| headers.get(name).is_some_and(|v| !v.is_empty());
+    has("app-id") && has("api-key")
 }
 
 async fn result(
+    State(jobs): State<Arc<Jobs>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    let has = |name: &str| headers.get(name).is_some_and(|v| !v.is_empty());
-    let answer = if !(has("app-id") && has("api-key")) {
+    let answer = if !authorized(&headers) {
         Answer::new(401, json!({ "message": "Authorization failed" }))
     } else {
         match reference_id_of(&query, &body) {
-            Some(id) => answer_for(&id),
-            None => not_found(),
+            None => answers::not_found(),
+            Some(id) => match jobs.lookup(&id) {
+                Lookup::Unknown => answer_for(&id),
+                // A job that has not finished yet is not found, yet.
+                Lookup::Processing => answers::not_found(),
+                Lookup::Done(canned) => answers::canned_answer(&id, canned),
+            },
         }
     };
+    respond(answer).await
+}
+
+async fn submit(State(jobs): State<Arc<Jobs>>, headers: HeaderMap, body: Bytes) -> Response {
+    let answer = if authorized(&headers) {
+        answers::submitted(&jobs, &body)
+    } else {
+        Answer::new(401, json!({ "message": "Authorization failed" }))
+    };
+    respond(answer).await
+}
+
+async fn respond(answer: Answer) -> Response {
     if let Some(delay) = answer.delay {
         tokio::time::sleep(delay).await;
     }
@@ -122,87 +134,6 @@ fn reference_id_of(query: &HashMap<String, String>, body: &[u8]) -> Option<Strin
     query.get("reference_id").cloned().or_else(|| {
         let v: Value = serde_json::from_slice(body).ok()?;
         v.get("reference_id")?.as_str().map(str::to_owned)
-    })
-}
-
-fn not_found() -> Answer {
-    answer_for("REFERENCE_ID_ERROR_NOT_FOUND")
-}
-
-/// The canned answer for one reference id: its row of [`magic::MAGIC_IDS`],
-/// else 400 `INVALID_SANDBOX_CODE`.
-pub fn answer_for(reference_id: &str) -> Answer {
-    let Some(canned) = magic::lookup(reference_id) else {
-        return Answer::new(
-            400,
-            json!({ "message": "Invalid sandbox code", "error_code": "INVALID_SANDBOX_CODE" }),
-        );
-    };
-    match canned {
-        Canned::Card { flags, validated } => {
-            let quality = json!({
-                "blur": flags.contains('B'),
-                "dark": flags.contains('D'),
-                "flashlight": flags.contains('F'),
-                "grayscale": flags.contains('G'),
-            });
-            if validated && !flags.is_empty() {
-                return Answer::new(
-                    200,
-                    json!({ "data": { "image_quality": quality }, "error_code": "FAIL_ON_1", "message": "fail on quality" }),
-                );
-            }
-            Answer::new(200, success(reference_id, quality))
-        }
-        Canned::Reply {
-            status,
-            error_code,
-            message,
-        } => {
-            let mut body = json!({ "message": message });
-            if let Some(code) = error_code {
-                body["error_code"] = json!(code);
-            }
-            if status == 200 {
-                body["data"] = json!({});
-            }
-            Answer::new(status, body)
-        }
-        Canned::RateLimited { retry_after } => Answer {
-            retry_after: Some(retry_after),
-            ..Answer::new(429, json!({ "message": "Too many requests" }))
-        },
-        Canned::Slow => Answer {
-            delay: Some(SLOW_DELAY),
-            ..Answer::new(200, success(reference_id, json!({})))
-        },
-    }
-}
-
-/// A fictional card holder ("CONTOH" means "example").
-fn success(reference_id: &str, quality: Value) -> Value {
-    json!({
-        "message": "success extract ktp data",
-        "data": {
-            "reference_id": reference_id,
-            "nik": "3273016505900002",
-            "full_name": "SITI CONTOH",
-            "place_of_birth": "BANDUNG",
-            "date_of_birth": "25-05-1990",
-            "gender": "PEREMPUAN",
-            "blood_type": "O",
-            "address": "JL. CONTOH NO. 1",
-            "rt_rw": "001/002",
-            "administrative_village": "CITARUM",
-            "district": "BANDUNG WETAN",
-            "city": "KOTA BANDUNG",
-            "state": "PROVINSI JAWA BARAT",
-            "religion": "ISLAM",
-            "marital_status": "BELUM KAWIN",
-            "occupation": "KARYAWAN SWASTA",
-            "nationality": "WNI",
-            "image_quality": quality,
-        }
     })
 }
 

@@ -128,3 +128,135 @@ fn every_magic_id_is_answered_and_listed_once() {
         );
     }
 }
+
+mod submit {
+    use std::time::Duration;
+
+    use super::super::{
+        answers::{canned_answer, submitted},
+        jobs::{Jobs, Lookup},
+        magic::Canned,
+    };
+    use serde_json::json;
+
+    fn submit(jobs: &Jobs, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let a = submitted(jobs, body.to_string().as_bytes());
+        (a.status, a.body)
+    }
+
+    fn code(answer: &(u16, serde_json::Value)) -> (u16, Option<&str>) {
+        (answer.0, answer.1["error_code"].as_str())
+    }
+
+    #[test]
+    fn payload_errors_are_the_vendors() {
+        let jobs = Jobs::new(Duration::from_secs(2));
+        for (body, want) in [
+            (json!({}), "MISSING_PAYLOAD_IMAGE"),
+            (json!({"image": ""}), "INVALID_PAYLOAD_IMAGE_MISSING"),
+            (json!({"image": 5}), "INVALID_PAYLOAD_IMAGE_FORMAT"),
+            (
+                json!({"image": "AAAA", "reference_id": 7}),
+                "INVALID_PAYLOAD_REFERENCE_ID",
+            ),
+            (
+                json!({"image": "AAAA", "reference_id": "REFERENCE_ID_EXIST"}),
+                "INVALID_PAYLOAD_REFERENCE_ID_EXISTS",
+            ),
+            (
+                json!({"image": "AAAA", "reference_id": "REFERENCE_ID_TOO_LONG"}),
+                "INVALID_PAYLOAD_REFERENCE_ID",
+            ),
+            (
+                json!({"image": "AAAA", "reference_id": "REFERENCE_ID_TOO_SHORT"}),
+                "INVALID_PAYLOAD_REFERENCE_ID",
+            ),
+            (
+                json!({"image": "IMAGE_SIZE_EXCEED_LIMIT"}),
+                "INVALID_PAYLOAD_IMAGE_SIZE",
+            ),
+        ] {
+            assert_eq!(
+                code(&submit(&jobs, body.clone())),
+                (400, Some(want)),
+                "{body}"
+            );
+        }
+        let a = submitted(&jobs, b"not json");
+        assert_eq!(a.body["error_code"], "INVALID_PAYLOAD");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_job_is_not_found_until_its_time_then_answers() {
+        let jobs = Jobs::new(Duration::from_secs(2));
+        let (status, body) = submit(&jobs, json!({"image": "AAAA", "reference_id": "JOB-1"}));
+        assert_eq!(
+            (status, &body["data"]["reference_id"]),
+            (200, &json!("JOB-1"))
+        );
+        assert_eq!(jobs.lookup("JOB-1"), Lookup::Processing);
+        tokio::time::advance(Duration::from_millis(2001)).await;
+        let Lookup::Done(canned) = jobs.lookup("JOB-1") else {
+            panic!("finished by now")
+        };
+        assert_eq!(
+            canned,
+            Canned::Card {
+                flags: "",
+                validated: false
+            }
+        );
+        assert_eq!(
+            canned_answer("JOB-1", canned).body["data"]["reference_id"],
+            "JOB-1"
+        );
+        // The id is taken now.
+        let again = submit(&jobs, json!({"image": "AAAA", "reference_id": "JOB-1"}));
+        assert_eq!(
+            code(&again),
+            (400, Some("INVALID_PAYLOAD_REFERENCE_ID_EXISTS"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_a_job_answers_follows_its_id_then_its_image() {
+        let jobs = Jobs::new(Duration::from_millis(1));
+        submit(
+            &jobs,
+            json!({"image": "AAAA", "reference_id": "REFERENCE_ID_KTP_B_V"}),
+        );
+        submit(
+            &jobs,
+            json!({"image": "KTP_BD", "validate_quality": true, "reference_id": "FLAGGED"}),
+        );
+        submit(
+            &jobs,
+            json!({"image": "NO_KTP_DETECTED", "reference_id": "NONE"}),
+        );
+        let (_, generated) = submit(&jobs, json!({"image": "AAAA"}));
+        tokio::time::advance(Duration::from_millis(2)).await;
+        let answer = |id: &str| match jobs.lookup(id) {
+            Lookup::Done(c) => canned_answer(id, c),
+            other => panic!("{id}: {other:?}"),
+        };
+        assert_eq!(
+            answer("REFERENCE_ID_KTP_B_V").body["error_code"],
+            "FAIL_ON_1"
+        );
+        assert_eq!(answer("FLAGGED").body["error_code"], "FAIL_ON_1");
+        assert_eq!(answer("NONE").body["error_code"], "KTP_NOT_DETECTED");
+        let id = generated["data"]["reference_id"].as_str().unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+        assert_eq!(answer(id).status, 200);
+    }
+
+    #[test]
+    fn the_job_store_is_bounded() {
+        let jobs = Jobs::new(Duration::from_secs(1));
+        for n in 0..=super::super::jobs::MAX_JOBS {
+            assert!(jobs.submit(&format!("J{n}"), Canned::Slow));
+        }
+        assert_eq!(jobs.lookup("J0"), Lookup::Unknown, "the oldest was dropped");
+        assert_eq!(jobs.lookup("J1"), Lookup::Processing);
+    }
+}

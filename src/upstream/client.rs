@@ -24,6 +24,8 @@ use crate::{
 
 /// Path of the result call, below `upstream.base_url`.
 pub const RESULT_PATH: &str = "ktp/id/extract-async/result";
+/// Path of the submit call, below `upstream.base_url`.
+pub const SUBMIT_PATH: &str = "ktp/id/extract-async";
 /// Longest `Retry-After` honoured; a larger value is clamped to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -47,6 +49,7 @@ pub struct UpstreamClient {
 struct Inner {
     http: reqwest::Client,
     result_url: Url,
+    submit_url: Url,
     app_id: HeaderValue,
     api_key: HeaderValue,
     placement: ReferenceIdPlacement,
@@ -92,6 +95,7 @@ impl UpstreamClient {
             inner: Arc::new(Inner {
                 http,
                 result_url: endpoint(&settings.base_url, RESULT_PATH),
+                submit_url: endpoint(&settings.base_url, SUBMIT_PATH),
                 app_id: secret_header(settings.app_id.expose_secret()),
                 api_key: secret_header(settings.api_key.expose_secret()),
                 placement: settings.reference_id_in,
@@ -110,6 +114,11 @@ impl UpstreamClient {
     /// `{base}/ktp/id/extract-async/result`.
     pub(super) fn result_url(&self) -> &Url {
         &self.inner.result_url
+    }
+
+    /// `{base}/ktp/id/extract-async`.
+    pub(super) fn submit_url(&self) -> &Url {
+        &self.inner.submit_url
     }
 
     /// Where the reference id goes in the result call.

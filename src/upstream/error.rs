@@ -158,14 +158,18 @@ impl Failure for UpstreamError {
         }
     }
 
-    /// No HTTP status came back, so the request may or may not have taken
-    /// effect. Conservative: a connection refused before sending reads the
-    /// same, as the error does not tell them apart.
+    /// The attempt ended without its whole answer, and the request may have
+    /// taken effect: no HTTP status came back, or a 2xx head did and the
+    /// body was then lost (the upstream had accepted it). Conservative: a
+    /// connection refused before sending reads the same as one lost after,
+    /// as the error does not tell them apart.
     fn outcome_unknown(&self) -> bool {
-        matches!(
-            self,
-            Self::Timeout { status: None, .. } | Self::Transport { status: None, .. }
-        )
+        match self {
+            Self::Timeout { status, .. } | Self::Transport { status, .. } => {
+                status.is_none_or(|s| (200..300).contains(&s))
+            }
+            _ => false,
+        }
     }
 
     fn circuit_open(retry_in: Duration) -> Self {
@@ -252,7 +256,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_missing_answer_leaves_the_outcome_unknown() {
+    fn a_lost_answer_or_a_lost_acceptance_leaves_the_outcome_unknown() {
         let timeout = |status| UpstreamError::Timeout {
             limit: Duration::ZERO,
             status,
@@ -263,7 +267,10 @@ mod tests {
         };
         assert!(timeout(None).outcome_unknown());
         assert!(cut(None).outcome_unknown());
-        assert!(!timeout(Some(200)).outcome_unknown());
+        // A 2xx head was an acceptance whose body was lost.
+        assert!(timeout(Some(200)).outcome_unknown());
+        assert!(cut(Some(201)).outcome_unknown());
+        assert!(!timeout(Some(503)).outcome_unknown());
         assert!(!cut(Some(503)).outcome_unknown());
         assert!(!status(503).outcome_unknown());
         assert!(!UpstreamError::circuit_open(Duration::ZERO).outcome_unknown());

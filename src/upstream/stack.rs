@@ -25,11 +25,15 @@ use tower::{
 };
 
 use super::{
-    BuildError, KtpResult, UpstreamClient, UpstreamError, attempts::AttemptMetrics,
-    attempts::AttemptMetricsLayer, result::FetchResult,
+    BuildError, KtpResult, UpstreamClient, UpstreamError,
+    attempts::AttemptMetrics,
+    attempts::AttemptMetricsLayer,
+    result::FetchResult,
+    submit::{SubmitJob, Submitted},
+    wait::{Polls, Waited},
 };
 use crate::{
-    config::UpstreamSettings,
+    config::{UpstreamSettings, WaitSettings},
     metrics::Metrics,
     reference_id::ReferenceId,
     resilience::{
@@ -76,10 +80,19 @@ impl Layers {
         }
     }
 
-    /// The result call, outermost first.
+    /// The result call, outermost first: coalescing, then what every call
+    /// goes through.
     fn result_stack<S>(&self, attempt: S) -> ResultStack<S> {
         ServiceBuilder::new()
             .option_layer(self.coalesce.clone())
+            .service(self.guarded(attempt))
+    }
+
+    /// Every call's own request, outermost first: retries, the breaker
+    /// around each attempt, attempt metrics. The submit call is just this:
+    /// a submit is never shared.
+    fn guarded<S>(&self, attempt: S) -> Guarded<S> {
+        ServiceBuilder::new()
             .layer(RetryLayer::new(self.retry.clone()))
             .layer(BreakerLayer::new(Arc::clone(&self.breaker)))
             .layer(AttemptMetricsLayer::new(Arc::clone(&self.metrics)))
@@ -92,7 +105,9 @@ impl Layers {
 #[derive(Clone)]
 pub struct Upstream {
     results: ResultStack<UpstreamClient>,
+    submits: Guarded<UpstreamClient>,
     breaker: Arc<CircuitBreaker>,
+    polls: Polls,
 }
 
 impl fmt::Debug for Upstream {
@@ -106,11 +121,18 @@ impl fmt::Debug for Upstream {
 impl Upstream {
     /// Builds the stack and the client. The settings were validated when
     /// loaded, so only the HTTP client's setup can still fail.
-    pub fn new(settings: &UpstreamSettings, metrics: Metrics) -> Result<Self, BuildError> {
+    pub fn new(
+        settings: &UpstreamSettings,
+        wait: &WaitSettings,
+        metrics: Metrics,
+    ) -> Result<Self, BuildError> {
         let layers = Layers::new(settings, metrics);
+        let client = UpstreamClient::new(settings)?;
         Ok(Self {
-            results: layers.result_stack(UpstreamClient::new(settings)?),
+            results: layers.result_stack(client.clone()),
+            submits: layers.guarded(client),
             breaker: layers.breaker,
+            polls: Polls::new(wait),
         })
     }
 
@@ -128,6 +150,28 @@ impl Upstream {
             trace: trace.cloned(),
         };
         self.results.clone().oneshot(Call::new(op, deadline)).await
+    }
+
+    /// Starts one OCR job. `deadline` is the caller's; retries (with the
+    /// same reference id) never start past it.
+    pub async fn submit(
+        &self,
+        job: SubmitJob,
+        deadline: Option<Instant>,
+    ) -> Result<Submitted, UpstreamError> {
+        self.submits.clone().oneshot(Call::new(job, deadline)).await
+    }
+
+    /// Fetches one job's result, asking again while it is not found (not
+    /// finished yet) until `until`; concurrent waiters for one id share each
+    /// poll. Dropping the future stops this caller's waiting at once.
+    pub async fn wait_for_result(
+        &self,
+        reference_id: &ReferenceId,
+        until: Instant,
+        trace: Option<&TraceContext>,
+    ) -> Waited {
+        self.polls.wait(self, reference_id, until, trace).await
     }
 
     /// The circuit breaker's current phase.

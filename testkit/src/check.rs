@@ -43,13 +43,21 @@ pub fn error_status(status: &Status, want: &Expect, reference_id: &str) -> Resul
             }
             for (key, meta) in failure.metadata {
                 let got = info.metadata.get(*key).map(String::as_str);
-                let expected = match meta {
-                    Meta::Is(v) => Some(*v),
-                    Meta::Absent => None,
+                let (ok, expected) = match meta {
+                    Meta::Is(v) => (got == Some(*v), format!("{v:?}")),
+                    Meta::ReferenceId => (
+                        got == Some(reference_id),
+                        format!("the reference id {reference_id:?}"),
+                    ),
+                    Meta::Number => (
+                        got.is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())),
+                        "a whole number".to_owned(),
+                    ),
+                    Meta::Absent => (got.is_none(), "absent".to_owned()),
                 };
-                if got != expected {
+                if !ok {
                     problems.push(format!(
-                        "metadata {key} is {got:?}, expected {expected:?} (all: {:?})",
+                        "metadata {key} is {got:?}, expected {expected} (all: {:?})",
                         info.metadata
                     ));
                 }
@@ -91,6 +99,9 @@ fn detail_problems(details: &ErrorDetails, want: Detail, reference_id: &str) -> 
         _ => {}
     }
     match (want, details.bad_request()) {
+        (Detail::BadRequestOneOf(_), _) => {
+            problems.push("an example expects an exact field, not a rule".to_owned());
+        }
         (Detail::BadRequest { field }, Some(b)) => {
             let fields: Vec<&str> = b
                 .field_violations

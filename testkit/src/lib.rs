@@ -2,8 +2,10 @@
 //! includes: the in-process API tests, the tests of the compiled binary and
 //! the gateway's own unit tests use the same pieces.
 //!
-//! - [`fake_upstream`]: a scriptable upstream on raw TCP that can misbehave
-//!   in every way the tests need.
+//! - [`fake_upstream`]: a scriptable upstream on raw TCP that serves the
+//!   result and the submit calls, runs jobs that finish after a delay, and
+//!   can misbehave in every way the tests need.
+//! - [`images`]: card images made on the spot (real PNGs, JPEG headers).
 //! - [`card_holders`]: the fictional card holders the fake upstream and the
 //!   sandbox return, and the personal values no output may contain.
 //! - [`error_table`]: the README's error table as data, with examples; its
@@ -19,3 +21,4 @@ pub mod card_holders;
 pub mod check;
 pub mod error_table;
 pub mod fake_upstream;
+pub mod images;

@@ -5,9 +5,14 @@ use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use ktp_gateway::{
     config::{Settings, Sources},
-    proto::{GetKtpResultRequest, GetKtpResultResponse, ktp_service_client::KtpServiceClient},
+    proto::{
+        ExtractKtpRequest, ExtractKtpResponse, GetKtpResultRequest, GetKtpResultResponse,
+        SubmitKtpRequest, SubmitKtpResponse, extract_ktp_request,
+        ktp_service_client::KtpServiceClient, submit_ktp_request,
+    },
     server,
 };
+use ktp_testkit::images::{self, ImageSource};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::{Request, Status, transport::Channel};
 
@@ -106,8 +111,63 @@ impl TestApp {
     ) -> Result<tonic::Response<GetKtpResultResponse>, Status> {
         let mut request = Request::new(GetKtpResultRequest {
             reference_id: reference_id.to_owned(),
+            wait: false,
         });
         customize(&mut request);
+        self.client.clone().get_ktp_result(request).await
+    }
+
+    /// Calls `SubmitKtp`.
+    pub(crate) async fn submit(
+        &self,
+        request: SubmitKtpRequest,
+    ) -> Result<tonic::Response<SubmitKtpResponse>, Status> {
+        self.submit_with(request, |_| {}).await
+    }
+
+    /// Calls `SubmitKtp`, with the request's metadata or timeout changed.
+    pub(crate) async fn submit_with(
+        &self,
+        request: SubmitKtpRequest,
+        customize: impl FnOnce(&mut Request<SubmitKtpRequest>),
+    ) -> Result<tonic::Response<SubmitKtpResponse>, Status> {
+        let mut request = Request::new(request);
+        customize(&mut request);
+        self.client.clone().submit_ktp(request).await
+    }
+
+    /// Calls `ExtractKtp`.
+    pub(crate) async fn extract(
+        &self,
+        request: ExtractKtpRequest,
+    ) -> Result<tonic::Response<ExtractKtpResponse>, Status> {
+        self.extract_with(request, |_| {}).await
+    }
+
+    /// Calls `ExtractKtp`, with the request's metadata or timeout changed.
+    pub(crate) async fn extract_with(
+        &self,
+        request: ExtractKtpRequest,
+        customize: impl FnOnce(&mut Request<ExtractKtpRequest>),
+    ) -> Result<tonic::Response<ExtractKtpResponse>, Status> {
+        let mut request = Request::new(request);
+        customize(&mut request);
+        self.client.clone().extract_ktp(request).await
+    }
+
+    /// Calls `GetKtpResult` with `wait`, and this timeout if any.
+    pub(crate) async fn wait_for(
+        &self,
+        reference_id: &str,
+        timeout: Option<Duration>,
+    ) -> Result<tonic::Response<GetKtpResultResponse>, Status> {
+        let mut request = Request::new(GetKtpResultRequest {
+            reference_id: reference_id.to_owned(),
+            wait: true,
+        });
+        if let Some(t) = timeout {
+            request.set_timeout(t);
+        }
         self.client.clone().get_ktp_result(request).await
     }
 
@@ -129,6 +189,7 @@ impl TestApp {
         let mut client = self.client.clone();
         let request = GetKtpResultRequest {
             reference_id: reference_id.to_owned(),
+            wait: false,
         };
         tokio::spawn(async move { client.get_ktp_result(request).await })
     }
@@ -164,6 +225,39 @@ impl Drop for TestApp {
             h.abort();
         }
     }
+}
+
+/// A `SubmitKtpRequest` for `reference_id` carrying `image`.
+pub(crate) fn submit_request(image: ImageSource, reference_id: &str) -> SubmitKtpRequest {
+    use submit_ktp_request::ImageSource as Source;
+    SubmitKtpRequest {
+        image_source: match image {
+            ImageSource::None => None,
+            ImageSource::File(b) => Some(Source::Image(b.into())),
+            ImageSource::Url(u) => Some(Source::ImageUrl(u)),
+        },
+        validate_quality: false,
+        reference_id: reference_id.to_owned(),
+    }
+}
+
+/// An `ExtractKtpRequest` for `reference_id` carrying `image`.
+pub(crate) fn extract_request(image: ImageSource, reference_id: &str) -> ExtractKtpRequest {
+    use extract_ktp_request::ImageSource as Source;
+    ExtractKtpRequest {
+        image_source: match image {
+            ImageSource::None => None,
+            ImageSource::File(b) => Some(Source::Image(b.into())),
+            ImageSource::Url(u) => Some(Source::ImageUrl(u)),
+        },
+        validate_quality: false,
+        reference_id: reference_id.to_owned(),
+    }
+}
+
+/// A valid image (a 720×480 PNG), as a request carries it.
+pub(crate) fn valid_image() -> ImageSource {
+    ImageSource::File(images::valid())
 }
 
 /// A lazily-connecting channel to the gateway.

@@ -7,15 +7,24 @@
 //!   provoked at the gateway.
 //! - `request_shape`: what the gateway sends upstream (path, headers, query, body).
 //! - `lifecycle`: health, reflection, deadlines and graceful shutdown.
+//! - `submit`: `SubmitKtp`: local image checks, the request on the wire,
+//!   generated and answered reference ids, taken ids, retries.
+//! - `limits`: per-method message limits and `submit.max_in_flight`.
+//! - `wait`: `GetKtpResult` with `wait` against jobs that finish later.
+//! - `extract`: `ExtractKtp`, and metrics per method.
 //!
 //! The fake upstream is [`ktp_testkit::fake_upstream`], shared with the
 //! tests of the compiled binary.
 
+mod extract;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod metrics;
 mod request_shape;
 mod resilience;
 mod rows;
 mod security;
+mod submit;
 mod table;
+mod wait;

@@ -266,6 +266,7 @@ async fn past_the_in_flight_cap_calls_are_shed_at_once() {
             client
                 .get_ktp_result(GetKtpResultRequest {
                     reference_id: id.into(),
+                    wait: false,
                 })
                 .await
         })

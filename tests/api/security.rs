@@ -82,6 +82,7 @@ async fn tls_channel(
 fn request(id: &str) -> GetKtpResultRequest {
     GetKtpResultRequest {
         reference_id: id.into(),
+        wait: false,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Every example of the error table as data ([`ktp_testkit::error_table`])
-//! through the real server: the HTTP answers played by the fake upstream,
-//! everything else provoked the way its [`Provoke`] variant says. Each
+//! through the real server, on the RPC it names: the HTTP answers played by
+//! the fake upstream on the upstream call they answer (the result call or
+//! the submit call), everything else provoked the way its [`Provoke`]
+//! variant says. Each
 //! example gets a gateway of its own (a fresh breaker and retry budget) and
 //! is checked for code, reason, domain, metadata, detail, the request id in
 //! `RequestInfo` and `x-request-id`, and the upstream requests it took.
@@ -10,15 +12,20 @@
 
 use std::time::Duration;
 
-use ktp_gateway::proto::{GetKtpResultRequest, GetKtpResultResponse};
+use ktp_gateway::proto::{
+    GetKtpResultRequest, GetKtpResultResponse, ktp_service_client::KtpServiceClient,
+};
 use ktp_testkit::{
     check,
-    error_table::{Delay, Detail, Example, Provoke, TABLE, Trigger},
+    error_table::{Delay, Detail, Example, ImageCase, Provoke, Rpc, TABLE, Trigger},
     fake_upstream::Reply,
+    images::{self, ImageSource},
 };
-use tonic::{Code, Request, Response, Status, codegen::http::uri::PathAndQuery};
+use tonic::{Code, Request, Status, codegen::http::uri::PathAndQuery, transport::Channel};
 
-use crate::helpers::{API_KEY, APP_ID, RawRequest, TestApp, channel, sample_success};
+use crate::helpers::{
+    API_KEY, APP_ID, RawRequest, TestApp, channel, extract_request, sample_success, submit_request,
+};
 
 /// The reference id of each example's call.
 const ID: &str = "TABLE-REF-1";
@@ -33,6 +40,14 @@ const CALLER_DEADLINE: Duration = Duration::from_secs(1);
 /// `upstream.breaker.cooldown`'s default: an open circuit's `RetryInfo` is
 /// at most this.
 const COOL_DOWN: Duration = Duration::from_secs(10);
+/// `submit.max_image_bytes`'s default.
+const MAX_IMAGE_BYTES: usize = 5_000_000;
+/// A wait that ends after its first poll: `wait.max_wait` shorter than
+/// `wait.poll_interval`.
+const ONE_POLL: &[(&str, &str)] = &[
+    ("KTP_GATEWAY__WAIT__MAX_WAIT", "300ms"),
+    ("KTP_GATEWAY__WAIT__POLL_INTERVAL", "2s"),
+];
 
 /// `GetKtpResultRequest`'s field 1 with the wrong wire type (fixed64
 /// instead of length-delimited).
@@ -42,7 +57,75 @@ struct WrongWireType {
     reference_id: u64,
 }
 
-type CallResult = Result<Response<GetKtpResultResponse>, Status>;
+/// A call's answer, whatever its RPC: only success or the status matters.
+type CallResult = Result<(), Status>;
+
+/// One call of an example: its RPC and request, as the example says.
+#[derive(Clone)]
+struct Call {
+    rpc: Rpc,
+    reference_id: String,
+    image: ImageSource,
+    wait: bool,
+    timeout: Option<Duration>,
+    metadata: Vec<(&'static str, &'static str)>,
+}
+
+impl Call {
+    fn new(rpc: Rpc, reference_id: &str) -> Self {
+        Self {
+            rpc,
+            reference_id: reference_id.to_owned(),
+            image: ImageSource::File(images::valid()),
+            wait: false,
+            timeout: None,
+            metadata: Vec::new(),
+        }
+    }
+
+    async fn on(self, mut client: KtpServiceClient<Channel>) -> CallResult {
+        macro_rules! send {
+            ($method:ident, $message:expr) => {{
+                let mut request = Request::new($message);
+                if let Some(t) = self.timeout {
+                    request.set_timeout(t);
+                }
+                for (k, v) in &self.metadata {
+                    request.metadata_mut().insert(*k, v.parse().expect("ASCII"));
+                }
+                client.$method(request).await.map(|_| ())
+            }};
+        }
+        match self.rpc {
+            Rpc::GetKtpResult => send!(
+                get_ktp_result,
+                GetKtpResultRequest {
+                    reference_id: self.reference_id.clone(),
+                    wait: self.wait,
+                }
+            ),
+            Rpc::SubmitKtp => send!(
+                submit_ktp,
+                submit_request(self.image.clone(), &self.reference_id)
+            ),
+            Rpc::ExtractKtp => send!(
+                extract_ktp,
+                extract_request(self.image.clone(), &self.reference_id)
+            ),
+        }
+    }
+
+    /// On the app's shared client connection.
+    async fn send(self, app: &TestApp) -> CallResult {
+        self.on(app.client.clone()).await
+    }
+
+    /// On a connection of its own (the in-flight caps are process-wide).
+    async fn alone(self, app: &TestApp) -> CallResult {
+        self.on(KtpServiceClient::new(channel(app.addr).await))
+            .await
+    }
+}
 
 /// Runs every example whose trigger `wanted` accepts; panics listing every
 /// example whose answer was not the expected one.
@@ -62,35 +145,58 @@ async fn run_examples(wanted: impl Fn(&Trigger) -> bool) -> usize {
 }
 
 #[tokio::test]
-async fn every_upstream_answer_of_the_table_gets_its_row() {
+async fn every_result_call_answer_of_the_table_gets_its_row() {
     let ran = run_examples(|t| matches!(t, Trigger::Upstream(_))).await;
-    assert!(ran >= TABLE.len(), "only {ran} examples");
+    assert!(ran >= 40, "only {ran} examples");
+}
+
+#[tokio::test]
+async fn every_submit_call_answer_of_the_table_gets_its_row() {
+    let ran =
+        run_examples(|t| matches!(t, Trigger::Submit(_) | Trigger::SubmitAfterLostAttempt(_)))
+            .await;
+    assert!(ran >= 25, "only {ran} examples");
 }
 
 #[tokio::test]
 async fn every_provoked_example_of_the_table_gets_its_row() {
     let ran = run_examples(|t| matches!(t, Trigger::Provoke(_))).await;
-    assert!(ran > 10, "only {ran} examples");
+    assert!(ran > 40, "only {ran} examples");
 }
 
 /// One example, on a gateway of its own.
 async fn run(example: &Example) -> Result<(), String> {
+    let rpc = example.rpc;
     let (app, reference_id, result) = match example.trigger {
         Trigger::Upstream(answer) => {
             let app = TestApp::spawn().await;
+            // An ExtractKtp's submit is accepted (unscripted), naming ID.
             app.upstream.on(ID, Reply::from(&answer));
-            let result = app.call(ID).await;
+            let result = Call::new(rpc, ID).send(&app).await;
+            (app, ID.to_owned(), result)
+        }
+        Trigger::Submit(answer) => {
+            let app = TestApp::spawn().await;
+            app.upstream.on_submit(ID, Reply::from(&answer));
+            let result = Call::new(rpc, ID).send(&app).await;
+            (app, ID.to_owned(), result)
+        }
+        Trigger::SubmitAfterLostAttempt(answer) => {
+            let app = TestApp::spawn().await;
+            let attempts = Reply::sequence(vec![Reply::Close, Reply::from(&answer)]);
+            app.upstream.on_submit(ID, attempts);
+            let result = Call::new(rpc, ID).send(&app).await;
             (app, ID.to_owned(), result)
         }
         Trigger::Provoke(what) => {
-            let mut provoked = provoke(what).await;
+            let mut provoked = provoke(rpc, what).await;
             // On a starved CPU the gateway's answer, 50 ms before the
             // deadline, can lose to the client's own timer (README, Error
             // mapping): that is the machine, not the gateway; try again.
             for _ in 1..3 {
                 match &provoked.2 {
                     Err(s) if s.code() == Code::Cancelled && s.message() == "Timeout expired" => {
-                        provoked = provoke(what).await;
+                        provoked = provoke(rpc, what).await;
                     }
                     _ => break,
                 }
@@ -111,9 +217,9 @@ async fn run(example: &Example) -> Result<(), String> {
 fn verdict(example: &Example, reference_id: &str, result: CallResult) -> Result<(), String> {
     let want = &example.expect;
     let status = match (want.error, result) {
-        (None, Ok(_)) => return Ok(()),
+        (None, Ok(())) => return Ok(()),
         (None, Err(status)) => return Err(format!("expected OK, got {status:?}")),
-        (Some(_), Ok(r)) => return Err(format!("expected {}, got OK: {r:?}", want.code)),
+        (Some(_), Ok(())) => return Err(format!("expected {}, got OK", want.code)),
         (Some(_), Err(status)) => status,
     };
     check::error_status(&status, want, reference_id)?;
@@ -151,20 +257,30 @@ fn verdict(example: &Example, reference_id: &str, result: CallResult) -> Result<
     Ok(())
 }
 
+/// Scripts the example's first upstream call for `ID`: the submit call
+/// for an image RPC, else the result call.
+fn first_call(app: &TestApp, rpc: Rpc, reply: Reply) {
+    if rpc.carries_image() {
+        app.upstream.on_submit(ID, reply);
+    } else {
+        app.upstream.on(ID, reply);
+    }
+}
+
 /// Makes a gateway-side example happen; returns the gateway, the call's
 /// reference id and its result.
-async fn provoke(what: Provoke) -> (TestApp, String, CallResult) {
+async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
     let ok = || Reply::Json(200, sample_success());
     match what {
         Provoke::ReferenceId(id) => {
             let app = TestApp::spawn().await;
-            let result = app.call(id).await;
+            let result = Call::new(rpc, id).send(&app).await;
             (app, id.to_owned(), result)
         }
         Provoke::LongReferenceId(len) => {
             let app = TestApp::spawn().await;
             let id = "R".repeat(len);
-            let result = app.call(&id).await;
+            let result = Call::new(rpc, &id).send(&app).await;
             (app, id, result)
         }
         Provoke::ReferenceIdBytes(bytes) => {
@@ -183,12 +299,9 @@ async fn provoke(what: Provoke) -> (TestApp, String, CallResult) {
         Provoke::UnsupportedCompression => {
             let app = TestApp::spawn().await;
             app.upstream.on(ID, ok());
-            let result = app
-                .call_with(ID, |r| {
-                    r.metadata_mut()
-                        .insert("grpc-encoding", "gzip".parse().expect("ASCII"));
-                })
-                .await;
+            let mut call = Call::new(rpc, ID);
+            call.metadata.push(("grpc-encoding", "gzip"));
+            let result = call.send(&app).await;
             (app, ID.to_owned(), result)
         }
         Provoke::BearerTokenMissing | Provoke::BearerTokenInvalid => {
@@ -197,16 +310,12 @@ async fn provoke(what: Provoke) -> (TestApp, String, CallResult) {
             let path = tokens.path().to_str().expect("UTF-8 path").to_owned();
             let app = TestApp::spawn_with(&[("KTP_GATEWAY__AUTH__TOKENS_FILE", &path)]).await;
             app.upstream.on(ID, ok());
-            let result = app
-                .call_with(ID, |r| {
-                    if what == Provoke::BearerTokenInvalid {
-                        r.metadata_mut().insert(
-                            "authorization",
-                            "Bearer table-token-2".parse().expect("ASCII"),
-                        );
-                    }
-                })
-                .await;
+            let mut call = Call::new(rpc, ID);
+            if what == Provoke::BearerTokenInvalid {
+                call.metadata
+                    .push(("authorization", "Bearer table-token-2"));
+            }
+            let result = call.send(&app).await;
             (app, ID.to_owned(), result)
         }
         Provoke::Overloaded => {
@@ -219,16 +328,34 @@ async fn provoke(what: Provoke) -> (TestApp, String, CallResult) {
             while app.upstream.attempts("BUSY") == 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            let result = on_own_connection(&app, ID).await;
+            let result = Call::new(rpc, ID).alone(&app).await;
             busy.await
                 .expect("busy call task")
                 .expect("the call in flight completes");
             (app, ID.to_owned(), result)
         }
+        Provoke::ImageCallsOverloaded => {
+            let app = TestApp::spawn_with(&[("KTP_GATEWAY__SUBMIT__MAX_IN_FLIGHT", "1")]).await;
+            app.upstream.on_submit(
+                "BUSY",
+                Reply::delayed(Duration::from_millis(800), Reply::accepted("BUSY")),
+            );
+            let busy = tokio::spawn(Call::new(Rpc::SubmitKtp, "BUSY").on(app.client.clone()));
+            while app.upstream.attempts("BUSY") == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let result = Call::new(rpc, ID).alone(&app).await;
+            busy.await
+                .expect("busy call task")
+                .expect("the submit in flight completes");
+            (app, ID.to_owned(), result)
+        }
         Provoke::CallerDeadline => {
             let app = TestApp::spawn().await;
-            app.upstream.on(ID, Reply::delayed(SLOW, ok()));
-            let result = app.call_with(ID, |r| r.set_timeout(CALLER_DEADLINE)).await;
+            first_call(&app, rpc, Reply::delayed(SLOW, ok()));
+            let mut call = Call::new(rpc, ID);
+            call.timeout = Some(CALLER_DEADLINE);
+            let result = call.send(&app).await;
             (app, ID.to_owned(), result)
         }
         Provoke::CircuitOpen => {
@@ -241,14 +368,14 @@ async fn provoke(what: Provoke) -> (TestApp, String, CallResult) {
             app.upstream.on(ID, ok());
             let tripped = app.call("TRIP").await;
             assert!(tripped.is_err(), "the tripping call fails: {tripped:?}");
-            let result = app.call(ID).await;
+            let result = Call::new(rpc, ID).send(&app).await;
             (app, ID.to_owned(), result)
         }
         Provoke::UpstreamTimeout => {
             let app =
                 TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", SHORT_TIMEOUT)]).await;
-            app.upstream.on(ID, Reply::delayed(SLOW, ok()));
-            let result = app.call(ID).await;
+            first_call(&app, rpc, Reply::delayed(SLOW, ok()));
+            let result = Call::new(rpc, ID).send(&app).await;
             (app, ID.to_owned(), result)
         }
         Provoke::ConnectionRefused => {
@@ -259,34 +386,53 @@ async fn provoke(what: Provoke) -> (TestApp, String, CallResult) {
                 .port();
             let base = format!("http://127.0.0.1:{port}");
             let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__BASE_URL", &base)]).await;
-            let result = app.call(ID).await;
+            let result = Call::new(rpc, ID).send(&app).await;
             (app, ID.to_owned(), result)
         }
-        Provoke::ConnectionClosed => played(Reply::Close).await,
-        Provoke::CutMidBody => played(Reply::CutMidBody).await,
+        Provoke::ConnectionClosed => played(rpc, Reply::Close).await,
+        Provoke::CutMidBody => played(rpc, Reply::CutMidBody).await,
         Provoke::ResetMidBody => {
-            played(Reply::ResetMidBody(br#"{"data": {"nik": "35"#.to_vec())).await
+            played(
+                rpc,
+                Reply::ResetMidBody(br#"{"data": {"nik": "35"#.to_vec()),
+            )
+            .await
+        }
+        Provoke::Image(case) => {
+            let app = TestApp::spawn().await;
+            let mut call = Call::new(rpc, ID);
+            call.image = case.source(MAX_IMAGE_BYTES);
+            let result = call.send(&app).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::WaitEnds | Provoke::ResultNotReady => {
+            // Unscripted: the submit is accepted, every poll not found.
+            let app = TestApp::spawn_with(ONE_POLL).await;
+            let mut call = Call::new(rpc, ID);
+            call.wait = true;
+            let result = call.send(&app).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::OversizedImageMessage => {
+            let app = TestApp::spawn().await;
+            let mut call = Call::new(rpc, ID);
+            call.image = ImageSource::File(images::padded(
+                images::valid(),
+                ImageCase::OVER_MESSAGE_LIMIT,
+            ));
+            let result = call.send(&app).await;
+            (app, ID.to_owned(), result)
         }
     }
 }
 
-/// A gateway whose upstream answers the call with `reply`, and the call.
-async fn played(reply: Reply) -> (TestApp, String, CallResult) {
+/// A gateway whose upstream answers the call's first request with `reply`,
+/// and the call.
+async fn played(rpc: Rpc, reply: Reply) -> (TestApp, String, CallResult) {
     let app = TestApp::spawn().await;
-    app.upstream.on(ID, reply);
-    let result = app.call(ID).await;
+    first_call(&app, rpc, reply);
+    let result = Call::new(rpc, ID).send(&app).await;
     (app, ID.to_owned(), result)
-}
-
-/// A call on a connection of its own (the in-flight cap is process-wide).
-async fn on_own_connection(app: &TestApp, reference_id: &str) -> CallResult {
-    let mut client =
-        ktp_gateway::proto::ktp_service_client::KtpServiceClient::new(channel(app.addr).await);
-    client
-        .get_ktp_result(GetKtpResultRequest {
-            reference_id: reference_id.to_owned(),
-        })
-        .await
 }
 
 /// `GetKtpResult` with any message as the request.
@@ -298,5 +444,7 @@ where
     grpc.ready().await.expect("ready");
     let path = PathAndQuery::from_static("/ktp.v1.KtpService/GetKtpResult");
     let codec = tonic_prost::ProstCodec::<M, GetKtpResultResponse>::default();
-    grpc.unary(Request::new(message), path, codec).await
+    grpc.unary(Request::new(message), path, codec)
+        .await
+        .map(|_| ())
 }

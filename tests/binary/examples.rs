@@ -148,7 +148,7 @@ fn check_client(gateway: &mut Gateway, cmd: Command, name: &str) {
             })
         })
         .collect();
-    assert_eq!(calls.len(), 3, "{name}: one line per call\n{output}");
+    assert_eq!(calls.len(), 4, "{name}: one line per call\n{output}");
 
     let expected = [
         json!({
@@ -172,6 +172,11 @@ fn check_client(gateway: &mut Gateway, cmd: Command, name: &str) {
             "domain": "ktp-gateway",
             "metadata": {"constraint": "required"},
             "field_violations": ["reference_id"],
+        }),
+        json!({
+            "call": "submit_and_wait",
+            "code": "OK",
+            "full_name": "SITI CONTOH",
         }),
     ];
     for (call, expected) in calls.iter().zip(&expected) {
@@ -199,6 +204,21 @@ fn check_client(gateway: &mut Gateway, cmd: Command, name: &str) {
         let log = gateway.call_log(request_id);
         assert_eq!(log["grpc_code"], call["code"], "{name}: {log}");
     }
+    // The submitted job is the one whose result came back (a UUID the
+    // gateway generated, as the client sent none).
+    let waited = &calls[3];
+    assert_eq!(
+        waited["reference_id"], waited["submitted_reference_id"],
+        "{name}: {waited}"
+    );
+    let id = waited["reference_id"].as_str().unwrap_or_default();
+    assert!(
+        id.len() == 36
+            && id
+                .bytes()
+                .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{name}: a lower-case UUID, got {id:?}"
+    );
 }
 
 #[test]

@@ -143,7 +143,7 @@ async fn rules_and_panels_name_only_metrics_a_live_scrape_has() {
         .to_owned();
 
     // Calls that touch every label family: success, caller error, retried
-    // 5xx, rate limiting, coalesced calls.
+    // 5xx, rate limiting, a waiting call, coalesced calls.
     let mut client = gateway.ktp().await;
     for id in [
         "REFERENCE_ID_KTP",
@@ -153,6 +153,10 @@ async fn rules_and_panels_name_only_metrics_a_live_scrape_has() {
     ] {
         let _ = client.get_ktp_result(ktp_request(id, None)).await;
     }
+    // A call that waits for its job, timed apart from the others.
+    let mut waiting = ktp_request("REFERENCE_ID_KTP", None);
+    waiting.get_mut().wait = true;
+    let _ = client.get_ktp_result(waiting).await;
     let concurrent: Vec<_> = (0..4)
         .map(|_| {
             let mut c = client.clone();

@@ -7,7 +7,7 @@ use super::{DEFAULT_RETRY_DELAY, Detail, Row, reason};
 use crate::{
     error::{GatewayError, Refusal},
     security::auth::Unauthenticated,
-    upstream::UpstreamError,
+    upstream::{UpstreamError, submit::REFERENCE_ID_EXISTS},
 };
 
 /// The error table. Each arm is one README row; keep them in step.
@@ -41,6 +41,28 @@ pub fn classify(err: &GatewayError) -> Row {
         )
         .with("max_in_flight", limit),
         GatewayError::Upstream(up) => classify_upstream(up),
+        GatewayError::InvalidImage(why) => {
+            Row::gateway(Code::InvalidArgument, INVALID_IMAGE, why.to_string())
+                .with("constraint", why.constraint())
+                .detail(Detail::BadRequest {
+                    field: why.field(),
+                    description: why.to_string(),
+                })
+        }
+        GatewayError::Submit(up) => classify_submit(up),
+        GatewayError::NotFoundAfterWait { error, waited } => {
+            classify_upstream(error).with("waited_ms", waited.as_millis())
+        }
+        GatewayError::ResultNotReady { waited } => Row::gateway(
+            Code::DeadlineExceeded,
+            RESULT_NOT_READY,
+            "the job was submitted but its result was not ready in time; read it later with GetKtpResult (wait = true)",
+        )
+        .with("waited_ms", waited.as_millis()),
+        GatewayError::ForJob {
+            reference_id,
+            error,
+        } => classify(error).with("reference_id", reference_id),
         // tonic's own codes for these (OUT_OF_RANGE, INTERNAL) would blame
         // the server or suggest a retry; the request is what is wrong.
         GatewayError::Malformed(m) => match m.kind {
@@ -51,6 +73,68 @@ pub fn classify(err: &GatewayError) -> Row {
             Refusal::Other(code) => Row::gateway(Code::from(code), REQUEST_REFUSED, &m.message),
         },
     }
+}
+
+/// The submit call's own 400s; its other answers read as the result call's.
+fn classify_submit(err: &UpstreamError) -> Row {
+    let UpstreamError::Status {
+        status: 400,
+        error_code: Some(code),
+        ..
+    } = err
+    else {
+        return match err {
+            // Not found is the result call's answer, not a submit's.
+            UpstreamError::Status { status: 404, .. } => bad_status(err),
+            _ => classify_upstream(err),
+        };
+    };
+    let row = if code == REFERENCE_ID_EXISTS {
+        Row::upstream(
+            Code::AlreadyExists,
+            code,
+            "a job was already submitted under this reference id",
+        )
+        .detail(Detail::ResourceExists)
+    } else if code.starts_with("INVALID_PAYLOAD") || code == reason::MISSING_PAYLOAD_IMAGE {
+        // The field the code names; the image when it names none.
+        let field = if code.contains("REFERENCE_ID") {
+            "reference_id"
+        } else if code.contains("QUALITY_VALIDATION") {
+            "validate_quality"
+        } else {
+            "image"
+        };
+        Row::upstream(
+            Code::InvalidArgument,
+            code,
+            "the upstream refused the submitted payload",
+        )
+        .detail(Detail::BadRequest {
+            field,
+            description: format!("refused by the upstream ({code})"),
+        })
+    } else {
+        return bad_status(err);
+    };
+    row.with_http_status(400)
+}
+
+/// An HTTP status the call does not expect.
+fn bad_status(err: &UpstreamError) -> Row {
+    let (status, code) = match err {
+        UpstreamError::Status {
+            status, error_code, ..
+        } => (*status, error_code.as_deref()),
+        _ => (0, None),
+    };
+    Row::gateway(
+        Code::Internal,
+        reason::UPSTREAM_BAD_RESPONSE,
+        "the upstream answered with an unexpected HTTP status",
+    )
+    .with_upstream_code(code)
+    .with_http_status(status)
 }
 
 fn classify_upstream(err: &UpstreamError) -> Row {

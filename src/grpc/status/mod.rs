@@ -59,6 +59,10 @@ pub mod reason {
     pub const REQUEST_NOT_DECODABLE: &str = "REQUEST_NOT_DECODABLE";
     /// Anything else tonic refused before the gateway's code ran.
     pub const REQUEST_REFUSED: &str = "REQUEST_REFUSED";
+    /// Local image check failure (`SubmitKtp`, `ExtractKtp`).
+    pub const INVALID_IMAGE: &str = "INVALID_IMAGE";
+    /// `ExtractKtp`'s wait ended before the job's result was ready.
+    pub const RESULT_NOT_READY: &str = "RESULT_NOT_READY";
 
     // Upstream codes the table names.
     /// The image failed the quality check asked for at submit.
@@ -74,6 +78,8 @@ pub mod reason {
     /// No result exists under the reference id (404).
     pub const INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND: &str =
         "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND";
+    /// The submit carried no `image` key (400).
+    pub const MISSING_PAYLOAD_IMAGE: &str = "MISSING_PAYLOAD_IMAGE";
     /// The vendor sandbox's answer to an id that is not one of its magic values.
     pub const INVALID_SANDBOX_CODE: &str = "INVALID_SANDBOX_CODE";
 }
@@ -92,8 +98,10 @@ pub enum Detail {
     },
     /// A `QuotaFailure` violation.
     QuotaFailure,
-    /// A `ResourceInfo` naming the reference id.
+    /// A `ResourceInfo` naming the reference id (no result under it).
     ResourceInfo,
+    /// A `ResourceInfo` naming the reference id (a job is already under it).
+    ResourceExists,
     /// A `RetryInfo` with this delay.
     RetryInfo(Duration),
 }
@@ -188,6 +196,14 @@ pub fn render(row: &Row, request_id: &str, reference_id: Option<&str>) -> Status
                 reference_id.unwrap_or_default(),
                 "",
                 "no KTP OCR result exists under this reference id",
+            );
+        }
+        Detail::ResourceExists => {
+            details.set_resource_info(
+                "ktp.v1.KtpResult",
+                reference_id.unwrap_or_default(),
+                "",
+                "a KTP OCR job was already submitted under this reference id",
             );
         }
         Detail::RetryInfo(delay) => {

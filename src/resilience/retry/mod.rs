@@ -123,7 +123,7 @@ impl<Op, T, E: Failure> Policy<Call<Op, E>, T, E> for RetryPolicy {
             error = %error,
             "retrying upstream"
         );
-        call.retry_after_error(error.clone());
+        call.retry_after_failure(error.clone());
         Some(tokio::time::sleep(wait))
     }
 

@@ -147,11 +147,7 @@ pub fn interpret(
     body: &[u8],
 ) -> Result<KtpResult, UpstreamError> {
     if !(200..300).contains(&status) {
-        return Err(UpstreamError::Status {
-            status,
-            error_code: error_code_of_error_body(body),
-            retry_after,
-        });
+        return Err(error_status(status, retry_after, body));
     }
     fast::usual_success(body).map_or_else(|| read_2xx(status, body), Ok)
 }
@@ -205,6 +201,20 @@ fn object_only<'de, D: serde::Deserializer<'de>>(
         .transpose()
 }
 
+/// A non-2xx answer of any call: the status decides, with the body's
+/// `error_code` when it has a usable one.
+pub(in crate::upstream) fn error_status(
+    status: u16,
+    retry_after: Option<std::time::Duration>,
+    body: &[u8],
+) -> UpstreamError {
+    UpstreamError::Status {
+        status,
+        error_code: error_code_of_error_body(body),
+        retry_after,
+    }
+}
+
 fn error_code_of_error_body(body: &[u8]) -> Option<String> {
     // Only an object carries an error code (a struct would also take an array).
     if body.trim_ascii_start().first() != Some(&b'{') {
@@ -222,7 +232,7 @@ pub(super) fn non_empty(s: Option<String>) -> Option<String> {
 }
 
 /// Codes are tokens like `FAIL_ON_1`; anything else is not passed on.
-fn valid_error_code(code: String) -> Option<String> {
+pub(in crate::upstream) fn valid_error_code(code: String) -> Option<String> {
     let ok = code.len() <= MAX_ERROR_CODE_LEN
         && code
             .bytes()

@@ -1,5 +1,7 @@
 //! The table itself, in the README's row order.
 
+mod asynchronous;
+
 use std::time::Duration;
 
 use super::{
@@ -7,8 +9,9 @@ use super::{
     Domain::{Gateway, Upstream},
     Entry, Example, Expect, GrpcCode,
     HttpStatus::{Exact, Other, Range},
+    ImageCase,
     Meta::{self, Absent, Is},
-    Provoke, Reason, Trigger,
+    Provoke, Reason, Rpc, Trigger,
 };
 use crate::card_holders::VENDOR_SAMPLE_SUCCESS;
 
@@ -30,13 +33,45 @@ const ON_REFERENCE_ID: Detail = Detail::BadRequest {
 const RESOURCE_INFO: Detail = Detail::ResourceInfo {
     resource_type: "ktp.v1.KtpResult",
 };
+/// An error of the submit call, or of `ExtractKtp` after its submit
+/// succeeded, names the job (the upstream may hold it, under an id the
+/// caller may not know).
+const AFTER_SUBMIT: (&str, Meta) = ("reference_id", Meta::ReferenceId);
+/// An error before anything was sent names no job.
+const NO_JOB: (&str, Meta) = ("reference_id", Absent);
 
+/// An example calling `GetKtpResult`.
 const fn example(name: &'static str, trigger: Trigger, expect: Expect) -> Example {
+    on(Rpc::GetKtpResult, name, trigger, expect)
+}
+/// An example calling `rpc`.
+const fn on(rpc: Rpc, name: &'static str, trigger: Trigger, expect: Expect) -> Example {
     Example {
         name,
+        rpc,
         trigger,
         expect,
     }
+}
+/// A JSON answer of the submit call.
+const fn submit_json(status: u16, body: &'static str) -> Trigger {
+    Trigger::Submit(Answer {
+        status,
+        headers: &[],
+        body: Body::Json(body),
+    })
+}
+/// An answer of the submit call.
+const fn submit_answer(
+    status: u16,
+    headers: &'static [(&'static str, &'static str)],
+    body: Body,
+) -> Trigger {
+    Trigger::Submit(Answer {
+        status,
+        headers,
+        body,
+    })
 }
 /// A JSON answer.
 const fn json(status: u16, body: &'static str) -> Trigger {
@@ -74,6 +109,7 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299)],
+        submit_statuses: &[Range(200, 299)],
         code: GrpcCode::Is("OK"),
         reason: Reason::None,
         detail: Detail::None,
@@ -101,6 +137,37 @@ pub static TABLE: &[Entry] = &[
                 json(200, r#"{"data": {}, "error_code": null}"#),
                 Expect::ok(1),
             ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: accepted, naming the job",
+                submit_json(
+                    200,
+                    r#"{"message": "success", "data": {"reference_id": "VENDOR-JOB-7"}}"#,
+                ),
+                Expect::ok(1),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: accepted, data without an id",
+                submit_json(200, r#"{"message": "success", "data": {}}"#),
+                Expect::ok(1),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: accepted on a retry after a lost attempt",
+                Trigger::SubmitAfterLostAttempt(Answer {
+                    status: 200,
+                    headers: &[],
+                    body: Body::Json(r#"{"message": "success", "data": {}}"#),
+                }),
+                Expect::ok(2),
+            ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: the job's result",
+                json(200, VENDOR_SAMPLE_SUCCESS),
+                Expect::ok(2),
+            ),
         ],
     },
     Entry {
@@ -112,6 +179,7 @@ pub static TABLE: &[Entry] = &[
             detail: "metadata `blur`, `dark`, `flashlight`, `grayscale` = `true`/`false` for each flag present",
         },
         statuses: &[Range(200, 299)],
+        submit_statuses: &[Range(200, 299)],
         code: GrpcCode::Is("FAILED_PRECONDITION"),
         reason: Reason::Is("FAIL_ON_1", Upstream),
         detail: Detail::None,
@@ -155,6 +223,22 @@ pub static TABLE: &[Entry] = &[
                     ("grayscale", Absent),
                 ]),
             ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: the job failed the quality check",
+                json(
+                    200,
+                    r#"{"error_code": "FAIL_ON_1", "message": "quality check failed", "data": {"image_quality": {"blur": true}}}"#,
+                ),
+                upstream("FAILED_PRECONDITION", "FAIL_ON_1")
+                    .meta(&[
+                        ("upstream_http_status", Is("200")),
+                        ("blur", Is("true")),
+                        ("dark", Absent),
+                        AFTER_SUBMIT,
+                    ])
+                    .attempts(2),
+            ),
         ],
     },
     Entry {
@@ -166,18 +250,29 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299)],
+        submit_statuses: &[Range(200, 299)],
         code: GrpcCode::Is("FAILED_PRECONDITION"),
         reason: Reason::Is("KTP_NOT_DETECTED", Upstream),
         detail: Detail::None,
-        examples: &[example(
-            "with data",
-            json(
-                200,
-                r#"{"data": {}, "error_code": "KTP_NOT_DETECTED", "message": "ktp not detected"}"#,
+        examples: &[
+            example(
+                "with data",
+                json(
+                    200,
+                    r#"{"data": {}, "error_code": "KTP_NOT_DETECTED", "message": "ktp not detected"}"#,
+                ),
+                upstream("FAILED_PRECONDITION", "KTP_NOT_DETECTED")
+                    .meta(&[("upstream_http_status", Is("200"))]),
             ),
-            upstream("FAILED_PRECONDITION", "KTP_NOT_DETECTED")
-                .meta(&[("upstream_http_status", Is("200"))]),
-        )],
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: no card in the image",
+                json(200, r#"{"data": {}, "error_code": "KTP_NOT_DETECTED"}"#),
+                upstream("FAILED_PRECONDITION", "KTP_NOT_DETECTED")
+                    .meta(&[("upstream_http_status", Is("200")), AFTER_SUBMIT])
+                    .attempts(2),
+            ),
+        ],
     },
     Entry {
         name: "job_internal_server_error",
@@ -188,6 +283,7 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299)],
+        submit_statuses: &[Range(200, 299)],
         code: GrpcCode::Is("INTERNAL"),
         reason: Reason::Is("INTERNAL_SERVER_ERROR", Upstream),
         detail: Detail::None,
@@ -210,6 +306,7 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299)],
+        submit_statuses: &[Range(200, 299)],
         code: GrpcCode::Is("UNKNOWN"),
         reason: Reason::UpstreamCode,
         detail: Detail::None,
@@ -236,6 +333,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`BadRequest` violation on `reference_id`",
         },
         statuses: &[Exact(400)],
+        submit_statuses: &[],
         code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("INVALID_PAYLOAD_REFERENCE_ID", Upstream),
         detail: ON_REFERENCE_ID,
@@ -259,6 +357,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`BadRequest` violation on `reference_id`",
         },
         statuses: &[Exact(400)],
+        submit_statuses: &[],
         code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("INVALID_SANDBOX_CODE", Upstream),
         detail: ON_REFERENCE_ID,
@@ -282,6 +381,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`BadRequest` violation on `reference_id`; no upstream call",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("INVALID_REFERENCE_ID", Gateway),
         detail: ON_REFERENCE_ID,
@@ -326,8 +426,30 @@ pub static TABLE: &[Entry] = &[
                     ("upstream_http_status", Absent),
                 ]),
             ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: blank",
+                provoke(Provoke::ReferenceId(" \u{3000} ")),
+                invalid_reference_id(&[
+                    ("constraint", Is("not_blank")),
+                    ("upstream_http_status", Absent),
+                ]),
+            ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: 129 bytes",
+                provoke(Provoke::LongReferenceId(129)),
+                invalid_reference_id(&[
+                    ("constraint", Is("max_length")),
+                    ("upstream_http_status", Absent),
+                    ("reference_id", Absent),
+                ]),
+            ),
         ],
     },
+    asynchronous::INVALID_IMAGE,
+    asynchronous::SUBMIT_EXISTS,
+    asynchronous::SUBMIT_INVALID_PAYLOAD,
     Entry {
         name: "upstream_401",
         readme: Cells {
@@ -337,6 +459,7 @@ pub static TABLE: &[Entry] = &[
             detail: "logged at error level",
         },
         statuses: &[Exact(401)],
+        submit_statuses: &[Exact(401)],
         code: GrpcCode::Is("INTERNAL"),
         reason: Reason::Is("UPSTREAM_AUTH_FAILED", Gateway),
         detail: Detail::None,
@@ -360,6 +483,18 @@ pub static TABLE: &[Entry] = &[
                     ("upstream_error_code", Is("UNAUTHORIZED")),
                 ]),
             ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: an error_code",
+                submit_json(
+                    401,
+                    r#"{"message": "Authorization Failed", "error_code": "UNAUTHORIZED"}"#,
+                ),
+                gateway("INTERNAL", "UPSTREAM_AUTH_FAILED").meta(&[
+                    ("upstream_http_status", Is("401")),
+                    ("upstream_error_code", Is("UNAUTHORIZED")),
+                ]),
+            ),
         ],
     },
     Entry {
@@ -371,19 +506,33 @@ pub static TABLE: &[Entry] = &[
             detail: "`QuotaFailure`",
         },
         statuses: &[Exact(403)],
+        submit_statuses: &[Exact(403)],
         code: GrpcCode::Is("RESOURCE_EXHAUSTED"),
         reason: Reason::Is("INSUFFICIENT_QUOTA", Upstream),
         detail: Detail::QuotaFailure,
-        examples: &[example(
-            "quota used up",
-            json(
-                403,
-                r#"{"error_code": "INSUFFICIENT_QUOTA", "message": "insufficient quota"}"#,
+        examples: &[
+            example(
+                "quota used up",
+                json(
+                    403,
+                    r#"{"error_code": "INSUFFICIENT_QUOTA", "message": "insufficient quota"}"#,
+                ),
+                upstream("RESOURCE_EXHAUSTED", "INSUFFICIENT_QUOTA")
+                    .meta(&[("upstream_http_status", Is("403"))])
+                    .detail(Detail::QuotaFailure),
             ),
-            upstream("RESOURCE_EXHAUSTED", "INSUFFICIENT_QUOTA")
-                .meta(&[("upstream_http_status", Is("403"))])
-                .detail(Detail::QuotaFailure),
-        )],
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: quota used up",
+                submit_json(
+                    403,
+                    r#"{"error_code": "INSUFFICIENT_QUOTA", "message": "insufficient quota"}"#,
+                ),
+                upstream("RESOURCE_EXHAUSTED", "INSUFFICIENT_QUOTA")
+                    .meta(&[("upstream_http_status", Is("403"))])
+                    .detail(Detail::QuotaFailure),
+            ),
+        ],
     },
     Entry {
         name: "upstream_403_other",
@@ -394,6 +543,7 @@ pub static TABLE: &[Entry] = &[
             detail: "logged at error level",
         },
         statuses: &[Exact(403)],
+        submit_statuses: &[Exact(403)],
         code: GrpcCode::Is("INTERNAL"),
         reason: Reason::Is("UPSTREAM_AUTH_FAILED", Gateway),
         detail: Detail::None,
@@ -414,6 +564,16 @@ pub static TABLE: &[Entry] = &[
                     ("upstream_error_code", Is("IP_NOT_ALLOWED")),
                 ]),
             ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: the submit forbidden",
+                submit_json(403, r#"{"message": "Forbidden"}"#),
+                gateway("INTERNAL", "UPSTREAM_AUTH_FAILED").meta(&[
+                    ("upstream_http_status", Is("403")),
+                    ("upstream_error_code", Absent),
+                    AFTER_SUBMIT,
+                ]),
+            ),
         ],
     },
     Entry {
@@ -425,6 +585,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`ResourceInfo` (`resource_type` `ktp.v1.KtpResult`, `resource_name` = the reference id)",
         },
         statuses: &[Exact(404)],
+        submit_statuses: &[],
         code: GrpcCode::Is("NOT_FOUND"),
         reason: Reason::Is("INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND", Upstream),
         detail: RESOURCE_INFO,
@@ -439,6 +600,8 @@ pub static TABLE: &[Entry] = &[
                 .detail(RESOURCE_INFO),
         )],
     },
+    asynchronous::NOT_FOUND_AFTER_WAIT,
+    asynchronous::RESULT_NOT_READY,
     Entry {
         name: "rate_limited",
         readme: Cells {
@@ -448,6 +611,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` from `Retry-After` (seconds or HTTP date, capped at 1 h; 1 s when absent)",
         },
         statuses: &[Exact(429)],
+        submit_statuses: &[Exact(429)],
         code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::Is("UPSTREAM_RATE_LIMITED", Gateway),
         detail: Detail::RetryInfo(Delay::RetryAfterElse(secs(1))),
@@ -497,6 +661,28 @@ pub static TABLE: &[Entry] = &[
                     ])
                     .detail(retry(5)),
             ),
+            // Retried with the same reference id, like the result call.
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: no Retry-After",
+                submit_json(429, r#"{"message": "Too Many Requests"}"#),
+                gateway("UNAVAILABLE", "UPSTREAM_RATE_LIMITED")
+                    .meta(&[("upstream_http_status", Is("429"))])
+                    .detail(RETRY_1S)
+                    .attempts(RETRIED),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: Retry-After: 2",
+                submit_answer(
+                    429,
+                    &[("Retry-After", "2")],
+                    Body::Json(r#"{"message": "slow down"}"#),
+                ),
+                gateway("UNAVAILABLE", "UPSTREAM_RATE_LIMITED")
+                    .meta(&[("upstream_http_status", Is("429"))])
+                    .detail(retry(2)),
+            ),
         ],
     },
     Entry {
@@ -508,6 +694,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` (`Retry-After`, else 1 s)",
         },
         statuses: &[Exact(500), Exact(502), Exact(503), Exact(504)],
+        submit_statuses: &[Exact(500), Exact(502), Exact(503), Exact(504)],
         code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::UpstreamCodeElse("UPSTREAM_UNAVAILABLE"),
         detail: Detail::RetryInfo(Delay::RetryAfterElse(secs(1))),
@@ -565,6 +752,38 @@ pub static TABLE: &[Entry] = &[
                     .meta(&[("upstream_http_status", Is("503"))])
                     .detail(retry(5)),
             ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: 503, no body",
+                submit_answer(503, &[], Body::Bytes(b"")),
+                unavailable(&[("upstream_http_status", Is("503"))]),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: 500 with the vendor's error_code",
+                submit_json(
+                    500,
+                    r#"{"message": "Internal Server Error", "error_code": "INTERNAL_SERVER_ERROR"}"#,
+                ),
+                upstream("UNAVAILABLE", "INTERNAL_SERVER_ERROR")
+                    .meta(&[("upstream_http_status", Is("500"))])
+                    .detail(RETRY_1S)
+                    .attempts(RETRIED),
+            ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: the submit's 502",
+                submit_answer(502, &[], Body::Bytes(b"")),
+                unavailable(&[("upstream_http_status", Is("502")), AFTER_SUBMIT]),
+            ),
+            // The submit is accepted (one request), then each poll retries.
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: the result call's 503",
+                answer(503, &[], Body::Bytes(b"")),
+                unavailable(&[("upstream_http_status", Is("503")), AFTER_SUBMIT])
+                    .attempts(1 + RETRIED),
+            ),
         ],
     },
     Entry {
@@ -576,6 +795,7 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` 1 s",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::Is("UPSTREAM_UNAVAILABLE", Gateway),
         detail: RETRY_1S,
@@ -600,6 +820,26 @@ pub static TABLE: &[Entry] = &[
                 provoke(Provoke::ResetMidBody),
                 transport(&[("upstream_http_status", Is("200"))]),
             ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: connection refused",
+                provoke(Provoke::ConnectionRefused),
+                transport(&[("upstream_http_status", Absent)]).attempts(0),
+            ),
+            // Retried with the same reference id: a lost attempt may have
+            // been taken, which the retry's answer then shows.
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: closed without an answer",
+                provoke(Provoke::ConnectionClosed),
+                transport(&[("upstream_http_status", Absent)]),
+            ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: the submit reset mid-body",
+                provoke(Provoke::ResetMidBody),
+                transport(&[("upstream_http_status", Is("200")), AFTER_SUBMIT]),
+            ),
         ],
     },
     Entry {
@@ -611,18 +851,29 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` 1 s",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::Is("UPSTREAM_TIMEOUT", Gateway),
         detail: RETRY_1S,
         // Timeouts are not retried: a slow upstream only gets slower with
         // more load.
-        examples: &[example(
-            "slower than upstream.timeout",
-            provoke(Provoke::UpstreamTimeout),
-            gateway("UNAVAILABLE", "UPSTREAM_TIMEOUT")
-                .meta(&[("upstream_http_status", Absent)])
-                .detail(RETRY_1S),
-        )],
+        examples: &[
+            example(
+                "slower than upstream.timeout",
+                provoke(Provoke::UpstreamTimeout),
+                gateway("UNAVAILABLE", "UPSTREAM_TIMEOUT")
+                    .meta(&[("upstream_http_status", Absent)])
+                    .detail(RETRY_1S),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: slower than upstream.timeout",
+                provoke(Provoke::UpstreamTimeout),
+                gateway("UNAVAILABLE", "UPSTREAM_TIMEOUT")
+                    .meta(&[("upstream_http_status", Absent)])
+                    .detail(RETRY_1S),
+            ),
+        ],
     },
     Entry {
         name: "circuit_open",
@@ -633,17 +884,30 @@ pub static TABLE: &[Entry] = &[
             detail: "`RetryInfo` = the rest of the cool-down (1 s while a half-open probe is out); no upstream call",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::Is("UNAVAILABLE"),
         reason: Reason::Is("UPSTREAM_CIRCUIT_OPEN", Gateway),
         detail: Detail::RetryInfo(Delay::RestOfCoolDown),
-        examples: &[example(
-            "open",
-            provoke(Provoke::CircuitOpen),
-            gateway("UNAVAILABLE", "UPSTREAM_CIRCUIT_OPEN")
-                .meta(&[("upstream_http_status", Absent)])
-                .detail(Detail::RetryInfo(Delay::RestOfCoolDown))
-                .attempts(0),
-        )],
+        examples: &[
+            example(
+                "open",
+                provoke(Provoke::CircuitOpen),
+                gateway("UNAVAILABLE", "UPSTREAM_CIRCUIT_OPEN")
+                    .meta(&[("upstream_http_status", Absent)])
+                    .detail(Detail::RetryInfo(Delay::RestOfCoolDown))
+                    .attempts(0),
+            ),
+            // One breaker for both upstream calls.
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: open",
+                provoke(Provoke::CircuitOpen),
+                gateway("UNAVAILABLE", "UPSTREAM_CIRCUIT_OPEN")
+                    .meta(&[("upstream_http_status", Absent)])
+                    .detail(Detail::RetryInfo(Delay::RestOfCoolDown))
+                    .attempts(0),
+            ),
+        ],
     },
     Entry {
         name: "bearer_token",
@@ -654,6 +918,7 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; no upstream call",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::Is("UNAUTHENTICATED"),
         reason: Reason::OneOf(&["BEARER_TOKEN_MISSING", "BEARER_TOKEN_INVALID"], Gateway),
         detail: Detail::None,
@@ -668,45 +933,95 @@ pub static TABLE: &[Entry] = &[
                 provoke(Provoke::BearerTokenInvalid),
                 gateway("UNAUTHENTICATED", "BEARER_TOKEN_INVALID").attempts(0),
             ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: missing",
+                provoke(Provoke::BearerTokenMissing),
+                gateway("UNAUTHENTICATED", "BEARER_TOKEN_MISSING").attempts(0),
+            ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: wrong",
+                provoke(Provoke::BearerTokenInvalid),
+                gateway("UNAUTHENTICATED", "BEARER_TOKEN_INVALID")
+                    .meta(&[NO_JOB])
+                    .attempts(0),
+            ),
         ],
     },
     Entry {
         name: "overloaded",
         readme: Cells {
-            answer: "`server.max_in_flight` calls already in flight",
+            answer: "`server.max_in_flight` calls (or `submit.max_in_flight` image-carrying calls) already in flight",
             code: "RESOURCE_EXHAUSTED",
-            reason: "`OVERLOADED` (gateway); metadata `max_in_flight`",
+            reason: "`OVERLOADED` (gateway); metadata `max_in_flight` = the limit reached",
             detail: "– ; refused at once, never queued",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::Is("RESOURCE_EXHAUSTED"),
         reason: Reason::Is("OVERLOADED", Gateway),
         detail: Detail::None,
-        examples: &[example(
-            "one call allowed, one in flight",
-            provoke(Provoke::Overloaded),
-            gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
-                .meta(&[("max_in_flight", Is("1"))])
-                .attempts(0),
-        )],
+        examples: &[
+            example(
+                "one call allowed, one in flight",
+                provoke(Provoke::Overloaded),
+                gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
+                    .meta(&[("max_in_flight", Is("1"))])
+                    .attempts(0),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "one image call allowed, one in flight",
+                provoke(Provoke::ImageCallsOverloaded),
+                gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
+                    .meta(&[("max_in_flight", Is("1"))])
+                    .attempts(0),
+            ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: one image call allowed, one in flight",
+                provoke(Provoke::ImageCallsOverloaded),
+                gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
+                    .meta(&[("max_in_flight", Is("1")), NO_JOB])
+                    .attempts(0),
+            ),
+        ],
     },
     Entry {
         name: "request_too_large",
         readme: Cells {
-            answer: "request message over 16 KiB (refused by the gRPC layer)",
+            answer: "request message over 16 KiB (`SubmitKtp`, `ExtractKtp`: over `submit.max_image_bytes` + 16 KiB), refused by the gRPC layer",
             code: "INVALID_ARGUMENT",
             reason: "`REQUEST_TOO_LARGE` (gateway)",
             detail: "– ; no upstream call",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("REQUEST_TOO_LARGE", Gateway),
         detail: Detail::None,
-        examples: &[example(
-            "a 20 KiB reference id",
-            provoke(Provoke::LongReferenceId(20 * 1024)),
-            gateway("INVALID_ARGUMENT", "REQUEST_TOO_LARGE").attempts(0),
-        )],
+        examples: &[
+            example(
+                "a 20 KiB reference id",
+                provoke(Provoke::LongReferenceId(20 * 1024)),
+                gateway("INVALID_ARGUMENT", "REQUEST_TOO_LARGE").attempts(0),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: an image over the image calls' limit",
+                provoke(Provoke::OversizedImageMessage),
+                gateway("INVALID_ARGUMENT", "REQUEST_TOO_LARGE").attempts(0),
+            ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: an image over the image calls' limit",
+                provoke(Provoke::OversizedImageMessage),
+                gateway("INVALID_ARGUMENT", "REQUEST_TOO_LARGE")
+                    .meta(&[NO_JOB])
+                    .attempts(0),
+            ),
+        ],
     },
     Entry {
         name: "request_not_decodable",
@@ -717,6 +1032,7 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; no upstream call",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::Is("INVALID_ARGUMENT"),
         reason: Reason::Is("REQUEST_NOT_DECODABLE", Gateway),
         detail: Detail::None,
@@ -742,6 +1058,7 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; no upstream call",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::AsRefused,
         reason: Reason::Is("REQUEST_REFUSED", Gateway),
         detail: Detail::None,
@@ -760,15 +1077,25 @@ pub static TABLE: &[Entry] = &[
             detail: "– ; the upstream request is dropped (its connection closed), not left running",
         },
         statuses: &[],
+        submit_statuses: &[],
         code: GrpcCode::Is("DEADLINE_EXCEEDED"),
         reason: Reason::Is("DEADLINE_EXCEEDED", Gateway),
         detail: Detail::None,
-        examples: &[example(
-            "shorter than the upstream's answer",
-            provoke(Provoke::CallerDeadline),
-            gateway("DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED")
-                .meta(&[("upstream_http_status", Absent)]),
-        )],
+        examples: &[
+            example(
+                "shorter than the upstream's answer",
+                provoke(Provoke::CallerDeadline),
+                gateway("DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED")
+                    .meta(&[("upstream_http_status", Absent)]),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: shorter than the upstream's answer",
+                provoke(Provoke::CallerDeadline),
+                gateway("DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED")
+                    .meta(&[("upstream_http_status", Absent)]),
+            ),
+        ],
     },
     Entry {
         name: "bad_response",
@@ -779,6 +1106,7 @@ pub static TABLE: &[Entry] = &[
             detail: "–",
         },
         statuses: &[Range(200, 299), Exact(400), Exact(404), Other],
+        submit_statuses: &[Range(200, 299), Exact(400), Exact(404), Other],
         code: GrpcCode::Is("INTERNAL"),
         reason: Reason::Is("UPSTREAM_BAD_RESPONSE", Gateway),
         detail: Detail::None,
@@ -941,6 +1269,68 @@ pub static TABLE: &[Entry] = &[
                     ("problem", Absent),
                     ("upstream_error_code", Absent),
                 ]),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: HTML",
+                submit_answer(
+                    200,
+                    &[("Content-Type", "text/html")],
+                    Body::Bytes(b"<html>accepted</html>"),
+                ),
+                bad_response(&[HTTP_200, ("problem", Is("not_json"))]),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: an array",
+                submit_json(200, r#"[{"reference_id": "X"}]"#),
+                bad_response(&[HTTP_200, ("problem", Is("not_an_object"))]),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: data.reference_id is a number",
+                submit_json(200, r#"{"data": {"reference_id": 42}}"#),
+                bad_response(&[HTTP_200, ("problem", Is("wrong_shape"))]),
+            ),
+            // The caller would read this id back: it must be one the
+            // gateway could have sent.
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: data.reference_id is blank",
+                submit_json(200, r#"{"data": {"reference_id": "   "}}"#),
+                bad_response(&[HTTP_200, ("problem", Is("wrong_shape"))]),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: 404 with the result call's not-found code",
+                submit_json(
+                    404,
+                    r#"{"error_code": "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND"}"#,
+                ),
+                bad_response(&[
+                    ("upstream_http_status", Is("404")),
+                    ("problem", Absent),
+                    (
+                        "upstream_error_code",
+                        Is("INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND"),
+                    ),
+                ]),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: 400 with a code of neither submit row",
+                submit_json(400, r#"{"error_code": "INVALID_SANDBOX_CODE"}"#),
+                bad_response(&[
+                    ("upstream_http_status", Is("400")),
+                    ("problem", Absent),
+                    ("upstream_error_code", Is("INVALID_SANDBOX_CODE")),
+                ]),
+            ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: the submit answers 418",
+                submit_answer(418, &[], Body::Bytes(b"")),
+                bad_response(&[("upstream_http_status", Is("418")), AFTER_SUBMIT]),
             ),
         ],
     },

@@ -8,6 +8,11 @@
 //! through the real server (`tests/api/table.rs`) and the fault matrix's
 //! expected answers read it.
 //!
+//! Each example names the RPC it calls ([`Rpc`]); an HTTP answer says which
+//! upstream call gives it ([`Trigger::Upstream`] the result call,
+//! [`Trigger::Submit`] the submit call), and an entry lists the statuses it
+//! answers per upstream call.
+//!
 //! Plain types only (strings, numbers, this module's enums), so that the
 //! gateway's own unit tests (the mapping's, the property tests' oracle) can
 //! read it too, without a crate cycle and without tonic.
@@ -19,6 +24,8 @@ mod tests;
 use std::time::Duration;
 
 pub use data::TABLE;
+
+use crate::images::{self, ImageSource};
 
 /// `ErrorInfo.domain` of reasons the upstream gave (its `error_code`).
 pub const UPSTREAM_DOMAIN: &str = "api.verihubs.com";
@@ -62,10 +69,12 @@ pub struct Entry {
     pub name: &'static str,
     /// The row's cells, exactly as in README.md.
     pub readme: Cells,
-    /// The HTTP statuses whose answer (status and body) can land on this
-    /// row; empty when no complete HTTP answer decides it (the gateway
-    /// answers by itself, or the attempt failed).
+    /// The HTTP statuses whose answer (status and body) to the result call
+    /// can land on this row; empty when no complete HTTP answer of it
+    /// decides it (the gateway answers by itself, or the attempt failed).
     pub statuses: &'static [HttpStatus],
+    /// The same, for an answer to the submit call.
+    pub submit_statuses: &'static [HttpStatus],
     /// The gRPC code of the row.
     pub code: GrpcCode,
     /// The `ErrorInfo` reason of the row.
@@ -96,7 +105,8 @@ pub enum HttpStatus {
     Exact(u16),
     /// Any status in `from..=to` (`Range(200, 299)`: any 2xx).
     Range(u16, u16),
-    /// Any status that no entry of the table names with `Exact` or `Range`.
+    /// Any status that no entry of the table names with `Exact` or `Range`
+    /// for the same upstream call.
     Other,
 }
 
@@ -155,6 +165,9 @@ pub enum Detail {
         /// The violation's field.
         field: &'static str,
     },
+    /// A `BadRequest` violation on one of these fields, the one the
+    /// upstream's code names (an entry's rule; an example names its field).
+    BadRequestOneOf(&'static [&'static str]),
     /// A `ResourceInfo` of this type whose `resource_name` is the call's
     /// reference id.
     ResourceInfo {
@@ -194,20 +207,82 @@ pub enum Delay {
 pub struct Example {
     /// Unique within its entry (`"no Retry-After"`).
     pub name: &'static str,
+    /// The RPC the example calls.
+    pub rpc: Rpc,
     /// What makes it happen.
     pub trigger: Trigger,
     /// What the caller must get.
     pub expect: Expect,
 }
 
+/// The RPCs of `ktp.v1.KtpService`. Unless its trigger says otherwise, an
+/// example's request is: `GetKtpResult` with the call's reference id and
+/// `wait` false; `SubmitKtp` and `ExtractKtp` with a valid image
+/// ([`images::valid`], a 720×480 PNG), `validate_quality` false and the
+/// call's reference id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rpc {
+    /// Reads a job's result.
+    GetKtpResult,
+    /// Submits an image.
+    SubmitKtp,
+    /// Submits an image and waits for its result.
+    ExtractKtp,
+}
+
+impl Rpc {
+    /// The full gRPC method name (the metrics' `method` label).
+    pub const fn method(self) -> &'static str {
+        match self {
+            Self::GetKtpResult => "/ktp.v1.KtpService/GetKtpResult",
+            Self::SubmitKtp => "/ktp.v1.KtpService/SubmitKtp",
+            Self::ExtractKtp => "/ktp.v1.KtpService/ExtractKtp",
+        }
+    }
+
+    /// Whether its request carries an image (and a submit call follows).
+    pub const fn carries_image(self) -> bool {
+        !matches!(self, Self::GetKtpResult)
+    }
+}
+
+/// The two upstream calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamCall {
+    /// `GET …/ktp/id/extract-async/result`.
+    Result,
+    /// `POST …/ktp/id/extract-async`.
+    Submit,
+}
+
 /// What makes an example happen.
 #[derive(Debug, Clone, Copy)]
 pub enum Trigger {
-    /// The upstream answers the call's request with this (every attempt).
+    /// The result call answers the call's request with this (every
+    /// attempt). For `ExtractKtp` its submit is accepted first (a 200 naming
+    /// the call's reference id), and every poll gets this.
     Upstream(Answer),
+    /// The submit call answers this (every attempt); `SubmitKtp` and
+    /// `ExtractKtp` only.
+    Submit(Answer),
+    /// The submit call's first attempt is read and its connection closed
+    /// without an answer, so its outcome is lost (the upstream may have
+    /// taken the job); every later attempt gets this.
+    SubmitAfterLostAttempt(Answer),
     /// Something on the gateway's side or the network's, which each consumer
     /// knows how to provoke.
     Provoke(Provoke),
+}
+
+impl Trigger {
+    /// The HTTP answer the trigger plays, and the upstream call it answers.
+    pub const fn answer(&self) -> Option<(UpstreamCall, Answer)> {
+        match *self {
+            Self::Upstream(a) => Some((UpstreamCall::Result, a)),
+            Self::Submit(a) | Self::SubmitAfterLostAttempt(a) => Some((UpstreamCall::Submit, a)),
+            Self::Provoke(_) => None,
+        }
+    }
 }
 
 /// A complete HTTP answer of the upstream.
@@ -266,7 +341,9 @@ impl Body {
 }
 
 /// Triggers that are not an HTTP answer. Each consumer provokes them its
-/// own way; the doc says what the example's expectation assumes.
+/// own way; the doc says what the example's expectation assumes. Those about
+/// the upstream's answer concern the example's first upstream call: the
+/// submit call for `SubmitKtp` and `ExtractKtp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provoke {
     /// A request whose `reference_id` is this text.
@@ -304,6 +381,72 @@ pub enum Provoke {
     CutMidBody,
     /// A 200 head announcing more body than comes, then a TCP reset.
     ResetMidBody,
+    /// An image RPC whose image is this instead of a valid one.
+    Image(ImageCase),
+    /// `GetKtpResult` with `wait`: every poll answers 404
+    /// `INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND`, and the wait ends after the
+    /// first (`wait.max_wait` shorter than `wait.poll_interval`).
+    WaitEnds,
+    /// `ExtractKtp`: the submit is accepted, then as [`Provoke::WaitEnds`].
+    ResultNotReady,
+    /// `submit.max_in_flight` is 1 and one image-carrying call is in flight
+    /// (`server.max_in_flight` at its default).
+    ImageCallsOverloaded,
+    /// An image RPC whose message is over `submit.max_image_bytes` + 16 KiB
+    /// (the default settings): an image of
+    /// [`ImageCase::OVER_MESSAGE_LIMIT`] bytes.
+    OversizedImageMessage,
+}
+
+/// An image an image RPC sends instead of a valid one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageCase {
+    /// Neither `image` nor `image_url`.
+    Missing,
+    /// `image` with no bytes.
+    Empty,
+    /// A valid 720×480 PNG padded to one byte over `submit.max_image_bytes`.
+    OverLimit,
+    /// `image` holding these bytes.
+    Bytes(&'static [u8]),
+    /// A PNG of this many pixels across and down.
+    Png(u32, u32),
+    /// A JPEG of this many pixels across and down.
+    Jpeg(u16, u16),
+    /// `image_url` holding this text.
+    Url(&'static str),
+    /// `image_url` holding `https://example.com/` and as many `a`s as make
+    /// it this long.
+    LongUrl(usize),
+}
+
+impl ImageCase {
+    /// The image size (bytes) of [`Provoke::OversizedImageMessage`]: one
+    /// byte over the default `submit.max_image_bytes` plus 16 KiB.
+    pub const OVER_MESSAGE_LIMIT: usize = 5_000_000 + 16 * 1024 + 1;
+
+    /// What the request carries, for a gateway whose
+    /// `submit.max_image_bytes` is `max_image_bytes`.
+    pub fn source(self, max_image_bytes: usize) -> ImageSource {
+        match self {
+            Self::Missing => ImageSource::None,
+            Self::Empty => ImageSource::File(Vec::new()),
+            Self::OverLimit => {
+                ImageSource::File(images::padded(images::valid(), max_image_bytes + 1))
+            }
+            Self::Bytes(b) => ImageSource::File(b.to_vec()),
+            Self::Png(w, h) => ImageSource::File(images::png(w, h)),
+            Self::Jpeg(w, h) => ImageSource::File(images::jpeg(w, h)),
+            Self::Url(u) => ImageSource::Url(u.to_owned()),
+            Self::LongUrl(len) => {
+                let head = "https://example.com/";
+                ImageSource::Url(format!(
+                    "{head}{}",
+                    "a".repeat(len.saturating_sub(head.len()))
+                ))
+            }
+        }
+    }
 }
 
 /// What the caller must get.
@@ -337,6 +480,10 @@ pub struct Failure {
 pub enum Meta {
     /// The key holds exactly this value.
     Is(&'static str),
+    /// The key holds the call's reference id.
+    ReferenceId,
+    /// The key holds a whole number (a duration in milliseconds, say).
+    Number,
     /// The key is absent.
     Absent,
 }
@@ -411,21 +558,38 @@ impl Entry {
             .unwrap_or_else(|| panic!("no example {name:?} in error table entry {:?}", self.name))
     }
 
-    /// Whether an HTTP answer with `status` can land on this entry.
+    /// Whether an HTTP answer of the result call with `status` can land on
+    /// this entry.
     pub fn answers(&self, status: u16) -> bool {
-        self.statuses.iter().any(|s| match *s {
+        self.answers_call(UpstreamCall::Result, status)
+    }
+
+    /// Whether an HTTP answer of `call` with `status` can land on this entry.
+    pub fn answers_call(&self, call: UpstreamCall, status: u16) -> bool {
+        self.statuses_of(call).iter().any(|s| match *s {
             HttpStatus::Exact(x) => x == status,
             HttpStatus::Range(from, to) => (from..=to).contains(&status),
-            HttpStatus::Other => !named_status(status),
+            HttpStatus::Other => !named_status(call, status),
         })
+    }
+
+    /// The statuses of `call` this entry answers.
+    pub const fn statuses_of(&self, call: UpstreamCall) -> &'static [HttpStatus] {
+        match call {
+            UpstreamCall::Result => self.statuses,
+            UpstreamCall::Submit => self.submit_statuses,
+        }
     }
 }
 
-/// Whether some entry names `status` with `Exact` or `Range`.
-fn named_status(status: u16) -> bool {
-    TABLE.iter().flat_map(|e| e.statuses).any(|s| match *s {
-        HttpStatus::Exact(x) => x == status,
-        HttpStatus::Range(from, to) => (from..=to).contains(&status),
-        HttpStatus::Other => false,
-    })
+/// Whether some entry names `status` of `call` with `Exact` or `Range`.
+fn named_status(call: UpstreamCall, status: u16) -> bool {
+    TABLE
+        .iter()
+        .flat_map(|e| e.statuses_of(call))
+        .any(|s| match *s {
+            HttpStatus::Exact(x) => x == status,
+            HttpStatus::Range(from, to) => (from..=to).contains(&status),
+            HttpStatus::Other => false,
+        })
 }

@@ -121,6 +121,79 @@ fn error_code(answer: &Answer) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The request field an upstream's 400 code names, as the README's submit
+/// row says: `reference_id`, `validate_quality`, else `image`.
+fn field_named_by(code: &str) -> &'static str {
+    if code.contains("REFERENCE_ID") {
+        "reference_id"
+    } else if code.contains("QUALITY_VALIDATION") || code.contains("VALIDATE_QUALITY") {
+        "validate_quality"
+    } else {
+        "image"
+    }
+}
+
+/// Whether the example's RPC can meet its trigger at all.
+fn playable(rpc: Rpc, trigger: &Trigger) -> Result<(), String> {
+    let ok = match trigger {
+        Trigger::Upstream(_) => rpc != Rpc::SubmitKtp,
+        Trigger::Submit(_) | Trigger::SubmitAfterLostAttempt(_) => rpc.carries_image(),
+        Trigger::Provoke(p) => match p {
+            Provoke::ReferenceIdBytes(_) | Provoke::WrongWireType | Provoke::WaitEnds => {
+                rpc == Rpc::GetKtpResult
+            }
+            Provoke::Image(_) | Provoke::ImageCallsOverloaded | Provoke::OversizedImageMessage => {
+                rpc.carries_image()
+            }
+            Provoke::ResultNotReady => rpc == Rpc::ExtractKtp,
+            _ => true,
+        },
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{rpc:?} cannot meet {trigger:?}"))
+    }
+}
+
+/// The README: every error of the submit call, and every error of
+/// `ExtractKtp` after its submit succeeded, carries the job's reference id;
+/// an error before anything was sent names none.
+fn names_the_job(x: &Example, failure: &Failure) -> Result<(), String> {
+    // SubmitKtp's errors of the submit call name the job too; that is
+    // checked by tests/api/submit.rs, not stated by every example.
+    if x.rpc != Rpc::ExtractKtp {
+        return Ok(());
+    }
+    let from_the_upstream = match x.trigger {
+        Trigger::Submit(_) | Trigger::SubmitAfterLostAttempt(_) => true,
+        Trigger::Upstream(_) => x.rpc == Rpc::ExtractKtp,
+        Trigger::Provoke(p) => matches!(
+            p,
+            Provoke::ResultNotReady
+                | Provoke::CircuitOpen
+                | Provoke::UpstreamTimeout
+                | Provoke::ConnectionRefused
+                | Provoke::ConnectionClosed
+                | Provoke::CutMidBody
+                | Provoke::ResetMidBody
+        ),
+    };
+    let want = if from_the_upstream {
+        Meta::ReferenceId
+    } else {
+        Meta::Absent
+    };
+    let says = failure.metadata.iter().find(|(k, _)| *k == "reference_id");
+    match says {
+        Some((_, m)) if *m == want => Ok(()),
+        _ => Err(format!(
+            "an error of {:?} must expect reference_id {want:?} in its metadata",
+            x.rpc
+        )),
+    }
+}
+
 /// What one example should show, by its entry's rule; `Err` says why not.
 fn agrees(e: &Entry, x: &Example) -> Result<(), String> {
     let expect = x.expect;
@@ -130,6 +203,37 @@ fn agrees(e: &Entry, x: &Example) -> Result<(), String> {
             expect.code
         ));
     }
+    playable(x.rpc, &x.trigger)?;
+    let answer = match x.trigger.answer() {
+        Some((call, a)) if !e.statuses_of(call).is_empty() => {
+            if !e.answers_call(call, a.status) {
+                return Err(format!(
+                    "HTTP {} of the {call:?} call is not one of {:?}",
+                    a.status,
+                    e.statuses_of(call)
+                ));
+            }
+            Some(a)
+        }
+        None if e.statuses.is_empty() && e.submit_statuses.is_empty() => None,
+        _ => {
+            return Err(
+                "an HTTP answer of a call the entry has no statuses for, or a provoked \
+                 example of an entry with statuses"
+                    .into(),
+            );
+        }
+    };
+    // The one documented exception to a row's code: a submit whose id is
+    // taken, answering a retry after a lost attempt, was the caller's own.
+    let lost_then_taken =
+        matches!(x.trigger, Trigger::SubmitAfterLostAttempt(_)) && e.name == "submit_exists";
+    if lost_then_taken {
+        return match expect.error {
+            None => Ok(()),
+            Some(_) => Err("the id taken after a lost attempt is OK".into()),
+        };
+    }
     match (e.code, expect.code) {
         (GrpcCode::Is(want), got) if want != got => {
             return Err(format!("code {got}, entry {want}"));
@@ -137,22 +241,13 @@ fn agrees(e: &Entry, x: &Example) -> Result<(), String> {
         (GrpcCode::AsRefused, "OK") => return Err("a refusal is never OK".into()),
         _ => {}
     }
-    let answer = match x.trigger {
-        Trigger::Upstream(a) if !e.statuses.is_empty() => Some(a),
-        Trigger::Provoke(_) if e.statuses.is_empty() => None,
-        _ => return Err("an HTTP answer for an entry without statuses, or the reverse".into()),
-    };
-    if let Some(a) = answer
-        && !e.answers(a.status)
-    {
-        return Err(format!("HTTP {} is not one of {:?}", a.status, e.statuses));
-    }
     let Some(failure) = expect.error else {
         return match (e.reason, expect.code) {
             (Reason::None, "OK") => Ok(()),
             _ => Err("no error details for an error entry".into()),
         };
     };
+    names_the_job(x, &failure)?;
     let got = (failure.reason, failure.domain);
     let code = answer.and_then(|a| error_code(&a));
     let reason_ok = match e.reason {
@@ -176,6 +271,17 @@ fn agrees(e: &Entry, x: &Example) -> Result<(), String> {
             let header = answer.and_then(|a| a.retry_after());
             let asked = header.and_then(|h| h.parse::<u64>().ok());
             d == asked.map_or(default, |s| Duration::from_secs(s.min(3600)))
+        }
+        (Detail::BadRequestOneOf(fields), Detail::BadRequest { field }) => {
+            let named = match (x.trigger, code.as_deref()) {
+                (Trigger::Provoke(Provoke::Image(case)), _) => {
+                    let url = matches!(case, ImageCase::Url(_) | ImageCase::LongUrl(_));
+                    if url { "image_url" } else { "image" }
+                }
+                (_, Some(c)) => field_named_by(c),
+                _ => "",
+            };
+            fields.contains(&field) && field == named
         }
         (want, got) => want == got,
     };
@@ -212,10 +318,13 @@ fn every_example_follows_its_entrys_rule() {
 fn json_bodies_are_json_unless_they_are_the_point() {
     for e in TABLE {
         for x in e.examples {
-            let Trigger::Upstream(Answer {
-                body: Body::Json(text),
-                ..
-            }) = x.trigger
+            let Some((
+                _,
+                Answer {
+                    body: Body::Json(text),
+                    ..
+                },
+            )) = x.trigger.answer()
             else {
                 continue;
             };
@@ -241,4 +350,39 @@ fn other_means_every_status_no_entry_names() {
     }
     assert!(bad.answers(200) && bad.answers(400) && bad.answers(404));
     assert!(entry("ok").answers(204) && !entry("ok").answers(300));
+}
+
+#[test]
+fn the_submit_call_has_statuses_of_its_own() {
+    use UpstreamCall::{Result, Submit};
+    let bad = entry("bad_response");
+    for status in [302, 404, 418, 501] {
+        assert!(bad.answers_call(Submit, status), "{status}");
+    }
+    assert!(!entry("not_found").answers_call(Submit, 404));
+    assert!(entry("not_found").answers_call(Result, 404));
+    for name in ["submit_exists", "submit_invalid_payload"] {
+        assert!(entry(name).answers_call(Submit, 400), "{name}");
+        assert!(!entry(name).answers_call(Result, 400), "{name}");
+    }
+    assert!(!entry("invalid_payload_reference_id").answers_call(Submit, 400));
+    for status in [401, 403, 429, 500, 503] {
+        assert!(!bad.answers_call(Submit, status), "{status}");
+        assert!(
+            TABLE.iter().any(|e| e.answers_call(Submit, status)),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn every_rpc_has_examples() {
+    for rpc in [Rpc::GetKtpResult, Rpc::SubmitKtp, Rpc::ExtractKtp] {
+        let n = TABLE
+            .iter()
+            .flat_map(|e| e.examples)
+            .filter(|x| x.rpc == rpc)
+            .count();
+        assert!(n >= 10, "{rpc:?}: {n} examples");
+    }
 }

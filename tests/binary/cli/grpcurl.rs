@@ -211,3 +211,79 @@ fn health_check_reports_serving() {
         assert_eq!(json["status"], "SERVING", "{data:?}: {}", out.output());
     }
 }
+
+#[test]
+fn describe_shows_the_asynchronous_rpcs() {
+    let gateway = Gateway::sandbox(&[]);
+    let out = run(&gateway, &["ADDR", "describe", "ktp.v1.KtpService"]);
+    assert_ok(&out, "describe service");
+    let text = stdout(&out);
+    for rpc in [
+        "rpc GetKtpResult ( .ktp.v1.GetKtpResultRequest ) returns ( .ktp.v1.GetKtpResultResponse );",
+        "rpc SubmitKtp ( .ktp.v1.SubmitKtpRequest ) returns ( .ktp.v1.SubmitKtpResponse );",
+        "rpc ExtractKtp ( .ktp.v1.ExtractKtpRequest ) returns ( .ktp.v1.ExtractKtpResponse );",
+    ] {
+        assert!(text.contains(rpc), "{rpc} not described\n{text}");
+    }
+    let out = run(
+        &gateway,
+        &["ADDR", "describe", "ktp.v1.GetKtpResultRequest"],
+    );
+    assert_ok(&out, "describe request");
+    assert!(stdout(&out).contains("bool wait = 2;"), "{}", stdout(&out));
+    let out = run(&gateway, &["ADDR", "describe", "ktp.v1.ExtractKtpRequest"]);
+    assert_ok(&out, "describe request");
+    let text = stdout(&out);
+    for field in [
+        "bytes image = 1;",
+        "string image_url = 2;",
+        "bool validate_quality = 3;",
+    ] {
+        assert!(text.contains(field), "{field}\n{text}");
+    }
+}
+
+#[test]
+fn extract_with_the_image_as_base64_in_the_json_returns_the_card() {
+    use base64::Engine as _;
+    let gateway = Gateway::sandbox(&[("KTP_GATEWAY__SANDBOX__PROCESSING_TIME", "300ms")]);
+    let image = ktp_testkit::images::png(720, 480);
+    let data = serde_json::json!({
+        "image": base64::engine::general_purpose::STANDARD.encode(&image),
+        "reference_id": "GRPCURL-EXTRACT-1",
+    })
+    .to_string();
+    let out = run(
+        &gateway,
+        &["-d", &data, "ADDR", "ktp.v1.KtpService/ExtractKtp"],
+    );
+    assert_ok(&out, "ExtractKtp");
+    let text = stdout(&out);
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("grpcurl printed no JSON ({e})\n{}", out.output()));
+    assert_eq!(json["result"]["fullName"], "SITI CONTOH", "{text}");
+    assert_eq!(json["result"]["referenceId"], "GRPCURL-EXTRACT-1", "{text}");
+
+    // SubmitKtp, then GetKtpResult with wait, the way the README shows.
+    let data = serde_json::json!({
+        "image": base64::engine::general_purpose::STANDARD.encode(&image),
+    })
+    .to_string();
+    let out = run(
+        &gateway,
+        &["-d", &data, "ADDR", "ktp.v1.KtpService/SubmitKtp"],
+    );
+    assert_ok(&out, "SubmitKtp");
+    let submitted: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).expect("grpcurl printed JSON");
+    let id = submitted["referenceId"].as_str().expect("a generated id");
+    assert_eq!(id.len(), 36, "{submitted}");
+    let data = serde_json::json!({"reference_id": id, "wait": true}).to_string();
+    let out = run(
+        &gateway,
+        &["-d", &data, "ADDR", "ktp.v1.KtpService/GetKtpResult"],
+    );
+    assert_ok(&out, "GetKtpResult with wait");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(json["fullName"], "SITI CONTOH");
+}

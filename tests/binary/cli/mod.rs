@@ -9,6 +9,9 @@
 //! - [`sandbox`]: `--sandbox` end to end with a tonic client: typed success
 //!   fields, rich error details, request ids in metadata, details and the
 //!   "call finished" log line, and no personal data in the logs.
+//! - [`asynchronous`]: `SubmitKtp`, a waiting `GetKtpResult` and
+//!   `ExtractKtp` against the sandbox's jobs; their log lines; no image
+//!   bytes or URL query strings in the output.
 //! - [`shutdown`]: SIGTERM: health turns NOT_SERVING, the listener closes,
 //!   the in-flight call still gets its answer, exit code 0; a stuck call is
 //!   abandoned after `server.shutdown_grace`; a SIGTERM right after the
@@ -16,6 +19,7 @@
 //! - [`grpcurl`]: reflection and calls through a real grpcurl 1.8.6 (from
 //!   `scripts/test`, which exports `GRPCURL`).
 
+mod asynchronous;
 mod config_errors;
 mod flags;
 mod grpcurl;

@@ -817,7 +817,7 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
             ));
         }
     }
-    let upstream_port = (!settings.sandbox)
+    let upstream_port = (!settings.sandbox.enabled)
         .then(|| settings.upstream.base_url.port_or_known_default())
         .flatten();
     network_policy_agrees(m, &pod, upstream_port, &mut errors);
@@ -859,7 +859,7 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
     let target = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), ephemeral.port());
 
     let mut report = Report {
-        sandbox: settings.sandbox,
+        sandbox: settings.sandbox.enabled,
         upstream: settings.upstream.base_url.to_string(),
         configured_grpc_port: listen.port(),
         ephemeral_grpc_port: ephemeral.port(),

@@ -2,7 +2,9 @@
 //! upstream (raw TCP, in this test) misbehaves in every way the resilience
 //! issue lists, and the compiled gateway, run as a subprocess, must map each
 //! fault to its README error-table row without panicking, leaking memory or
-//! upstream connections, or printing a credential or a personal value.
+//! upstream connections, or printing a credential, a personal value or a
+//! submitted image. Faults hit the result call (`GetKtpResult`) and the
+//! submit call (`SubmitKtp`).
 //!
 //! - [`matrix`]: every scenario through one gateway at the default log level:
 //!   exact code, reason, domain, metadata, `RetryInfo` and upstream attempts;

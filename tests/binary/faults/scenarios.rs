@@ -41,6 +41,9 @@ use super::subject::{API_KEY, APP_ID, Subject, eventually};
 pub(super) enum Fault {
     /// The scenario's reference id is answered with this.
     Reply(Reply),
+    /// The scenario's call is a `SubmitKtp` of [`matrix_image`], whose
+    /// submit call is answered with this.
+    Submit(Reply),
     /// New connections are accepted and never answered (after the idle
     /// keep-alive connections were closed, so the call needs a new one).
     HangAfterAccept,
@@ -50,6 +53,8 @@ pub(super) enum Fault {
 pub(super) enum Expect {
     /// OK with the card holder's fields.
     Person,
+    /// A `SubmitKtp` accepted under the scenario's reference id.
+    Submitted,
     /// OK with every KTP field empty (all `null` upstream).
     Blank,
     /// The answer of this example of the README error table: code, reason,
@@ -98,6 +103,9 @@ impl Scenario {
     fn reply(name: &'static str, reply: Reply, expect: Expect) -> Self {
         Self::new(name, Fault::Reply(reply), expect)
     }
+    fn submit(name: &'static str, reply: Reply, expect: Expect) -> Self {
+        Self::new(name, Fault::Submit(reply), expect)
+    }
     fn attempts(mut self, n: Option<usize>) -> Self {
         self.attempts = n;
         self
@@ -111,6 +119,18 @@ impl Scenario {
         self.max_elapsed = max;
         self
     }
+}
+
+/// In the image every submit scenario sends: a unique marker, so that a
+/// scan of the output can tell whether the image leaked.
+pub(super) const IMAGE_MARKER: &str = "FAULTS-IMAGE-MARKER-c41d";
+
+/// The image the submit scenarios send: a 720×480 PNG, the marker, filler
+/// up to 50 KB.
+pub(super) fn matrix_image() -> Vec<u8> {
+    let mut image = ktp_testkit::images::png(720, 480);
+    image.extend_from_slice(IMAGE_MARKER.as_bytes());
+    ktp_testkit::images::padded(image, 50_000)
 }
 
 /// How long the "slow" upstream takes: the call must end well before.
@@ -382,6 +402,56 @@ pub(super) fn all() -> Vec<Scenario> {
             ),
             row("job_fail_on_1", "two flags present"),
         ),
+        // The submit call: a POST with the image, retried only when
+        // transient, and always under the same reference id.
+        Scenario::submit(
+            "submit: connection reset without an answer",
+            Reply::Reset,
+            row("transport", "SubmitKtp: closed without an answer"),
+        )
+        .attempts(Some(3)),
+        Scenario::submit(
+            "submit: hang, slower than upstream.timeout",
+            Reply::Hang,
+            row(
+                "upstream_timeout",
+                "SubmitKtp: slower than upstream.timeout",
+            ),
+        )
+        .abandons()
+        .elapsed(ms(900), secs(4)),
+        Scenario::submit(
+            "submit: 503 whose body echoes personal data",
+            Reply::Json(503, json!({"message": format!("busy with {FULL_NAME}")})),
+            row("upstream_5xx", "SubmitKtp: 503, no body"),
+        )
+        .attempts(Some(3)),
+        Scenario::submit(
+            "submit: 200 that is not JSON",
+            Reply::typed(
+                200,
+                "text/html",
+                format!("<html>{FULL_NAME} accepted</html>"),
+            ),
+            row("bad_response", "SubmitKtp: HTML"),
+        ),
+        // The reset attempt may have been taken: it was, by this call.
+        Scenario::submit(
+            "submit: the id taken after a reset",
+            Reply::sequence(vec![Reply::Reset, Reply::reference_id_exists()]),
+            Expect::Submitted,
+        )
+        .attempts(Some(2)),
+        // The 503 was an answer: nothing was taken, the id is someone else's.
+        Scenario::submit(
+            "submit: the id taken after a 503",
+            Reply::sequence(vec![
+                Reply::Json(503, json!({})),
+                Reply::reference_id_exists(),
+            ]),
+            row("submit_exists", "SubmitKtp"),
+        )
+        .attempts(Some(2)),
     ]
 }
 
@@ -441,12 +511,14 @@ pub(super) async fn run_matrix(log_filter: &str) -> MatrixRun {
     let mut ran = Vec::new();
     let mut peak_sockets = 0;
     let mut peak_rss = baseline_rss;
+    let image = matrix_image();
 
     for (n, scenario) in all().into_iter().enumerate() {
         let id = format!("FAULT-{n:02}");
         let abandoned_before = upstream.abandoned();
         match &scenario.fault {
             Fault::Reply(reply) => upstream.on(&id, reply.clone()),
+            Fault::Submit(reply) => upstream.on_submit(&id, reply.clone()),
             Fault::HangAfterAccept => {
                 upstream.close_idle_connections();
                 let drained = subject
@@ -462,7 +534,16 @@ pub(super) async fn run_matrix(log_filter: &str) -> MatrixRun {
         }
         for call in 0..scenario.calls {
             let what = format!("{} (call {})", scenario.name, call + 1);
-            let (result, elapsed) = subject.call(&id, scenario.deadline).await;
+            let (result, elapsed) = match scenario.fault {
+                Fault::Submit(_) => {
+                    let (r, elapsed) = subject.submit(&id, &image, scenario.deadline).await;
+                    (r.map(Answer::Submitted), elapsed)
+                }
+                _ => {
+                    let (r, elapsed) = subject.call(&id, scenario.deadline).await;
+                    (r.map(Answer::Card), elapsed)
+                }
+            };
             check(&what, &id, &scenario.expect, result);
             assert!(
                 (scenario.min_elapsed..scenario.max_elapsed).contains(&elapsed),
@@ -563,7 +644,7 @@ async fn burst_of_abandoned_calls(subject: &Subject, upstream: &FakeUpstream) {
         let id = format!("BURST-{i}");
         if deadline(i).is_none() {
             let timeout = row("upstream_timeout", "slower than upstream.timeout");
-            check(&what, &id, &timeout, result);
+            check(&what, &id, &timeout, result.map(Answer::Card));
             continue;
         }
         // The gateway answers 30 ms before the caller's deadline. With 32
@@ -578,7 +659,7 @@ async fn burst_of_abandoned_calls(subject: &Subject, upstream: &FakeUpstream) {
                 &what,
                 &id,
                 &row("caller_deadline", "shorter than the upstream's answer"),
-                other,
+                other.map(Answer::Card),
             ),
         }
     }
@@ -630,7 +711,19 @@ async fn after_fault(
 /// A call the upstream answers normally must succeed with the card holder.
 async fn normal_call(subject: &Subject, id: &str) {
     let (result, _) = subject.call(id, None).await;
-    check(id, id, &Expect::Person, result);
+    check(id, id, &Expect::Person, result.map(Answer::Card));
+}
+
+/// A successful answer of either RPC the matrix calls.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per call, checked and dropped at once"
+)]
+pub(super) enum Answer {
+    /// `GetKtpResult`'s.
+    Card(ktp_gateway::proto::GetKtpResultResponse),
+    /// `SubmitKtp`'s.
+    Submitted(ktp_gateway::proto::SubmitKtpResponse),
 }
 
 /// Asserts one call's result (for `reference_id`) against the expectation.
@@ -638,17 +731,20 @@ pub(super) fn check(
     what: &str,
     reference_id: &str,
     expect: &Expect,
-    result: Result<ktp_gateway::proto::GetKtpResultResponse, Status>,
+    result: Result<Answer, Status>,
 ) {
     match (expect, result) {
-        (Expect::Person, Ok(r)) => {
+        (Expect::Submitted, Ok(Answer::Submitted(r))) => {
+            assert_eq!(r.reference_id, reference_id, "{what}");
+        }
+        (Expect::Person, Ok(Answer::Card(r))) => {
             assert_eq!(
                 (r.nik.as_str(), r.full_name.as_str(), r.occupation.as_str()),
                 (person::NIK, person::FULL_NAME, person::OCCUPATION),
                 "{what}"
             );
         }
-        (Expect::Blank, Ok(r)) => {
+        (Expect::Blank, Ok(Answer::Card(r))) => {
             let fields = [&r.nik, &r.full_name, &r.address, &r.date_of_birth, &r.city];
             assert!(fields.iter().all(|f| f.is_empty()), "{what}: {fields:?}");
             assert_eq!(r.image_quality, None, "{what}");
@@ -658,6 +754,7 @@ pub(super) fn check(
         (Expect::Error(want), Ok(_)) => {
             panic!("{what}: expected {}, got OK", want.name)
         }
+        (_, Ok(_)) => panic!("{what}: the answer of another RPC"),
     }
 }
 

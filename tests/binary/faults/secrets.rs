@@ -1,16 +1,19 @@
 //! Proves: at the most verbose log level (`trace`, every crate), through
 //! every fault of the matrix and the normal calls between them, nothing the
-//! gateway prints on stdout or stderr contains the App-ID, the API key, or
-//! any KTP value the fake upstream sent (in successes, in job errors, in
-//! malformed bodies and in error pages alike).
+//! gateway prints on stdout or stderr contains the App-ID, the API key, any
+//! KTP value the fake upstream sent (in successes, in job errors, in
+//! malformed bodies and in error pages alike), or the submitted image (its
+//! marker, or any part of its base64 form).
 
 use ktp_testkit::{
     card_holders::person,
     fake_upstream::{FakeUpstream, Reply},
 };
 
+use base64::Engine as _;
+
 use super::{
-    scenarios::run_matrix,
+    scenarios::{IMAGE_MARKER, matrix_image, run_matrix},
     subject::{API_KEY, APP_ID, Subject},
 };
 
@@ -35,9 +38,19 @@ async fn no_credential_or_personal_value_in_trace_logs() {
         "only {trace_lines} TRACE lines in {} lines",
         lines.len()
     );
-    let needles = [("App-ID", APP_ID), ("API key", API_KEY)]
+    let b64 = base64::engine::general_purpose::STANDARD.encode(matrix_image());
+    let image_parts: Vec<&str> = [0, 1, 2, b64.len() / 2]
         .into_iter()
-        .chain(person::ALL.iter().map(|v| ("personal value", *v)));
+        .map(|at| &b64[at..at + 40])
+        .collect();
+    let needles = [
+        ("App-ID", APP_ID),
+        ("API key", API_KEY),
+        ("image", IMAGE_MARKER),
+    ]
+    .into_iter()
+    .chain(person::ALL.iter().map(|v| ("personal value", *v)))
+    .chain(image_parts.into_iter().map(|p| ("image (base64)", p)));
     for (what, needle) in needles {
         if let Some(line) = lines.iter().find(|l| l.contains(needle)) {
             panic!(
@@ -73,6 +86,7 @@ async fn no_bearer_token_in_trace_logs() {
     let request = |token: Option<&str>| {
         let mut r = tonic::Request::new(ktp_gateway::proto::GetKtpResultRequest {
             reference_id: "TOKENS-1".into(),
+            wait: false,
         });
         if let Some(t) = token {
             r.metadata_mut().insert(

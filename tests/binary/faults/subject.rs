@@ -8,7 +8,8 @@ use std::{
 };
 
 use ktp_gateway::proto::{
-    GetKtpResultRequest, GetKtpResultResponse, ktp_service_client::KtpServiceClient,
+    GetKtpResultRequest, GetKtpResultResponse, SubmitKtpRequest, SubmitKtpResponse,
+    ktp_service_client::KtpServiceClient, submit_ktp_request,
 };
 use tonic::{Status, transport::Channel};
 
@@ -74,6 +75,16 @@ impl Subject {
         deadline: Option<Duration>,
     ) -> (Result<GetKtpResultResponse, Status>, Duration) {
         self.caller().call(reference_id, deadline).await
+    }
+
+    /// One `SubmitKtp` call; see [`Caller::submit`].
+    pub(super) async fn submit(
+        &self,
+        reference_id: &str,
+        image: &[u8],
+        deadline: Option<Duration>,
+    ) -> (Result<SubmitKtpResponse, Status>, Duration) {
+        self.caller().submit(reference_id, image, deadline).await
     }
 
     /// A handle for calls from other tasks.
@@ -194,6 +205,7 @@ impl Caller {
     ) -> (Result<GetKtpResultResponse, Status>, Duration) {
         let mut request = tonic::Request::new(GetKtpResultRequest {
             reference_id: reference_id.to_owned(),
+            wait: false,
         });
         if let Some(d) = deadline {
             request.set_timeout(d);
@@ -201,6 +213,34 @@ impl Caller {
         let started = Instant::now();
         let mut client = self.0.clone();
         let result = tokio::time::timeout(CALL_LIMIT, client.get_ktp_result(request))
+            .await
+            .unwrap_or_else(|_| panic!("{reference_id}: no answer within {CALL_LIMIT:?}"));
+        (result.map(tonic::Response::into_inner), started.elapsed())
+    }
+}
+
+impl Caller {
+    /// One `SubmitKtp` call of `image`, with a `grpc-timeout` when
+    /// `deadline` is set; returns how long it took.
+    pub(super) async fn submit(
+        &self,
+        reference_id: &str,
+        image: &[u8],
+        deadline: Option<Duration>,
+    ) -> (Result<SubmitKtpResponse, Status>, Duration) {
+        let mut request = tonic::Request::new(SubmitKtpRequest {
+            image_source: Some(submit_ktp_request::ImageSource::Image(
+                image.to_vec().into(),
+            )),
+            validate_quality: false,
+            reference_id: reference_id.to_owned(),
+        });
+        if let Some(d) = deadline {
+            request.set_timeout(d);
+        }
+        let started = Instant::now();
+        let mut client = self.0.clone();
+        let result = tokio::time::timeout(CALL_LIMIT, client.submit_ktp(request))
             .await
             .unwrap_or_else(|_| panic!("{reference_id}: no answer within {CALL_LIMIT:?}"));
         (result.map(tonic::Response::into_inner), started.elapsed())

@@ -168,6 +168,7 @@ pub(crate) fn ktp_request(
 ) -> tonic::Request<GetKtpResultRequest> {
     let mut request = tonic::Request::new(GetKtpResultRequest {
         reference_id: reference_id.to_owned(),
+        wait: false,
     });
     if let Some(id) = request_id {
         request

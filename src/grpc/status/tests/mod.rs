@@ -53,6 +53,7 @@ fn meta(err: &GatewayError, key: &str) -> Option<String> {
 }
 
 mod gateway_rows;
+mod submit_rows;
 mod table;
 mod upstream_rows;
 

@@ -1,0 +1,161 @@
+//! [`CallLayer`]: admission, per-method limits, and handing each call to
+//! its [`Recorder`].
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tonic::{
+    body::Body,
+    codegen::{Service, http},
+    server::NamedService,
+};
+use tower::Layer;
+use tracing::Instrument;
+
+use super::{Call, record::Recorder};
+use crate::{
+    error::GatewayError, grpc::limit::Limited, metrics::Metrics, proto::KTP_METHODS,
+    resilience::overload::InFlightLimit,
+};
+
+/// Records every call of the service it wraps; see the module doc.
+#[derive(Debug, Clone)]
+pub struct CallLayer {
+    metrics: Metrics,
+    in_flight: InFlightLimit,
+    max_message_bytes: usize,
+    /// Methods whose limits differ from the default.
+    methods: Arc<Vec<(&'static str, MethodLimits)>>,
+}
+
+/// What a method may take beyond the process-wide cap on calls in flight.
+#[derive(Debug, Clone)]
+pub struct MethodLimits {
+    /// Largest request message.
+    pub max_message_bytes: usize,
+    /// A cap of its own on calls in flight (calls that hold an image).
+    pub in_flight: Option<InFlightLimit>,
+}
+
+impl CallLayer {
+    /// Every method: calls in flight capped by `in_flight`, request
+    /// messages by `max_message_bytes`, unless [`Self::method`] says else.
+    pub fn new(metrics: Metrics, in_flight: InFlightLimit, max_message_bytes: usize) -> Self {
+        Self {
+            metrics,
+            in_flight,
+            max_message_bytes,
+            methods: Arc::default(),
+        }
+    }
+
+    /// `method` (a full name, `/ktp.v1.KtpService/SubmitKtp`) gets `limits`.
+    pub fn method(mut self, method: &'static str, limits: MethodLimits) -> Self {
+        Arc::make_mut(&mut self.methods).push((method, limits));
+        self
+    }
+
+    fn limits(&self, method: &str) -> (usize, Option<&InFlightLimit>) {
+        match self.methods.iter().find(|(m, _)| *m == method) {
+            Some((_, l)) => (l.max_message_bytes, l.in_flight.as_ref()),
+            None => (self.max_message_bytes, None),
+        }
+    }
+
+    /// The largest message any method takes: tonic's own limit.
+    pub fn largest_message(&self) -> usize {
+        self.methods
+            .iter()
+            .map(|(_, l)| l.max_message_bytes)
+            .fold(self.max_message_bytes, usize::max)
+    }
+}
+
+impl<S> Layer<S> for CallLayer {
+    type Service = Recorded<S>;
+
+    fn layer(&self, inner: S) -> Recorded<S> {
+        Recorded {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`CallLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct Recorded<S> {
+    inner: S,
+    layer: CallLayer,
+}
+
+impl<S: NamedService> NamedService for Recorded<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = Result<T, Infallible>> + Send>>;
+
+impl<S, B> Service<http::Request<B>> for Recorded<S>
+where
+    S: Service<http::Request<Limited<B>>, Response = http::Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // Only our own methods are recorded: the label set stays bounded.
+        let Some(method) = KTP_METHODS.iter().find(|m| **m == request.uri().path()) else {
+            let unlimited = request.map(|b| Limited::new(b, usize::MAX, Arc::default()));
+            return Box::pin(self.inner.call(unlimited));
+        };
+        let call = Arc::new(Call::new(method, request.headers()));
+        let recorder = Recorder {
+            metrics: self.layer.metrics.clone(),
+            call: Arc::clone(&call),
+            answered: false,
+        };
+        // Held until the answer is ready: the cap counts calls, not requests.
+        let Some(admitted) = self.layer.in_flight.try_admit() else {
+            let status = call.fail(&GatewayError::Overloaded {
+                limit: self.layer.in_flight.limit(),
+            });
+            return Box::pin(std::future::ready(Ok(recorder.finish(status.into_http()))));
+        };
+        let (max_message_bytes, own_limit) = self.layer.limits(method);
+        // A method's own slot (an image's memory) is the call's until its
+        // handler releases it, at the latest when the call ends.
+        match own_limit.map(InFlightLimit::try_admit) {
+            Some(None) => {
+                let limit = own_limit.map_or(0, InFlightLimit::limit);
+                let status = call.fail(&GatewayError::Overloaded { limit });
+                return Box::pin(std::future::ready(Ok(recorder.finish(status.into_http()))));
+            }
+            Some(Some(permit)) => call.hold_slot(permit),
+            None => {}
+        }
+        let oversized = Arc::clone(&call.oversized);
+        request.extensions_mut().insert(call);
+        let request = request.map(|b| Limited::new(b, max_message_bytes, oversized));
+        // Every line logged while the call runs carries its request id.
+        // Those lines are all DEBUG or finer, so is the span: at the default
+        // level it is never built (bench/README.md, change 9).
+        let span = tracing::debug_span!("call", request_id = %recorder.call.request_id);
+        let answer = self.inner.call(request).instrument(span);
+        Box::pin(async move {
+            let response = answer.await?;
+            drop(admitted);
+            Ok(recorder.finish(response))
+        })
+    }
+}

@@ -1,0 +1,198 @@
+//! The one tower layer every `ktp.v1.KtpService` call passes through, so that
+//! a handler only computes its answer: [`CallLayer`] reads the call's
+//! metadata once (request id, caller deadline, trace context), sheds the call
+//! when `server.max_in_flight` are already in flight, and when the call ends
+//! writes its one log line and metrics and echoes `x-request-id`, whether
+//! the call succeeded, failed, was refused by tonic itself (too large, not
+//! decodable) or was abandoned by its caller.
+//!
+//! Handlers see the call as a [`Call`] (from the request's extensions) and
+//! return domain results through [`Call::answer`], the only place a
+//! [`GatewayError`] becomes a status. The log line holds method, code,
+//! duration, request id, reference id and trace id, never KTP fields, bodies
+//! or credentials.
+
+use std::sync::{
+    Arc, Mutex, OnceLock,
+    atomic::{AtomicBool, Ordering},
+};
+
+use tokio::time::Instant;
+use tonic::{
+    Code, Request, Response, Status,
+    codegen::http::{self},
+};
+use tracing::Level;
+
+use super::{limit::TooLarge, metadata, status};
+use crate::{error::GatewayError, resilience::overload::InFlight, trace::TraceContext};
+
+/// One call as the gateway sees it, shared by the layer and the handler.
+#[derive(Debug)]
+pub struct Call {
+    /// Full gRPC method name (the metrics' `method` label); `""` for a call
+    /// made without the layer, which is not recorded.
+    method: &'static str,
+    request_id: String,
+    started: Instant,
+    deadline: Option<Instant>,
+    trace: Option<TraceContext>,
+    /// The validated reference id, once the handler has one (for the log
+    /// line and `ResourceInfo`).
+    reference_id: OnceLock<String>,
+    outcome: OnceLock<Outcome>,
+    /// Set when the request message was over its method's limit.
+    oversized: Arc<OnceLock<TooLarge>>,
+    /// The call waits for its job: timed apart from the others.
+    waits: AtomicBool,
+    /// The method's own slot, while the call holds what it bounds.
+    slot: Mutex<Option<InFlight>>,
+}
+
+/// How the gateway's own code answered a call.
+#[derive(Debug)]
+enum Outcome {
+    Ok,
+    Failed(Failure),
+}
+
+/// What the log line says about a failed call.
+#[derive(Debug)]
+struct Failure {
+    level: Level,
+    code: Code,
+    reason: String,
+    upstream_http_status: String,
+    error: String,
+}
+
+impl Call {
+    fn new(method: &'static str, headers: &http::HeaderMap) -> Self {
+        let started = Instant::now();
+        let deadline = metadata::caller_timeout(headers)
+            .map(|t| started + t.saturating_sub(metadata::answer_margin(t)));
+        Self {
+            method,
+            request_id: metadata::request_id(headers),
+            started,
+            deadline,
+            trace: metadata::trace_context(headers),
+            reference_id: OnceLock::new(),
+            outcome: OnceLock::new(),
+            oversized: Arc::default(),
+            waits: AtomicBool::new(false),
+            slot: Mutex::new(None),
+        }
+    }
+
+    /// The call a request belongs to. A request that did not come through
+    /// [`CallLayer`] (a service built without it) gets a call of its own,
+    /// which works but is not recorded.
+    pub fn of<T>(request: &Request<T>) -> Arc<Self> {
+        Self::in_extensions(request.extensions(), request.metadata().as_ref())
+    }
+
+    /// [`Call::of`] for a request not yet decoded (tower layers).
+    pub(super) fn of_http<B>(request: &http::Request<B>) -> Arc<Self> {
+        Self::in_extensions(request.extensions(), request.headers())
+    }
+
+    fn in_extensions(extensions: &http::Extensions, headers: &http::HeaderMap) -> Arc<Self> {
+        extensions
+            .get::<Arc<Self>>()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Self::new("", headers)))
+    }
+
+    /// The caller's deadline, less the margin that lets our answer arrive first.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The caller's W3C trace context, passed on to the upstream.
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
+    /// Names the call's (validated) reference id in its log line and errors.
+    pub fn set_reference_id(&self, id: &str) {
+        let _ = self.reference_id.set(id.to_owned());
+    }
+
+    fn hold_slot(&self, permit: InFlight) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+    }
+
+    /// Gives back the method's own slot (`submit.max_in_flight`) before the
+    /// call ends: the image it bounds is gone, and a call that now only
+    /// waits must not keep a submit out.
+    pub fn release_slot(&self) {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Marks the call as one that waits for its job (its duration is the
+    /// job's, so it is timed apart).
+    pub fn set_waiting(&self) {
+        self.waits.store(true, Ordering::Relaxed);
+    }
+
+    /// Runs the handler's work within the caller's deadline and answers:
+    /// `Ok` as is, an error as its error-table row. Giving up at the
+    /// deadline drops the work, and with it any upstream request.
+    pub async fn answer<T>(
+        &self,
+        work: impl Future<Output = Result<T, GatewayError>>,
+    ) -> Result<Response<T>, Status> {
+        let result = match self.deadline {
+            Some(at) => tokio::time::timeout_at(at, work)
+                .await
+                .unwrap_or(Err(GatewayError::DeadlineExceeded)),
+            None => work.await,
+        };
+        match result {
+            Ok(message) => {
+                let _ = self.outcome.set(Outcome::Ok);
+                Ok(Response::new(message))
+            }
+            Err(err) => Err(self.fail(&err)),
+        }
+    }
+
+    /// The one conversion from domain error to status: renders `err`'s row
+    /// and keeps what the log line needs.
+    pub(super) fn fail(&self, err: &GatewayError) -> Status {
+        let row = status::classify(err);
+        let level = match row.code {
+            // The gateway's own credentials are wrong: someone must act.
+            _ if row.reason == status::reason::UPSTREAM_AUTH_FAILED => Level::ERROR,
+            Code::Internal | Code::Unavailable | Code::Unknown => Level::WARN,
+            _ => Level::INFO,
+        };
+        let upstream_http_status = row
+            .metadata
+            .iter()
+            .find(|(k, _)| *k == status::UPSTREAM_HTTP_STATUS)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let rendered = status::render(
+            &row,
+            &self.request_id,
+            self.reference_id.get().map(String::as_str),
+        );
+        let _ = self.outcome.set(Outcome::Failed(Failure {
+            level,
+            code: row.code,
+            reason: row.reason,
+            upstream_http_status,
+            error: err.to_string(),
+        }));
+        rendered
+    }
+}
+
+mod layer;
+mod record;
+
+pub use layer::{CallLayer, MethodLimits, Recorded};
+#[cfg(test)]
+pub(in crate::grpc) use record::refusal;

@@ -1,0 +1,134 @@
+//! The one log line and the metrics of a call.
+
+use std::sync::{Arc, atomic::Ordering};
+
+use tonic::{
+    Code, Status,
+    body::Body,
+    codegen::http::{self, HeaderValue},
+};
+use tracing::Level;
+
+use super::{Call, Outcome};
+use crate::{
+    error::{GatewayError, MalformedRequest, Refusal},
+    grpc::{metadata::REQUEST_ID_HEADER, status::code_name},
+    metrics::Metrics,
+    trace::TraceContext,
+};
+
+/// Writes the call's log line and metrics exactly once: when the answer is
+/// ready, or, if the caller goes away first (cancels, disconnects, or
+/// tonic's own deadline fires), when the call is dropped.
+pub(super) struct Recorder {
+    pub(super) metrics: Metrics,
+    pub(super) call: Arc<Call>,
+    pub(super) answered: bool,
+}
+
+impl Recorder {
+    pub(super) fn finish(mut self, response: http::Response<Body>) -> http::Response<Body> {
+        self.answered = true;
+        let mut response = match self.call.outcome.get() {
+            Some(_) => response,
+            None => match Status::from_header_map(response.headers()) {
+                // tonic answered without running our code: it refused the
+                // request message itself. Its codes (OUT_OF_RANGE, INTERNAL)
+                // would blame the server; give it the gateway's row instead.
+                Some(refused) if refused.code() != Code::Ok => {
+                    let err = match self.call.oversized.get() {
+                        Some(too_large) => GatewayError::Malformed(MalformedRequest {
+                            kind: Refusal::TooLarge,
+                            message: too_large.to_string(),
+                        }),
+                        None => refusal(&refused),
+                    };
+                    self.call.fail(&err).into_http()
+                }
+                _ => {
+                    let _ = self.call.outcome.set(Outcome::Ok);
+                    response
+                }
+            },
+        };
+        if !response.headers().contains_key(REQUEST_ID_HEADER)
+            && let Ok(v) = HeaderValue::try_from(self.call.request_id.as_str())
+        {
+            response.headers_mut().insert(REQUEST_ID_HEADER, v);
+        }
+        self.record();
+        response
+    }
+
+    fn record(&self) {
+        let call = &*self.call;
+        let (level, code, reason, upstream_http_status, error) = match call.outcome.get() {
+            Some(Outcome::Ok) => (Level::INFO, Code::Ok, "", "", ""),
+            Some(Outcome::Failed(f)) => (
+                f.level,
+                f.code,
+                f.reason.as_str(),
+                f.upstream_http_status.as_str(),
+                f.error.as_str(),
+            ),
+            None => (
+                Level::INFO,
+                Code::Cancelled,
+                "",
+                "",
+                "the caller went away before the answer",
+            ),
+        };
+        let elapsed = call.started.elapsed();
+        self.metrics.record_call(
+            call.method,
+            code_name(code),
+            elapsed,
+            call.waits.load(Ordering::Relaxed),
+        );
+        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        macro_rules! emit {
+            ($lvl:expr) => {
+                tracing::event!(
+                    $lvl,
+                    method = call.method,
+                    grpc_code = code_name(code),
+                    duration_ms,
+                    request_id = call.request_id.as_str(),
+                    reference_id = call.reference_id.get().map_or("", String::as_str),
+                    trace_id = call.trace.as_ref().map_or("", TraceContext::trace_id),
+                    reason,
+                    upstream_http_status,
+                    error,
+                    "call finished"
+                )
+            };
+        }
+        match level {
+            Level::ERROR => emit!(Level::ERROR),
+            Level::WARN => emit!(Level::WARN),
+            _ => emit!(Level::INFO),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.record();
+        }
+    }
+}
+
+/// A status tonic produced itself, as the domain error it stands for.
+pub(in crate::grpc) fn refusal(status: &Status) -> GatewayError {
+    let kind = match status.code() {
+        Code::OutOfRange => Refusal::TooLarge,
+        Code::Internal => Refusal::NotDecodable,
+        code => Refusal::Other(code as i32),
+    };
+    GatewayError::Malformed(MalformedRequest {
+        kind,
+        message: status.message().to_owned(),
+    })
+}

@@ -1,0 +1,153 @@
+//! Per-method request size limits. tonic has one message limit per service,
+//! set to the largest any method needs (an image upload); this body wrapper
+//! holds each method to its own, reading the gRPC length prefix of the
+//! message as it arrives, so a `GetKtpResult` of 5 MB is refused before it
+//! is buffered, like one over tonic's own limit.
+
+use std::{
+    error::Error,
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+};
+
+use bytes::Buf;
+use http_body::{Body, Frame, SizeHint};
+use tonic::codegen::Bytes;
+
+/// Length of the prefix of every gRPC message: a compression flag, then
+/// the message length as a big-endian `u32`.
+const PREFIX: usize = 5;
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The message was over its method's limit.
+#[derive(Debug, thiserror::Error)]
+#[error("the request message is {size} bytes, over this method's limit of {limit}")]
+pub struct TooLarge {
+    /// The message's length, from its prefix.
+    pub size: u64,
+    /// The method's limit.
+    pub limit: usize,
+}
+
+/// A request body whose first message may be at most `limit` bytes.
+#[derive(Debug)]
+pub struct Limited<B> {
+    inner: B,
+    limit: usize,
+    /// The prefix bytes seen so far, until all five are.
+    prefix: [u8; PREFIX],
+    seen: usize,
+    /// Set when the limit was exceeded, for the call layer to answer.
+    exceeded: Arc<OnceLock<TooLarge>>,
+}
+
+impl<B> Limited<B> {
+    /// Wraps `inner`; a message over `limit` is refused and noted in
+    /// `exceeded`, which the call layer reads to answer why.
+    pub fn new(inner: B, limit: usize, exceeded: Arc<OnceLock<TooLarge>>) -> Self {
+        Self {
+            inner,
+            limit,
+            prefix: [0; PREFIX],
+            seen: 0,
+            exceeded,
+        }
+    }
+
+    /// Reads prefix bytes from `data`; `Err` once the length is known to be
+    /// over the limit.
+    fn inspect(&mut self, data: &Bytes) -> Result<(), TooLarge> {
+        if self.seen >= PREFIX {
+            return Ok(());
+        }
+        let mut chunk = data.clone();
+        while self.seen < PREFIX && chunk.has_remaining() {
+            self.prefix[self.seen] = chunk.get_u8();
+            self.seen += 1;
+        }
+        if self.seen < PREFIX {
+            return Ok(());
+        }
+        let size = u64::from(u32::from_be_bytes([
+            self.prefix[1],
+            self.prefix[2],
+            self.prefix[3],
+            self.prefix[4],
+        ]));
+        if size > self.limit as u64 {
+            return Err(TooLarge {
+                size,
+                limit: self.limit,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<B> Body for Limited<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref()
+                    && let Err(too_large) = this.inspect(data)
+                {
+                    let message = too_large.to_string();
+                    let _ = this.exceeded.set(too_large);
+                    return Poll::Ready(Some(Err(message.into())));
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limited(limit: usize) -> Limited<()> {
+        Limited::new((), limit, Arc::default())
+    }
+
+    #[test]
+    fn the_length_prefix_decides_even_split_across_frames() {
+        let mut body = limited(100);
+        assert!(body.inspect(&Bytes::from_static(&[0, 0])).is_ok());
+        assert!(
+            body.inspect(&Bytes::from_static(&[0, 0, 101, 9, 9]))
+                .is_err()
+        );
+
+        let mut body = limited(100);
+        assert!(
+            body.inspect(&Bytes::from_static(&[0, 0, 0, 0, 100, 1]))
+                .is_ok()
+        );
+        // Later frames are the message itself, not prefixes.
+        assert!(body.inspect(&Bytes::from_static(&[255; 8])).is_ok());
+    }
+}

@@ -1,0 +1,171 @@
+//! The submit call: its body, reading its answers, and a retry that finds
+//! its own earlier attempt.
+
+use base64::Engine as _;
+
+use super::*;
+use crate::resilience::Failure as _;
+
+fn id(s: &str) -> ReferenceId {
+    ReferenceId::parse(s.to_owned()).unwrap()
+}
+
+fn json(body: &Bytes) -> Value {
+    serde_json::from_slice(body).expect("the body is JSON")
+}
+
+#[test]
+fn a_file_is_sent_as_standard_padded_base64_with_the_flags_and_id() {
+    // 5 bytes: base64 needs padding.
+    let image = Bytes::from_static(b"\xff\xd8\xff\x00\x01");
+    let job = SubmitJob::new(Image::File(image.clone()), true, id("REF \"1\""), None);
+    let body = json(&job.body);
+    let sent = body["image"].as_str().unwrap();
+    assert_eq!(sent, "/9j/AAE=");
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(sent)
+            .unwrap(),
+        image
+    );
+    assert_eq!(body["validate_quality"], true);
+    assert_eq!(body["reference_id"], "REF \"1\"");
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        3,
+        "no callback_url: {body}"
+    );
+    // One allocation of exactly the needed size.
+    assert_eq!(job.body.len(), serde_json::to_vec(&body).unwrap().len());
+}
+
+#[test]
+fn a_url_is_sent_as_given_json_escaped() {
+    let url = "https://example.com/k.jpg?a=1&b=\"2\"";
+    let job = SubmitJob::new(Image::Url(url.into()), false, id("R"), None);
+    let body = json(&job.body);
+    assert_eq!(body["image"], url);
+    assert_eq!(body["validate_quality"], false);
+    assert_eq!(body["reference_id"], "R");
+}
+
+#[test]
+fn answers_give_the_confirmed_id_and_message() {
+    let ok = interpret(
+        200,
+        None,
+        br#"{"message":"accepted","data":{"reference_id":"UP-1"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        ok,
+        Submitted {
+            reference_id: "UP-1".into(),
+            message: "accepted".into()
+        }
+    );
+    let bare = interpret(200, None, br#"{"data":{}}"#).unwrap();
+    assert_eq!(bare.reference_id, "");
+    assert_eq!(
+        interpret(200, None, br#"{"message":null}"#)
+            .unwrap()
+            .message,
+        ""
+    );
+}
+
+#[test]
+fn unusable_answers_and_error_statuses() {
+    let problem = |body: &[u8]| match interpret(200, None, body) {
+        Err(UpstreamError::BadResponse { problem, .. }) => problem,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(problem(b"not json"), BodyProblem::NotJson);
+    assert_eq!(problem(b"[1]"), BodyProblem::NotAnObject);
+    assert_eq!(
+        problem(br#"{"data":{"reference_id":5}}"#),
+        BodyProblem::WrongShape
+    );
+    // An id the gateway would never send: a caller would read it back.
+    assert_eq!(
+        problem(br#"{"data":{"reference_id":"A\nB"}}"#),
+        BodyProblem::WrongShape
+    );
+    assert_eq!(
+        interpret(
+            400,
+            None,
+            br#"{"error_code":"INVALID_PAYLOAD_REFERENCE_ID_EXISTS","message":"x"}"#
+        ),
+        Err(UpstreamError::Status {
+            status: 400,
+            error_code: Some(REFERENCE_ID_EXISTS.into()),
+            retry_after: None
+        })
+    );
+    assert!(matches!(
+        interpret(200, None, br#"{"error_code":"KTP_NOT_DETECTED"}"#),
+        Err(UpstreamError::JobFailed { .. })
+    ));
+}
+
+fn exists() -> Result<Submitted, UpstreamError> {
+    Err(UpstreamError::Status {
+        status: 400,
+        error_code: Some(REFERENCE_ID_EXISTS.into()),
+        retry_after: None,
+    })
+}
+
+fn call() -> Call<SubmitJob, UpstreamError> {
+    Call::new(
+        SubmitJob::new(
+            Image::Url("https://e.com/k".into()),
+            false,
+            id("MINE"),
+            None,
+        ),
+        None,
+    )
+}
+
+#[test]
+fn exists_is_success_only_after_an_attempt_whose_outcome_was_lost() {
+    let first = call();
+    assert_eq!(accepted_before(exists(), &first), exists());
+
+    let mut after_503 = call();
+    after_503.retry_after_failure(UpstreamError::Status {
+        status: 503,
+        error_code: None,
+        retry_after: None,
+    });
+    assert_eq!(accepted_before(exists(), &after_503), exists());
+
+    let mut after_reset = call();
+    let reset = UpstreamError::Transport {
+        status: None,
+        detail: "connection reset".into(),
+    };
+    assert!(reset.outcome_unknown());
+    after_reset.retry_after_failure(reset);
+    assert_eq!(
+        accepted_before(exists(), &after_reset),
+        Ok(Submitted {
+            reference_id: "MINE".into(),
+            message: String::new()
+        })
+    );
+}
+
+#[test]
+fn the_id_sent_stands_in_when_the_answer_names_none() {
+    let got = accepted_before(
+        Ok(Submitted {
+            reference_id: String::new(),
+            message: "ok".into(),
+        }),
+        &call(),
+    );
+    assert_eq!(got.unwrap().reference_id, "MINE");
+}

@@ -1,0 +1,282 @@
+//! `GetKtpResult` with `wait = true` against jobs of the fake upstream that
+//! finish after a delay: polls until the job is done, at growing pauses;
+//! concurrent waiters share each poll; a waiter that goes away stops its
+//! polling; the wait ends with NOT_FOUND and `waited_ms`, bounded by the
+//! caller's deadline and by `wait.max_wait`; `wait = false` is unchanged.
+//! Timing bounds are generous (the machine is shared): a poll never comes
+//! before its pause, and counts are compared with what the other behaviour
+//! would give, never with a stopwatch.
+
+use std::time::{Duration, Instant};
+
+use ktp_testkit::fake_upstream::Reply;
+use serde_json::json;
+use tonic::Code;
+
+use crate::helpers::{TestApp, expect_error, submit_request, valid_image};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+/// Pauses between consecutive times.
+fn gaps(times: &[Instant]) -> Vec<Duration> {
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+/// A gateway polling every `first` at first, at most every `max`.
+async fn waiting_app(first: &str, max: &str, extra: &[(&str, &str)]) -> TestApp {
+    let mut env = vec![
+        ("KTP_GATEWAY__WAIT__POLL_INTERVAL", first),
+        ("KTP_GATEWAY__WAIT__MAX_POLL_INTERVAL", max),
+    ];
+    env.extend_from_slice(extra);
+    TestApp::spawn_with(&env).await
+}
+
+#[tokio::test]
+async fn a_wait_polls_until_the_job_is_done_at_growing_pauses_up_to_the_cap() {
+    let app = waiting_app("100ms", "400ms", &[]).await;
+    app.upstream.jobs_finish_after(MS(6000));
+    app.submit(submit_request(valid_image(), "JOB-1"))
+        .await
+        .expect("submitted");
+    let started = Instant::now();
+    let r = app
+        .wait_for("JOB-1", Some(Duration::from_secs(30)))
+        .await
+        .expect("the job's result")
+        .into_inner();
+    let elapsed = started.elapsed();
+    assert!(elapsed >= MS(5500), "{elapsed:?}");
+    assert_eq!(
+        (r.reference_id.as_str(), r.full_name.as_str()),
+        ("JOB-1", "SULISTYONO")
+    );
+
+    let times = app.upstream.result_times("JOB-1");
+    let gaps = gaps(&times);
+    // 100, 150, 225, 337.5, then 400 ms each: a pause is never shorter
+    // (a busy machine only makes it longer).
+    let mut pause = 100.0f64;
+    for (i, gap) in gaps.iter().enumerate() {
+        assert!(
+            gap.as_secs_f64() * 1000.0 >= pause - 2.0,
+            "pause {i} was {gap:?}, shorter than {pause} ms: {gaps:?}"
+        );
+        pause = (pause * 1.5).min(400.0);
+    }
+    // The cap: growing on without it, the pauses (100 ms × 1.5ⁿ) would
+    // allow only this many polls in the whole wait, however fast the
+    // machine; capped at 400 ms there are about 16.
+    let mut uncapped = 0;
+    let (mut at, mut pause) = (0.0f64, 100.0f64);
+    while at <= elapsed.as_secs_f64() * 1000.0 {
+        uncapped += 1;
+        at += pause;
+        pause *= 1.5;
+    }
+    assert!(
+        times.len() >= uncapped + 2,
+        "{} polls, no more than growing without a cap ({uncapped}): {gaps:?}",
+        times.len()
+    );
+}
+
+#[tokio::test]
+async fn a_wait_for_a_finished_job_asks_once() {
+    let app = waiting_app("100ms", "400ms", &[]).await;
+    app.upstream
+        .on("DONE-1", Reply::Json(200, crate::helpers::sample_success()));
+    app.wait_for("DONE-1", None).await.expect("OK");
+    assert_eq!(app.upstream.attempts("DONE-1"), 1);
+}
+
+#[tokio::test]
+async fn concurrent_waiters_share_each_poll() {
+    // Without coalescing, so only the wait's own sharing counts.
+    let app = waiting_app(
+        "200ms",
+        "200ms",
+        &[("KTP_GATEWAY__UPSTREAM__COALESCE", "false")],
+    )
+    .await;
+    app.upstream.jobs_finish_after(MS(2500));
+    app.submit(submit_request(valid_image(), "SHARED-1"))
+        .await
+        .expect("submitted");
+    let waiters: Vec<_> = (0..8)
+        .map(|_| {
+            let mut client = app.client.clone();
+            tokio::spawn(async move {
+                let mut request = tonic::Request::new(ktp_gateway::proto::GetKtpResultRequest {
+                    reference_id: "SHARED-1".into(),
+                    wait: true,
+                });
+                request.set_timeout(Duration::from_secs(20));
+                client.get_ktp_result(request).await
+            })
+        })
+        .collect();
+    for w in waiters {
+        let r = w
+            .await
+            .expect("task")
+            .expect("every waiter gets the result");
+        assert_eq!(r.into_inner().reference_id, "SHARED-1");
+    }
+    // One poll per 200 ms for 2.5 s: about 13 (fewer on a busy machine).
+    // One per waiter: over 100.
+    let polls = app.upstream.result_times("SHARED-1").len();
+    assert!((3..=20).contains(&polls), "{polls} polls for 8 waiters");
+}
+
+#[tokio::test]
+async fn a_waiter_that_goes_away_stops_its_polling() {
+    let app = waiting_app("100ms", "100ms", &[]).await;
+    // Never finishes: every poll is "not found".
+    let spawn_waiter = || {
+        let mut client = app.client.clone();
+        tokio::spawn(async move {
+            client
+                .get_ktp_result(ktp_gateway::proto::GetKtpResultRequest {
+                    reference_id: "GONE-1".into(),
+                    wait: true,
+                })
+                .await
+        })
+    };
+    let first = spawn_waiter();
+    let second = spawn_waiter();
+    tokio::time::sleep(MS(1000)).await;
+    let polls = |app: &TestApp| app.upstream.result_times("GONE-1").len();
+    assert!(polls(&app) >= 3, "{} polls", polls(&app));
+
+    // One of two goes away: the other still waits, so polling goes on.
+    first.abort();
+    tokio::time::sleep(MS(300)).await;
+    let before = polls(&app);
+    tokio::time::sleep(MS(1000)).await;
+    assert!(polls(&app) > before, "polling stopped while a waiter waits");
+
+    // The last goes away: no poll after it (one already sent may land).
+    second.abort();
+    tokio::time::sleep(MS(300)).await;
+    let at_leaving = polls(&app);
+    tokio::time::sleep(MS(1000)).await;
+    assert_eq!(
+        polls(&app),
+        at_leaving,
+        "polled on after the last waiter left"
+    );
+    assert_eq!(app.upstream.busy_connections(), 0);
+}
+
+#[tokio::test]
+async fn wait_max_wait_ends_the_wait_with_not_found_and_waited_ms() {
+    let app = waiting_app("200ms", "200ms", &[("KTP_GATEWAY__WAIT__MAX_WAIT", "1s")]).await;
+    let started = Instant::now();
+    let e = expect_error(app.wait_for("NEVER-1", None).await);
+    let elapsed = started.elapsed();
+    assert_eq!(
+        (e.code, e.reason(), e.domain()),
+        (
+            Code::NotFound,
+            "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND",
+            "api.verihubs.com"
+        ),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.meta("upstream_http_status"), Some("404"));
+    let waited: u64 = e
+        .meta("waited_ms")
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("waited_ms {:?}", e.meta("waited_ms")));
+    assert!(
+        waited >= 600 && u128::from(waited) <= elapsed.as_millis(),
+        "waited_ms {waited}, call took {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    let info = e
+        .details
+        .resource_info()
+        .expect("ResourceInfo, as without wait");
+    assert_eq!(info.resource_name, "NEVER-1");
+    // Polled all along: at 0, 200, … ms.
+    let polls = app.upstream.result_times("NEVER-1").len();
+    assert!((2..=6).contains(&polls), "{polls} polls");
+}
+
+#[tokio::test]
+async fn the_callers_deadline_ends_the_wait_with_not_found_too() {
+    let app = waiting_app("200ms", "200ms", &[]).await;
+    let started = Instant::now();
+    let e = expect_error(app.wait_for("NEVER-2", Some(Duration::from_secs(2))).await);
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::NotFound, "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.meta("waited_ms")
+            .is_some_and(|w| w.parse::<u64>().is_ok())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(app.upstream.result_times("NEVER-2").len() >= 2);
+}
+
+#[tokio::test]
+async fn a_job_error_or_another_error_ends_the_wait_at_once() {
+    let app = waiting_app("100ms", "100ms", &[]).await;
+    app.upstream.jobs_finish_after(MS(500));
+    app.submit(submit_request(valid_image(), "FAILS-1"))
+        .await
+        .expect("submitted");
+    app.upstream.on(
+        "FAILS-1",
+        Reply::Json(
+            200,
+            json!({"error_code": "FAIL_ON_1", "data": {"image_quality": {"blur": true}}}),
+        ),
+    );
+    let e = expect_error(app.wait_for("FAILS-1", Some(Duration::from_secs(10))).await);
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::FailedPrecondition, "FAIL_ON_1")
+    );
+    assert_eq!(e.meta("blur"), Some("true"));
+    assert_eq!(e.meta("waited_ms"), None, "not a wait that ran out");
+
+    app.upstream.on("AUTH-1", Reply::Json(401, json!({})));
+    let started = Instant::now();
+    let e = expect_error(app.wait_for("AUTH-1", Some(Duration::from_secs(10))).await);
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::Internal, "UPSTREAM_AUTH_FAILED")
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(app.upstream.attempts("AUTH-1"), 1);
+}
+
+#[tokio::test]
+async fn without_wait_a_job_not_done_is_not_found_at_once() {
+    let app = waiting_app("100ms", "100ms", &[]).await;
+    app.upstream.jobs_finish_after(Duration::from_secs(30));
+    app.submit(submit_request(valid_image(), "NOWAIT-1"))
+        .await
+        .expect("submitted");
+    let started = Instant::now();
+    let e = expect_error(app.call("NOWAIT-1").await);
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::NotFound, "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND")
+    );
+    assert_eq!(e.meta("waited_ms"), None);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    tokio::time::sleep(MS(400)).await;
+    assert_eq!(app.upstream.result_times("NOWAIT-1").len(), 1, "asked once");
+}
