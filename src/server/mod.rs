@@ -3,21 +3,21 @@
 //!
 //! The shutdown signal is a parameter, so tests drive the real server
 //! in-process and `main` passes SIGTERM/SIGINT.
+//!
+//! - `connection`: how accepted connections are wrapped for h2.
+//! - `metrics_endpoint`: `GET /metrics` on its own port.
 
-use std::{
-    future::Future,
-    io,
-    pin::Pin,
-    task::{Context, Poll},
-    time::Duration,
-};
+mod connection;
+mod metrics_endpoint;
 
-use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
-    net::{TcpListener, TcpStream},
-};
+use connection::CopySmallWrites;
+use metrics_endpoint::MetricsEndpoint;
+
+use std::{future::Future, time::Duration};
+
+use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
-use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::{
@@ -72,108 +72,12 @@ pub enum ServeError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// `GET /metrics` on its own port. Gauges are refreshed at scrape time.
-struct MetricsEndpoint {
-    metrics: Metrics,
-    in_flight: InFlightLimit,
-    upstream: Upstream,
-}
-
-impl MetricsEndpoint {
-    async fn serve(self, listener: TcpListener) {
-        let endpoint = std::sync::Arc::new(self);
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let endpoint = endpoint.clone();
-                async move {
-                    endpoint.metrics.refresh(
-                        endpoint.in_flight.in_flight(),
-                        endpoint.upstream.circuit_phase().into(),
-                    );
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )],
-                        endpoint.metrics.render(),
-                    )
-                }
-            }),
-        );
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "metrics endpoint stopped");
-        }
-    }
-}
-
 /// Stops a background task when the server stops.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// An accepted gRPC connection that tells h2 it has no vectored writes, so
-/// that a call's answer leaves in one write.
-///
-/// h2 copies a DATA payload into its write buffer only below a threshold:
-/// 256 bytes for vectored IO, 1 KiB otherwise. A `GetKtpResult` answer is
-/// about 300 bytes, so on a plain socket h2 chains it as a separate buffer
-/// and must write it out before it can encode the trailers: two `writev`s
-/// per call, each with the cost of loopback or NIC delivery, never shared
-/// with other answers. Below 1 KiB it is copied instead, and the headers,
-/// data and trailers of every answer ready at once go out in one write
-/// (`bench/README.md`). Only the hint changes; the bytes sent do not.
-struct CopySmallWrites(TcpStream);
-
-impl AsyncRead for CopySmallWrites {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for CopySmallWrites {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        false
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-impl Connected for CopySmallWrites {
-    type ConnectInfo = TcpConnectInfo;
-
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.0.connect_info()
     }
 }
 
