@@ -39,6 +39,7 @@ pub mod error;
 pub mod grpc;
 pub mod image;
 pub mod metrics;
+pub mod nik;
 pub mod proto;
 pub mod reference_id;
 pub mod resilience;
