@@ -36,6 +36,7 @@
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod fields;
 pub mod grpc;
 pub mod image;
 pub mod metrics;
