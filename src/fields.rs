@@ -113,6 +113,33 @@ impl FieldSet {
     }
 }
 
+/// Why a read mask cannot be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaskError<'a> {
+    /// A path that is no top-level field.
+    Unknown(&'a str),
+    /// A field outside the caller's allowance.
+    NotAllowed(Field),
+}
+
+/// The fields an answer keeps: those `paths` name (every field when there
+/// are none: an unset or empty mask), within `allowed`. `reference_id` is
+/// always allowed, since every answer carries it.
+pub fn visible(paths: &[String], allowed: FieldSet) -> Result<FieldSet, MaskError<'_>> {
+    if paths.is_empty() {
+        return Ok(allowed);
+    }
+    let mut asked = FieldSet::NONE;
+    for path in paths {
+        let field = Field::named(path).ok_or(MaskError::Unknown(path))?;
+        if field.number() != 1 && !allowed.contains(field) {
+            return Err(MaskError::NotAllowed(field));
+        }
+        asked.insert(field);
+    }
+    Ok(asked)
+}
+
 #[cfg(test)]
 mod tests {
     use prost::Message;
@@ -149,6 +176,50 @@ mod tests {
         for bad in ["checks.nik_format", "NIK", "", " nik", "rtRw", "unknown"] {
             assert_eq!(FieldSet::parse(["nik", bad]), Err(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_read_mask_within_an_allowance() {
+        let paths = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let lite = FieldSet::parse(["nik", "full_name", "checks"]).unwrap();
+        let nik = Field::named("nik").unwrap();
+        let address = Field::named("address").unwrap();
+        let cases: &[(&[&str], FieldSet, Result<FieldSet, MaskError<'_>>)] = &[
+            (&[], FieldSet::ALL, Ok(FieldSet::ALL)),
+            (&[], lite, Ok(lite)),
+            (
+                &["nik"],
+                FieldSet::ALL,
+                Ok(FieldSet::parse(["nik"]).unwrap()),
+            ),
+            (&["nik", "nik"], lite, Ok(FieldSet::parse(["nik"]).unwrap())),
+            (
+                &["reference_id"],
+                lite,
+                Ok(FieldSet::parse(["reference_id"]).unwrap()),
+            ),
+            (&["address"], lite, Err(MaskError::NotAllowed(address))),
+            (
+                &["nik", "address"],
+                lite,
+                Err(MaskError::NotAllowed(address)),
+            ),
+            (
+                &["checks.nik_format"],
+                lite,
+                Err(MaskError::Unknown("checks.nik_format")),
+            ),
+            (&["Nik"], FieldSet::ALL, Err(MaskError::Unknown("Nik"))),
+            (&["", "nik"], FieldSet::ALL, Err(MaskError::Unknown(""))),
+            (&["*"], FieldSet::ALL, Err(MaskError::Unknown("*"))),
+            // The unknown path is reported even after an allowed one.
+            (&["nik", "dob"], lite, Err(MaskError::Unknown("dob"))),
+        ];
+        for (mask, allowed, want) in cases {
+            let mask = paths(mask);
+            assert_eq!(visible(&mask, *allowed), *want, "{mask:?}");
+        }
+        assert!(lite.contains(nik));
     }
 
     #[test]

@@ -64,10 +64,13 @@ pub fn to_response(result: KtpResult, requested: &ReferenceId) -> proto::GetKtpR
 fn checks(r: &proto::GetKtpResultResponse) -> proto::KtpChecks {
     let card = nik::Card {
         nik: &r.nik,
-        date_of_birth: r
-            .date_of_birth_value
-            .as_ref()
-            .and_then(|d| Some((d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?))),
+        date_of_birth: r.date_of_birth_value.as_ref().and_then(|d| {
+            Some((
+                d.year,
+                u32::try_from(d.month).ok()?,
+                u32::try_from(d.day).ok()?,
+            ))
+        }),
         female: match r.gender_value() {
             Gender::Male => Some(false),
             Gender::Female => Some(true),

@@ -171,11 +171,7 @@ fn rt_rw_values() {
         ("2\t/3", None),
         ("RT 002/RW 003", None),
     ] {
-        assert_eq!(
-            parse_rt_rw(raw).map(|r| (r.rt, r.rw)),
-            want,
-            "{raw:?}"
-        );
+        assert_eq!(parse_rt_rw(raw).map(|r| (r.rt, r.rw)), want, "{raw:?}");
     }
 }
 
@@ -202,7 +198,10 @@ fn the_answer_carries_rt_rw_and_the_checks_of_the_whole_card() {
     assert_eq!(c.nik_gender(), CheckResult::Pass);
     assert_eq!(c.nik_province(), CheckResult::Pass);
 
-    let empty = to_response(KtpResult::default(), &ReferenceId::parse("R".into()).unwrap());
+    let empty = to_response(
+        KtpResult::default(),
+        &ReferenceId::parse("R".into()).unwrap(),
+    );
     let c = empty.checks.expect("checks even of an empty card");
     assert_eq!(c.nik_format(), CheckResult::NotChecked);
     assert_eq!(c.nik_birth_date(), CheckResult::NotChecked);

@@ -136,7 +136,6 @@ fn days_in_month(year: i32, month: i32) -> i32 {
     }
 }
 
-
 /// `N/N` (RT/RW; spaces and leading zeros allowed, ASCII digits only, each
 /// side a `u32`) → the two numbers, else `None`.
 ///
