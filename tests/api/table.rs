@@ -108,7 +108,7 @@ impl Call {
             Rpc::GetKtpResult => send!(
                 get_ktp_result,
                 GetKtpResultRequest {
-                    read_mask: None,
+                    read_mask,
                     reference_id: self.reference_id.clone(),
                     wait: self.wait,
                 }
