@@ -4,7 +4,7 @@
 //! Tokens come from a file, one per line (blank lines and `#` comments
 //! ignored), so that a Kubernetes Secret can hold them and rotation is a
 //! Secret update plus a rollout. A line may name its caller and restrict the
-//! answer fields it sees ([`tokens`] has the format). Only SHA-256 digests
+//! answer fields it sees (the format is in README.md, "Security"). Only SHA-256 digests
 //! are kept in memory, and a presented token is compared with every one of
 //! them in constant time, so neither the comparison time nor a memory dump
 //! gives a token away. Health checks are not authenticated (the kubelet
