@@ -101,6 +101,7 @@ async fn drive(channel: &Channel, concurrency: usize, calls: usize) -> Vec<Durat
                 for _ in 0..per_task {
                     let started = Instant::now();
                     let request = GetKtpResultRequest {
+                        read_mask: None,
                         reference_id: "REFERENCE_ID_KTP".into(),
                         wait: false,
                     };

@@ -18,6 +18,20 @@ pub enum GatewayError {
     /// Rejected before any upstream call: no image worth submitting.
     #[error(transparent)]
     InvalidImage(#[from] InvalidImage),
+    /// Rejected before any upstream call: a `read_mask` path that is no
+    /// top-level answer field.
+    #[error("the read mask names `{path}`, which is not a field of GetKtpResultResponse")]
+    InvalidReadMask {
+        /// The path, cut to [`SHOWN_PATH_BYTES`].
+        path: String,
+    },
+    /// Rejected before any upstream call: a `read_mask` path outside what
+    /// the caller's token allows.
+    #[error("the caller's token does not allow the field `{field}`")]
+    FieldNotAllowed {
+        /// The field's name.
+        field: &'static str,
+    },
     /// The upstream call failed or answered an error.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
@@ -68,6 +82,24 @@ pub enum GatewayError {
     /// code ran (over the size limit, not protobuf, not UTF-8).
     #[error(transparent)]
     Malformed(#[from] MalformedRequest),
+}
+
+/// How much of a caller's bad `read_mask` path an error repeats: enough to
+/// recognise it, not an echo of a large message.
+pub const SHOWN_PATH_BYTES: usize = 64;
+
+impl GatewayError {
+    /// [`GatewayError::InvalidReadMask`] for `path`, cut to
+    /// [`SHOWN_PATH_BYTES`] on a character boundary.
+    pub fn invalid_read_mask(path: &str) -> Self {
+        let mut end = path.len().min(SHOWN_PATH_BYTES);
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self::InvalidReadMask {
+            path: path[..end].to_owned(),
+        }
+    }
 }
 
 /// A request message the gRPC layer refused itself, in its words.

@@ -15,7 +15,12 @@
 //! - [`image`]: a newtype that can only hold an image worth submitting (JPEG or PNG,
 //!   size and resolution checked from the header).
 //! - [`trace`]: a caller's W3C trace context, passed on to the upstream.
-//! - [`convert`]: upstream KTP data → protobuf response, with the typed views.
+//! - [`convert`]: upstream KTP data → protobuf response, with the typed views,
+//!   the consistency checks, and the clearing of fields outside a mask.
+//! - [`nik`]: the NIK's rules and its checks against the other fields, with
+//!   the province table.
+//! - [`fields`]: the answer's field names as sets, shared by `read_mask` and
+//!   the tokens file's per-caller allowances.
 //! - [`upstream`]: the REST client: the resilience stack around one HTTP
 //!   attempt, request shape, limits, lenient parsing. Nothing else knows HTTP.
 //! - [`resilience`]: the policies the upstream stack is made of: backoff,
@@ -36,9 +41,11 @@
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod fields;
 pub mod grpc;
 pub mod image;
 pub mod metrics;
+pub mod nik;
 pub mod proto;
 pub mod reference_id;
 pub mod resilience;

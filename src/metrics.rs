@@ -1,8 +1,9 @@
 //! Prometheus metrics, served on their own port (`metrics.addr`, `/metrics`)
 //! in the classic text format that Prometheus and `promtool` read.
 //!
-//! Labels have bounded values only: gRPC method and code, an upstream outcome
-//! name and HTTP status, a breaker state. Never a reference id, request id or
+//! Labels have bounded values only: gRPC method and code, a caller name from
+//! the tokens file, a check and its result, an upstream outcome name and
+//! HTTP status, a breaker state. Never a reference id, request id or
 //! any personal value.
 
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct Metrics {
     grpc_duration: HistogramVec,
     grpc_wait_duration: HistogramVec,
     grpc_in_flight: IntGauge,
+    caller_requests: IntCounterVec,
+    checks: IntCounterVec,
     upstream_requests: IntCounterVec,
     upstream_duration: Histogram,
     upstream_retries: IntCounter,
@@ -113,6 +116,20 @@ impl Metrics {
             "ktp_gateway_grpc_requests_in_flight",
             "KtpService calls being answered now.",
         )?;
+        let caller_requests = IntCounterVec::new(
+            Opts::new(
+                "ktp_gateway_caller_requests_total",
+                "gRPC calls answered, by caller (the tokens file's `caller=` names, else \"unknown\"), method and status code.",
+            ),
+            &["caller", "method", "code"],
+        )?;
+        let checks = IntCounterVec::new(
+            Opts::new(
+                "ktp_gateway_checks_total",
+                "Consistency checks of answered cards, by check and result.",
+            ),
+            &["check", "result"],
+        )?;
         let upstream_requests = IntCounterVec::new(
             Opts::new(
                 "ktp_gateway_upstream_requests_total",
@@ -157,6 +174,8 @@ impl Metrics {
         registry.register(Box::new(grpc_duration.clone()))?;
         registry.register(Box::new(grpc_wait_duration.clone()))?;
         registry.register(Box::new(grpc_in_flight.clone()))?;
+        registry.register(Box::new(caller_requests.clone()))?;
+        registry.register(Box::new(checks.clone()))?;
         registry.register(Box::new(upstream_requests.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
         registry.register(Box::new(upstream_retries.clone()))?;
@@ -169,6 +188,8 @@ impl Metrics {
             grpc_duration,
             grpc_wait_duration,
             grpc_in_flight,
+            caller_requests,
+            checks,
             upstream_requests,
             upstream_duration,
             upstream_retries,
@@ -181,9 +202,21 @@ impl Metrics {
 
     /// One answered gRPC call; `code` is the canonical upper-case name. A
     /// call that waited for its job is timed apart: its seconds are the
-    /// job's, and would drown the latency of every other call.
-    pub fn record_call(&self, method: &str, code: &str, duration: Duration, waited: bool) {
+    /// job's, and would drown the latency of every other call. The caller's
+    /// count is a metric of its own, so the per-method series stay as they
+    /// were for dashboards that sum them.
+    pub fn record_call(
+        &self,
+        caller: &str,
+        method: &str,
+        code: &str,
+        duration: Duration,
+        waited: bool,
+    ) {
         self.grpc_requests.with_label_values(&[method, code]).inc();
+        self.caller_requests
+            .with_label_values(&[caller, method, code])
+            .inc();
         let histogram = if waited {
             &self.grpc_wait_duration
         } else {
@@ -192,6 +225,11 @@ impl Metrics {
         histogram
             .with_label_values(&[method])
             .observe(duration.as_secs_f64());
+    }
+
+    /// One consistency check's result (`pass`, `fail`, `not_checked`).
+    pub fn record_check(&self, check: &str, result: &str) {
+        self.checks.with_label_values(&[check, result]).inc();
     }
 
     /// One upstream attempt.
@@ -260,12 +298,14 @@ mod tests {
     fn renders_every_metric_with_bounded_labels() {
         let m = Metrics::new().unwrap();
         m.record_call(
+            "kyc-lite",
             "/ktp.v1.KtpService/GetKtpResult",
             "NOT_FOUND",
             Duration::from_millis(12),
             false,
         );
         m.record_call(
+            "unknown",
             "/ktp.v1.KtpService/ExtractKtp",
             "OK",
             Duration::from_secs(3),
@@ -283,12 +323,15 @@ mod tests {
         );
         m.record_retry();
         m.record_coalesced();
+        m.record_check("nik_gender", "fail");
         m.refresh(3, CircuitState::Open);
         let text = m.render();
         for line in [
             r#"ktp_gateway_grpc_requests_total{code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,
             r#"ktp_gateway_upstream_requests_total{http_status="404",outcome="http_error"} 1"#,
             r#"ktp_gateway_upstream_requests_total{http_status="",outcome="transport_error"} 1"#,
+            r#"ktp_gateway_caller_requests_total{caller="kyc-lite",code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,
+            r#"ktp_gateway_checks_total{check="nik_gender",result="fail"} 1"#,
             "ktp_gateway_upstream_retries_total 1",
             "ktp_gateway_coalesced_requests_total 1",
             "ktp_gateway_grpc_requests_in_flight 3",

@@ -20,7 +20,11 @@
 //! (`upstream::submit::interpret`), against the rows the table gives the
 //! submit call. [`image`]: the image validator (`image::Image::parse`) never
 //! panics and accepts exactly the images and URLs the rules allow.
+//! [`fields`]: the NIK checks, `rt_rw`, answers cut to a field set and the
+//! tokens file's parser.
 
+#[path = "props/fields.rs"]
+mod fields;
 #[path = "props/image.rs"]
 mod image;
 #[path = "props/submit.rs"]

@@ -316,6 +316,7 @@ async fn call_until(
         let answer = match &image {
             None => {
                 let mut request = tonic::Request::new(GetKtpResultRequest {
+                    read_mask: None,
                     reference_id,
                     wait: false,
                 });

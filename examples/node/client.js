@@ -3,7 +3,9 @@
 // Loads the contract from proto/ at run time (@grpc/proto-loader), calls
 // ktp.v1.KtpService/GetKtpResult once for a success and twice for errors, then
 // submits a card image and waits for its result on the server side (SubmitKtp,
-// then GetKtpResult with wait), and prints one JSON object per call on stdout. Errors are decoded from the
+// then GetKtpResult with wait), then asks for two fields only (a read_mask) of
+// a card whose NIK disagrees with its gender, with its consistency checks, and
+// prints one JSON object per call on stdout. Errors are decoded from the
 // `grpc-status-details-bin` trailer into a google.rpc.Status and its details
 // (ErrorInfo, RetryInfo, BadRequest, RequestInfo) with protobufjs, against the
 // google.rpc protos of the google-proto-files package.
@@ -116,6 +118,35 @@ async function submitAndWait(client) {
   }
 }
 
+/**
+ * Only the fields a service needs (read_mask; reference_id always comes), and
+ * the checks of whether the OCR read the card consistently. Checks are
+ * advisory: a FAIL is a reason to look again, not an error.
+ */
+async function readMaskAndChecks(client) {
+  const referenceId = 'REFERENCE_ID_KTP_NIK_GENDER_MISMATCH';
+  const summary = { call: 'read_mask_and_checks', reference_id: referenceId };
+  try {
+    const { response, requestId } = await unary(client, 'GetKtpResult', {
+      reference_id: referenceId,
+      read_mask: { paths: ['full_name', 'checks'] },
+    });
+    // With `defaults: true` every field is present; the set ones are those
+    // that differ from their default.
+    const isSet = ([, v]) => v !== null && v !== '' && v !== 0 && !(typeof v === 'string' && v.endsWith('_UNSPECIFIED'));
+    const { nik_format, nik_birth_date, nik_gender, nik_province } = response.checks;
+    return {
+      ...summary,
+      code: 'OK',
+      request_id: requestId,
+      fields: Object.entries(response).filter(isSet).map(([k]) => k).sort(),
+      checks: { nik_format, nik_birth_date, nik_gender, nik_province },
+    };
+  } catch (err) {
+    return { ...summary, ...describeError(err) };
+  }
+}
+
 /** The code, message and rich details of a failed call. */
 function describeError(err) {
   const summary = { code: grpc.status[err.code], message: err.details };
@@ -165,6 +196,7 @@ async function main() {
       console.log(sortedJson(await getKtpResult(client, referenceId)));
     }
     console.log(sortedJson(await submitAndWait(client)));
+    console.log(sortedJson(await readMaskAndChecks(client)));
   } finally {
     client.close();
   }

@@ -2,8 +2,9 @@
 
 Calls ktp.v1.KtpService/GetKtpResult once for a success and twice for errors,
 then submits a card image and waits for its result on the server side
-(SubmitKtp, then GetKtpResult with wait), and prints one JSON object per call
-on stdout. Errors are decoded from the
+(SubmitKtp, then GetKtpResult with wait), then asks for two fields only (a
+read_mask) of a card whose NIK disagrees with its gender, with its
+consistency checks, and prints one JSON object per call on stdout. Errors are decoded from the
 `grpc-status-details-bin` trailer into a google.rpc.Status and its details
 (ErrorInfo, RetryInfo, BadRequest, RequestInfo).
 
@@ -18,6 +19,7 @@ import os
 import sys
 
 import grpc
+from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -83,6 +85,36 @@ def submit_and_wait(stub):
     return summary
 
 
+def read_mask_and_checks(stub):
+    """Only the fields a service needs (read_mask; reference_id always comes),
+    and the checks of whether the OCR read the card consistently. Checks are
+    advisory: a FAIL is a reason to look again, not an error."""
+    reference_id = "REFERENCE_ID_KTP_NIK_GENDER_MISMATCH"
+    summary = {"call": "read_mask_and_checks", "reference_id": reference_id}
+    try:
+        response, call = stub.GetKtpResult.with_call(
+            ktp_pb2.GetKtpResultRequest(
+                reference_id=reference_id,
+                read_mask=field_mask_pb2.FieldMask(paths=["full_name", "checks"]),
+            ),
+            timeout=TIMEOUT_SECONDS,
+        )
+    except grpc.RpcError as err:
+        summary.update(describe_error(err))
+        return summary
+    checks = response.checks
+    summary.update(
+        code="OK",
+        request_id=dict(call.initial_metadata()).get("x-request-id", ""),
+        fields=sorted(field.name for field, _ in response.ListFields()),
+        checks={
+            name: ktp_pb2.CheckResult.Name(getattr(checks, name))
+            for name in ("nik_format", "nik_birth_date", "nik_gender", "nik_province")
+        },
+    )
+    return summary
+
+
 def describe_error(err):
     """The code, message and rich details of a failed call."""
     summary = {"code": err.code().name, "message": err.details()}
@@ -118,6 +150,7 @@ def main():
         for reference_id in CALLS:
             print(json.dumps(get_ktp_result(stub, reference_id), sort_keys=True), flush=True)
         print(json.dumps(submit_and_wait(stub), sort_keys=True), flush=True)
+        print(json.dumps(read_mask_and_checks(stub), sort_keys=True), flush=True)
 
 
 if __name__ == "__main__":

@@ -76,10 +76,13 @@ where
                 .headers()
                 .get(http::header::AUTHORIZATION)
                 .map(|v| v.to_str().unwrap_or(""));
-            if let Err(why) = tokens.check(header) {
-                let call = Call::of_http(&request);
-                let refused = call.fail(&GatewayError::Unauthenticated(why));
-                return AuthFuture::Refused(Some(refused.into_http()));
+            let call = Call::of_http(&request);
+            match tokens.check(header) {
+                Ok(caller) => call.set_caller(caller),
+                Err(why) => {
+                    let refused = call.fail(&GatewayError::Unauthenticated(why));
+                    return AuthFuture::Refused(Some(refused.into_http()));
+                }
             }
         }
         AuthFuture::Admitted(self.inner.call(request))

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use prost_types::FieldMask;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
@@ -11,6 +12,7 @@ use super::call::Call;
 use crate::{
     convert,
     error::GatewayError,
+    fields::{self, FieldSet, MaskError},
     image::{Image, ImageInput},
     proto::{
         ExtractKtpRequest, ExtractKtpResponse, GetKtpResultRequest, GetKtpResultResponse,
@@ -18,7 +20,7 @@ use crate::{
     },
     reference_id::ReferenceId,
     upstream::{
-        Upstream,
+        KtpResult, Upstream,
         submit::{SubmitJob, Submitted},
         wait::Waited,
     },
@@ -54,6 +56,7 @@ impl KtpApi {
     ) -> Result<GetKtpResultResponse, GatewayError> {
         let id = ReferenceId::parse(request.reference_id)?;
         call.set_reference_id(id.as_str());
+        let fields = visible_fields(call, request.read_mask)?;
         let result = if request.wait {
             let started = Instant::now();
             match self.wait(call, &id, started).await {
@@ -72,7 +75,7 @@ impl KtpApi {
                 .fetch(&id, call.deadline(), call.trace())
                 .await?
         };
-        Ok(convert::to_response(result, &id))
+        Ok(answer(call, result, &id, fields))
     }
 
     async fn submit_ktp(
@@ -95,6 +98,7 @@ impl KtpApi {
         request: ExtractKtpRequest,
     ) -> Result<ExtractKtpResponse, GatewayError> {
         let started = Instant::now();
+        let fields = visible_fields(call, request.read_mask)?;
         let image = request.image_source.map(ImageInput::from);
         let job = self.job(call, image, request.validate_quality, request.reference_id)?;
         let submitted = self.submit(call, job).await?;
@@ -115,7 +119,7 @@ impl KtpApi {
             }
         };
         Ok(ExtractKtpResponse {
-            result: Some(convert::to_response(result, &id)),
+            result: Some(answer(call, result, &id, fields)),
         })
     }
 
@@ -164,6 +168,35 @@ impl KtpApi {
         let until = call.deadline().map_or(own_end, |d| d.min(own_end));
         self.upstream.wait_for_result(id, until, call.trace()).await
     }
+}
+
+/// The fields the answer keeps: the read mask's, within the caller's
+/// allowance. Checked before any upstream call, so a call that could not
+/// be answered is not billed.
+fn visible_fields(call: &Call, mask: Option<FieldMask>) -> Result<FieldSet, GatewayError> {
+    let paths = mask.map(|m| m.paths).unwrap_or_default();
+    fields::visible(&paths, call.caller().allowed).map_err(|e| match e {
+        MaskError::Unknown(path) => GatewayError::invalid_read_mask(path),
+        MaskError::NotAllowed(field) => GatewayError::FieldNotAllowed {
+            field: field.name(),
+        },
+    })
+}
+
+/// The answer with its checks computed from the whole card (and counted),
+/// then cut to `fields`.
+fn answer(
+    call: &Call,
+    result: KtpResult,
+    id: &ReferenceId,
+    fields: FieldSet,
+) -> GetKtpResultResponse {
+    let mut response = convert::to_response(result, id);
+    if let Some(checks) = response.checks {
+        call.set_checks(checks);
+    }
+    convert::mask::retain(&mut response, fields);
+    response
 }
 
 #[tonic::async_trait]

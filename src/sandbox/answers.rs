@@ -91,6 +91,12 @@ pub(super) fn canned_answer(reference_id: &str, canned: Canned) -> Answer {
             retry_after: Some(retry_after),
             ..Answer::new(429, json!({ "message": "Too many requests" }))
         },
+        Canned::Inconsistent(mismatch) => {
+            let mut body = success(reference_id, json!({}));
+            let (field, value) = mismatch.change();
+            body["data"][field] = json!(value);
+            Answer::new(200, body)
+        }
         Canned::Slow => Answer {
             delay: Some(SLOW_DELAY),
             ..Answer::new(200, success(reference_id, json!({})))

@@ -38,6 +38,37 @@ pub enum Canned {
     },
     /// The clean card, after [`SLOW_DELAY`].
     Slow,
+    /// The clean card with one field that its NIK disagrees with, so that
+    /// callers can see each consistency check fail.
+    Inconsistent(Mismatch),
+}
+
+/// What [`Canned::Inconsistent`] changes on the clean card, whose NIK
+/// (`3273016505900002`: Jawa Barat, a woman born 25-05-1990) agrees with
+/// every other field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    /// `date_of_birth` 26-05-1990: `nik_birth_date` fails.
+    BirthDate,
+    /// `gender` LAKI-LAKI: `nik_gender` fails.
+    Gender,
+    /// `state` PROVINSI JAWA TIMUR: `nik_province` fails.
+    Province,
+    /// The NIK read with a letter O for a zero: `nik_format` fails, and the
+    /// other checks cannot be made (NOT_CHECKED).
+    MalformedNik,
+}
+
+impl Mismatch {
+    /// The field changed, and its new value.
+    pub fn change(self) -> (&'static str, &'static str) {
+        match self {
+            Self::BirthDate => ("date_of_birth", "26-05-1990"),
+            Self::Gender => ("gender", "LAKI-LAKI"),
+            Self::Province => ("state", "PROVINSI JAWA TIMUR"),
+            Self::MalformedNik => ("nik", "32730165059O0002"),
+        }
+    }
 }
 
 const fn card(flags: &'static str, validated: bool) -> Canned {
@@ -116,6 +147,22 @@ pub const MAGIC_IDS: &[(&str, Canned)] = &[
         reply(500, None, "Internal server error"),
     ),
     ("REFERENCE_ID_ERROR_SLOW", Canned::Slow),
+    (
+        "REFERENCE_ID_KTP_NIK_BIRTH_DATE_MISMATCH",
+        Canned::Inconsistent(Mismatch::BirthDate),
+    ),
+    (
+        "REFERENCE_ID_KTP_NIK_GENDER_MISMATCH",
+        Canned::Inconsistent(Mismatch::Gender),
+    ),
+    (
+        "REFERENCE_ID_KTP_NIK_PROVINCE_MISMATCH",
+        Canned::Inconsistent(Mismatch::Province),
+    ),
+    (
+        "REFERENCE_ID_KTP_NIK_MALFORMED",
+        Canned::Inconsistent(Mismatch::MalformedNik),
+    ),
 ];
 
 /// The canned answer for `id`, if it is a magic id of the result call.

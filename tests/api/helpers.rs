@@ -110,6 +110,7 @@ impl TestApp {
         customize: impl FnOnce(&mut Request<GetKtpResultRequest>),
     ) -> Result<tonic::Response<GetKtpResultResponse>, Status> {
         let mut request = Request::new(GetKtpResultRequest {
+            read_mask: None,
             reference_id: reference_id.to_owned(),
             wait: false,
         });
@@ -162,6 +163,7 @@ impl TestApp {
         timeout: Option<Duration>,
     ) -> Result<tonic::Response<GetKtpResultResponse>, Status> {
         let mut request = Request::new(GetKtpResultRequest {
+            read_mask: None,
             reference_id: reference_id.to_owned(),
             wait: true,
         });
@@ -188,6 +190,7 @@ impl TestApp {
     ) -> JoinHandle<Result<tonic::Response<GetKtpResultResponse>, Status>> {
         let mut client = self.client.clone();
         let request = GetKtpResultRequest {
+            read_mask: None,
             reference_id: reference_id.to_owned(),
             wait: false,
         };
@@ -245,6 +248,7 @@ pub(crate) fn submit_request(image: ImageSource, reference_id: &str) -> SubmitKt
 pub(crate) fn extract_request(image: ImageSource, reference_id: &str) -> ExtractKtpRequest {
     use extract_ktp_request::ImageSource as Source;
     ExtractKtpRequest {
+        read_mask: None,
         image_source: match image {
             ImageSource::None => None,
             ImageSource::File(b) => Some(Source::Image(b.into())),

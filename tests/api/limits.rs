@@ -154,6 +154,7 @@ async fn image_calls_beyond_submit_max_in_flight_are_shed_while_results_go_on() 
     // GetKtpResult is not an image call.
     other
         .get_ktp_result(ktp_gateway::proto::GetKtpResultRequest {
+            read_mask: None,
             reference_id: "STILL-SERVED".into(),
             wait: false,
         })

@@ -12,11 +12,13 @@
 //! - `limits`: per-method message limits and `submit.max_in_flight`.
 //! - `wait`: `GetKtpResult` with `wait` against jobs that finish later.
 //! - `extract`: `ExtractKtp`, and metrics per method.
+//! - `fields`: `read_mask`, per-caller allowances, `rt_rw_value`, the checks.
 //!
 //! The fake upstream is [`ktp_testkit::fake_upstream`], shared with the
 //! tests of the compiled binary.
 
 mod extract;
+mod fields;
 mod helpers;
 mod lifecycle;
 mod limits;

@@ -265,6 +265,7 @@ async fn past_the_in_flight_cap_calls_are_shed_at_once() {
             let mut client = KtpServiceClient::new(channel(addr).await);
             client
                 .get_ktp_result(GetKtpResultRequest {
+                    read_mask: None,
                     reference_id: id.into(),
                     wait: false,
                 })

@@ -81,6 +81,7 @@ async fn tls_channel(
 
 fn request(id: &str) -> GetKtpResultRequest {
     GetKtpResultRequest {
+        read_mask: None,
         reference_id: id.into(),
         wait: false,
     }

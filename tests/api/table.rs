@@ -12,8 +12,11 @@
 
 use std::time::Duration;
 
+use prost_types::FieldMask;
+
 use ktp_gateway::proto::{
-    GetKtpResultRequest, GetKtpResultResponse, ktp_service_client::KtpServiceClient,
+    ExtractKtpRequest, GetKtpResultRequest, GetKtpResultResponse,
+    ktp_service_client::KtpServiceClient,
 };
 use ktp_testkit::{
     check,
@@ -69,6 +72,7 @@ struct Call {
     wait: bool,
     timeout: Option<Duration>,
     metadata: Vec<(&'static str, &'static str)>,
+    read_mask: &'static [&'static str],
 }
 
 impl Call {
@@ -80,6 +84,7 @@ impl Call {
             wait: false,
             timeout: None,
             metadata: Vec::new(),
+            read_mask: &[],
         }
     }
 
@@ -96,10 +101,14 @@ impl Call {
                 client.$method(request).await.map(|_| ())
             }};
         }
+        let read_mask = (!self.read_mask.is_empty()).then(|| FieldMask {
+            paths: self.read_mask.iter().map(|p| (*p).to_owned()).collect(),
+        });
         match self.rpc {
             Rpc::GetKtpResult => send!(
                 get_ktp_result,
                 GetKtpResultRequest {
+                    read_mask,
                     reference_id: self.reference_id.clone(),
                     wait: self.wait,
                 }
@@ -110,7 +119,10 @@ impl Call {
             ),
             Rpc::ExtractKtp => send!(
                 extract_ktp,
-                extract_request(self.image.clone(), &self.reference_id)
+                ExtractKtpRequest {
+                    read_mask,
+                    ..extract_request(self.image.clone(), &self.reference_id)
+                }
             ),
         }
     }
@@ -315,6 +327,31 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
                 call.metadata
                     .push(("authorization", "Bearer table-token-2"));
             }
+            let result = call.send(&app).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::ReadMask(paths) => {
+            let app = TestApp::spawn().await;
+            first_call(&app, rpc, ok());
+            let mut call = Call::new(rpc, ID);
+            call.read_mask = paths;
+            let result = call.send(&app).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::FieldNotAllowed => {
+            let mut tokens = tempfile::NamedTempFile::new().expect("tokens file");
+            std::io::Write::write_all(
+                &mut tokens,
+                b"table-token-1 caller=table fields=nik,full_name\n",
+            )
+            .expect("write tokens");
+            let path = tokens.path().to_str().expect("UTF-8 path").to_owned();
+            let app = TestApp::spawn_with(&[("KTP_GATEWAY__AUTH__TOKENS_FILE", &path)]).await;
+            first_call(&app, rpc, ok());
+            let mut call = Call::new(rpc, ID);
+            call.metadata
+                .push(("authorization", "Bearer table-token-1"));
+            call.read_mask = &["nik", "address"];
             let result = call.send(&app).await;
             (app, ID.to_owned(), result)
         }

@@ -108,6 +108,7 @@ async fn concurrent_waiters_share_each_poll() {
             let mut client = app.client.clone();
             tokio::spawn(async move {
                 let mut request = tonic::Request::new(ktp_gateway::proto::GetKtpResultRequest {
+                    read_mask: None,
                     reference_id: "SHARED-1".into(),
                     wait: true,
                 });
@@ -138,6 +139,7 @@ async fn a_waiter_that_goes_away_stops_its_polling() {
         tokio::spawn(async move {
             client
                 .get_ktp_result(ktp_gateway::proto::GetKtpResultRequest {
+                    read_mask: None,
                     reference_id: "GONE-1".into(),
                     wait: true,
                 })

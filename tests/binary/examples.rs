@@ -11,7 +11,7 @@
 //! `python3`, `node` or `npm` fails the test: nothing is skipped.
 //!
 //! Both clients print one JSON object per call (success, rate limited, empty
-//! id); the assertions below are shared, and every request id a client
+//! id, submit and wait, a read mask with the checks); the assertions below are shared, and every request id a client
 //! decoded is matched with the gateway's own log line for that call.
 
 use std::{
@@ -148,7 +148,7 @@ fn check_client(gateway: &mut Gateway, cmd: Command, name: &str) {
             })
         })
         .collect();
-    assert_eq!(calls.len(), 4, "{name}: one line per call\n{output}");
+    assert_eq!(calls.len(), 5, "{name}: one line per call\n{output}");
 
     let expected = [
         json!({
@@ -177,6 +177,17 @@ fn check_client(gateway: &mut Gateway, cmd: Command, name: &str) {
             "call": "submit_and_wait",
             "code": "OK",
             "full_name": "SITI CONTOH",
+        }),
+        json!({
+            "call": "read_mask_and_checks",
+            "code": "OK",
+            "fields": ["checks", "full_name", "reference_id"],
+            "checks": {
+                "nik_format": "CHECK_RESULT_PASS",
+                "nik_birth_date": "CHECK_RESULT_PASS",
+                "nik_gender": "CHECK_RESULT_FAIL",
+                "nik_province": "CHECK_RESULT_PASS",
+            },
         }),
     ];
     for (call, expected) in calls.iter().zip(&expected) {

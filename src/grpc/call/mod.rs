@@ -9,8 +9,8 @@
 //! Handlers see the call as a [`Call`] (from the request's extensions) and
 //! return domain results through [`Call::answer`], the only place a
 //! [`GatewayError`] becomes a status. The log line holds method, code,
-//! duration, request id, reference id and trace id, never KTP fields, bodies
-//! or credentials.
+//! duration, request id, reference id, trace id and the caller's name, never
+//! KTP fields, bodies or credentials.
 
 use std::sync::{
     Arc, Mutex, OnceLock,
@@ -25,7 +25,10 @@ use tonic::{
 use tracing::Level;
 
 use super::{limit::TooLarge, metadata, status};
-use crate::{error::GatewayError, resilience::overload::InFlight, trace::TraceContext};
+use crate::{
+    error::GatewayError, proto::KtpChecks, resilience::overload::InFlight, security::auth::Caller,
+    trace::TraceContext,
+};
 
 /// One call as the gateway sees it, shared by the layer and the handler.
 #[derive(Debug)]
@@ -47,6 +50,10 @@ pub struct Call {
     waits: AtomicBool,
     /// The method's own slot, while the call holds what it bounds.
     slot: Mutex<Option<InFlight>>,
+    /// Who called, once auth knows (unset: auth is off, anyone).
+    caller: OnceLock<Caller>,
+    /// The answer's consistency checks, counted when the call ends.
+    checks: OnceLock<KtpChecks>,
 }
 
 /// How the gateway's own code answered a call.
@@ -82,6 +89,8 @@ impl Call {
             oversized: Arc::default(),
             waits: AtomicBool::new(false),
             slot: Mutex::new(None),
+            caller: OnceLock::new(),
+            checks: OnceLock::new(),
         }
     }
 
@@ -117,6 +126,22 @@ impl Call {
     /// Names the call's (validated) reference id in its log line and errors.
     pub fn set_reference_id(&self, id: &str) {
         let _ = self.reference_id.set(id.to_owned());
+    }
+
+    /// Names the caller (its token's line) for the log line, the metrics and
+    /// the fields it may see.
+    pub(super) fn set_caller(&self, caller: &Caller) {
+        let _ = self.caller.set(caller.clone());
+    }
+
+    /// Who called: [`Caller::ANYONE`] when auth is off.
+    pub fn caller(&self) -> &Caller {
+        self.caller.get().unwrap_or(&Caller::ANYONE)
+    }
+
+    /// Keeps the answer's checks for the metrics (their counts, no values).
+    pub fn set_checks(&self, checks: KtpChecks) {
+        let _ = self.checks.set(checks);
     }
 
     fn hold_slot(&self, permit: InFlight) {

@@ -14,6 +14,7 @@ use crate::{
     error::{GatewayError, MalformedRequest, Refusal},
     grpc::{metadata::REQUEST_ID_HEADER, status::code_name},
     metrics::Metrics,
+    proto::CheckResult,
     trace::TraceContext,
 };
 
@@ -80,12 +81,24 @@ impl Recorder {
             ),
         };
         let elapsed = call.started.elapsed();
+        let caller = call.caller();
         self.metrics.record_call(
+            caller.label(),
             call.method,
             code_name(code),
             elapsed,
             call.waits.load(Ordering::Relaxed),
         );
+        if let Some(checks) = call.checks.get() {
+            for (check, result) in [
+                ("nik_format", checks.nik_format()),
+                ("nik_birth_date", checks.nik_birth_date()),
+                ("nik_gender", checks.nik_gender()),
+                ("nik_province", checks.nik_province()),
+            ] {
+                self.metrics.record_check(check, check_result(result));
+            }
+        }
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         macro_rules! emit {
             ($lvl:expr) => {
@@ -97,6 +110,7 @@ impl Recorder {
                     request_id = call.request_id.as_str(),
                     reference_id = call.reference_id.get().map_or("", String::as_str),
                     trace_id = call.trace.as_ref().map_or("", TraceContext::trace_id),
+                    caller = caller.name.as_deref().unwrap_or(""),
                     reason,
                     upstream_http_status,
                     error,
@@ -117,6 +131,16 @@ impl Drop for Recorder {
         if !self.answered {
             self.record();
         }
+    }
+}
+
+/// A check result as a metric label.
+fn check_result(result: CheckResult) -> &'static str {
+    match result {
+        CheckResult::Pass => "pass",
+        CheckResult::Fail => "fail",
+        CheckResult::NotChecked => "not_checked",
+        CheckResult::Unspecified => "unspecified",
     }
 }
 

@@ -49,6 +49,18 @@ pub fn classify(err: &GatewayError) -> Row {
                     description: why.to_string(),
                 })
         }
+        GatewayError::InvalidReadMask { path } => {
+            Row::gateway(Code::InvalidArgument, INVALID_READ_MASK, err.to_string())
+                .with("path", path)
+                .detail(Detail::BadRequest {
+                    field: "read_mask",
+                    description: err.to_string(),
+                })
+        }
+        GatewayError::FieldNotAllowed { field } => {
+            Row::gateway(Code::PermissionDenied, FIELD_NOT_ALLOWED, err.to_string())
+                .with("field", field)
+        }
         GatewayError::Submit(up) => classify_submit(up),
         GatewayError::NotFoundAfterWait { error, waited } => {
             classify_upstream(error).with("waited_ms", waited.as_millis())

@@ -61,6 +61,10 @@ pub mod reason {
     pub const REQUEST_REFUSED: &str = "REQUEST_REFUSED";
     /// Local image check failure (`SubmitKtp`, `ExtractKtp`).
     pub const INVALID_IMAGE: &str = "INVALID_IMAGE";
+    /// A `read_mask` path that is no top-level answer field.
+    pub const INVALID_READ_MASK: &str = "INVALID_READ_MASK";
+    /// A `read_mask` path outside the caller's allowance.
+    pub const FIELD_NOT_ALLOWED: &str = "FIELD_NOT_ALLOWED";
     /// `ExtractKtp`'s wait ended before the job's result was ready.
     pub const RESULT_NOT_READY: &str = "RESULT_NOT_READY";
 

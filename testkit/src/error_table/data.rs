@@ -1,6 +1,7 @@
 //! The table itself, in the README's row order.
 
 mod asynchronous;
+mod fields;
 
 use std::time::Duration;
 
@@ -448,6 +449,8 @@ pub static TABLE: &[Entry] = &[
         ],
     },
     asynchronous::INVALID_IMAGE,
+    fields::INVALID_READ_MASK,
+    fields::FIELD_NOT_ALLOWED,
     asynchronous::SUBMIT_EXISTS,
     asynchronous::SUBMIT_INVALID_PAYLOAD,
     Entry {

@@ -392,6 +392,12 @@ pub enum Provoke {
     /// `submit.max_in_flight` is 1 and one image-carrying call is in flight
     /// (`server.max_in_flight` at its default).
     ImageCallsOverloaded,
+    /// A request whose `read_mask` holds these paths.
+    ReadMask(&'static [&'static str]),
+    /// `auth.tokens_file` gives the call's token the line
+    /// `<token> caller=table fields=nik,full_name`, and the call's
+    /// `read_mask` names `address`.
+    FieldNotAllowed,
     /// An image RPC whose message is over `submit.max_image_bytes` + 16 KiB
     /// (the default settings): an image of
     /// [`ImageCase::OVER_MESSAGE_LIMIT`] bytes.

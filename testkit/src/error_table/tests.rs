@@ -146,6 +146,8 @@ fn playable(rpc: Rpc, trigger: &Trigger) -> Result<(), String> {
                 rpc.carries_image()
             }
             Provoke::ResultNotReady => rpc == Rpc::ExtractKtp,
+            // SubmitKtp answers no card, so it has no read mask.
+            Provoke::ReadMask(_) | Provoke::FieldNotAllowed => rpc != Rpc::SubmitKtp,
             _ => true,
         },
     };

@@ -51,6 +51,7 @@ fn submit(image: Vec<u8>, reference_id: &str) -> SubmitKtpRequest {
 
 fn extract(image: Vec<u8>, reference_id: &str) -> ExtractKtpRequest {
     ExtractKtpRequest {
+        read_mask: None,
         image_source: Some(extract_ktp_request::ImageSource::Image(image.into())),
         validate_quality: false,
         reference_id: reference_id.to_owned(),
@@ -138,6 +139,7 @@ async fn submit_then_a_waiting_get_ktp_result_returns_the_card() {
     // Still processing: without wait, not found; with wait, the card.
     let early = client
         .get_ktp_result(GetKtpResultRequest {
+            read_mask: None,
             reference_id: "CLI-SUBMIT-1".into(),
             wait: false,
         })
@@ -147,6 +149,7 @@ async fn submit_then_a_waiting_get_ktp_result_returns_the_card() {
     let r = client
         .get_ktp_result(with_request_id(
             GetKtpResultRequest {
+                read_mask: None,
                 reference_id: "CLI-SUBMIT-1".into(),
                 wait: true,
             },

@@ -196,6 +196,34 @@ fn error_call_exits_non_zero_and_shows_the_error_info() {
 }
 
 #[test]
+fn a_read_mask_in_grpcurl_json_is_an_object_of_paths_and_the_checks_come_as_names() {
+    let gateway = Gateway::sandbox(&[]);
+    let out = run(
+        &gateway,
+        &[
+            "-d",
+            r#"{"reference_id":"REFERENCE_ID_KTP_NIK_GENDER_MISMATCH","read_mask":{"paths":["full_name","checks"]}}"#,
+            "ADDR",
+            "ktp.v1.KtpService/GetKtpResult",
+        ],
+    );
+    assert_ok(&out, "GetKtpResult with a read mask");
+    let text = stdout(&out);
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("grpcurl printed no JSON ({e})\n{}", out.output()));
+    let mut keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["checks", "fullName", "referenceId"], "{text}");
+    assert_eq!(json["checks"]["nikGender"], "CHECK_RESULT_FAIL", "{text}");
+    assert_eq!(json["checks"]["nikFormat"], "CHECK_RESULT_PASS", "{text}");
+}
+
+#[test]
 fn health_check_reports_serving() {
     let gateway = Gateway::sandbox(&[]);
     for data in [None, Some(r#"{"service":"ktp.v1.KtpService"}"#)] {

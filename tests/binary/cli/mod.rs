@@ -12,6 +12,9 @@
 //! - [`asynchronous`]: `SubmitKtp`, a waiting `GetKtpResult` and
 //!   `ExtractKtp` against the sandbox's jobs; their log lines; no image
 //!   bytes or URL query strings in the output.
+//! - [`callers`]: the tokens file's caller lines (a malformed one stops the
+//!   start, naming file and line, never the token), the caller in the log
+//!   line, the sandbox's cards that fail each consistency check.
 //! - [`shutdown`]: SIGTERM: health turns NOT_SERVING, the listener closes,
 //!   the in-flight call still gets its answer, exit code 0; a stuck call is
 //!   abandoned after `server.shutdown_grace`; a SIGTERM right after the
@@ -20,6 +23,7 @@
 //!   `scripts/test`, which exports `GRPCURL`).
 
 mod asynchronous;
+mod callers;
 mod config_errors;
 mod flags;
 mod grpcurl;

@@ -85,6 +85,7 @@ async fn no_bearer_token_in_trace_logs() {
     let mut client = subject.gateway.ktp().await;
     let request = |token: Option<&str>| {
         let mut r = tonic::Request::new(ktp_gateway::proto::GetKtpResultRequest {
+            read_mask: None,
             reference_id: "TOKENS-1".into(),
             wait: false,
         });

@@ -204,6 +204,7 @@ impl Caller {
         deadline: Option<Duration>,
     ) -> (Result<GetKtpResultResponse, Status>, Duration) {
         let mut request = tonic::Request::new(GetKtpResultRequest {
+            read_mask: None,
             reference_id: reference_id.to_owned(),
             wait: false,
         });

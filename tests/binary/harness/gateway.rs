@@ -167,6 +167,7 @@ pub(crate) fn ktp_request(
     request_id: Option<&str>,
 ) -> tonic::Request<GetKtpResultRequest> {
     let mut request = tonic::Request::new(GetKtpResultRequest {
+        read_mask: None,
         reference_id: reference_id.to_owned(),
         wait: false,
     });

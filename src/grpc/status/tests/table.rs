@@ -98,6 +98,24 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
             const { assert!(ImageCase::OVER_MESSAGE_LIMIT > MAX_IMAGE_BYTES + MAX_REQUEST_BYTES) };
             refused(Refusal::TooLarge)
         }
+        Provoke::ReadMask(paths) => {
+            let paths: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+            match crate::fields::visible(&paths, crate::fields::FieldSet::ALL) {
+                Err(crate::fields::MaskError::Unknown(path)) => {
+                    GatewayError::invalid_read_mask(path)
+                }
+                other => panic!("{paths:?} is a valid read mask: {other:?}"),
+            }
+        }
+        Provoke::FieldNotAllowed => {
+            let allowed = crate::fields::FieldSet::parse(["nik", "full_name"]).unwrap();
+            match crate::fields::visible(&["address".to_owned()], allowed) {
+                Err(crate::fields::MaskError::NotAllowed(field)) => GatewayError::FieldNotAllowed {
+                    field: field.name(),
+                },
+                other => panic!("address is allowed: {other:?}"),
+            }
+        }
         Provoke::WaitEnds => GatewayError::NotFoundAfterWait {
             error: not_found(),
             waited: Duration::from_millis(1200),
