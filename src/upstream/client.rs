@@ -1,5 +1,6 @@
 //! The pooled HTTP client and what every upstream request shares: the
-//! credentials, the per-attempt timeout, the connection cap and the body cap.
+//! credentials, the per-attempt timeout and the body cap (the connection
+//! cap is a layer outside the attempt: `crate::resilience::slots`).
 //! Each kind of call builds its own request on it ([`super::result`]).
 
 use std::{
@@ -14,7 +15,6 @@ use reqwest::{
     header::{self, HeaderMap, HeaderValue},
 };
 use secrecy::ExposeSecret;
-use tokio::sync::Semaphore;
 
 use super::{BodyProblem, UpstreamError};
 use crate::{
@@ -55,9 +55,6 @@ struct Inner {
     placement: ReferenceIdPlacement,
     timeout: Duration,
     max_body_bytes: usize,
-    /// Caps requests in flight to the upstream, and so its connections (each
-    /// HTTP/1.1 request in flight holds one).
-    connections: Semaphore,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -101,7 +98,6 @@ impl UpstreamClient {
                 placement: settings.reference_id_in,
                 timeout: *settings.timeout,
                 max_body_bytes: *settings.max_body_bytes,
-                connections: Semaphore::new(*settings.max_connections),
             }),
         })
     }
@@ -146,8 +142,8 @@ impl UpstreamClient {
 
     /// One attempt: sends `request` and reads the answer with `read` (given
     /// the status, `Retry-After` and body), all within `upstream.timeout`,
-    /// waiting for a free upstream connection included. Dropping the future
-    /// aborts the request.
+    /// which is the upstream's own time: the attempt already holds its
+    /// connection slot. Dropping the future aborts the request.
     pub(super) async fn exchange<T>(
         &self,
         request: RequestBuilder,
@@ -170,15 +166,6 @@ impl UpstreamClient {
         read: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, UpstreamError>,
         status: &mut Option<u16>,
     ) -> Result<T, UpstreamError> {
-        let _connection =
-            self.inner
-                .connections
-                .acquire()
-                .await
-                .map_err(|_| UpstreamError::Transport {
-                    status: None,
-                    detail: "upstream client closed".into(),
-                })?;
         let response = request.send().await.map_err(|e| transport_error(e, None))?;
         let code = response.status().as_u16();
         *status = Some(code);

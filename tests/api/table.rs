@@ -334,6 +334,24 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
                 .expect("the call in flight completes");
             (app, ID.to_owned(), result)
         }
+        Provoke::UpstreamSaturated => {
+            // The busy request holds the one slot until its 2 s timeout; the
+            // example's call gives up waiting after half of it.
+            let app = TestApp::spawn_with(&[
+                ("KTP_GATEWAY__UPSTREAM__MAX_CONNECTIONS", "1"),
+                ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "2s"),
+            ])
+            .await;
+            app.upstream.on("BUSY", Reply::delayed(SLOW, ok()));
+            first_call(&app, rpc, ok());
+            let busy = app.spawn_call("BUSY");
+            while app.upstream.attempts("BUSY") == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let result = Call::new(rpc, ID).alone(&app).await;
+            busy.abort();
+            (app, ID.to_owned(), result)
+        }
         Provoke::ImageCallsOverloaded => {
             let app = TestApp::spawn_with(&[("KTP_GATEWAY__SUBMIT__MAX_IN_FLIGHT", "1")]).await;
             app.upstream.on_submit(

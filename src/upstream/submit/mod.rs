@@ -94,7 +94,7 @@ impl Service<Call<SubmitJob, UpstreamError>> for UpstreamClient {
     type Error = UpstreamError;
     type Future = AttemptFuture<Submitted>;
 
-    /// Always ready: waiting for a free connection is part of the attempt.
+    /// Always ready: the slot layer outside has already found a connection slot.
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
         Poll::Ready(Ok(()))
     }

@@ -65,6 +65,7 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
         Provoke::Overloaded | Provoke::ImageCallsOverloaded => {
             GatewayError::Overloaded { limit: 1 }
         }
+        Provoke::UpstreamSaturated => upstream(UpstreamError::NoSlot { limit: 1 }),
         Provoke::CallerDeadline => GatewayError::DeadlineExceeded,
         Provoke::CircuitOpen => upstream(UpstreamError::CircuitOpen {
             retry_in: Duration::from_millis(7300),
