@@ -70,6 +70,11 @@ pub enum UpstreamError {
         /// `upstream.max_connections`, for the caller's `ErrorInfo`.
         limit: usize,
     },
+    /// The shared (coalesced) request this call waited on ended without an
+    /// answer: it panicked or was aborted. A bug of the gateway, not the
+    /// upstream's failure.
+    #[error("the shared upstream request ended without an answer (it panicked or was aborted)")]
+    FlightLost,
     /// An answer the gateway cannot use.
     #[error("the upstream's HTTP {status} answer is unusable: {problem}")]
     BadResponse {
@@ -128,7 +133,7 @@ impl UpstreamError {
             Self::BadResponse { status, .. } => (AttemptOutcome::BadResponse, Some(*status)),
             // Never sent: the breaker and slot layers answer before any
             // attempt, so the attempt metrics never see these.
-            Self::CircuitOpen { .. } | Self::NoSlot { .. } => {
+            Self::CircuitOpen { .. } | Self::NoSlot { .. } | Self::FlightLost => {
                 (AttemptOutcome::TransportError, None)
             }
         }
@@ -146,10 +151,11 @@ impl Failure for UpstreamError {
                 status: 500 | 502 | 503 | 504,
                 ..
             } => Outcome::Failure,
-            // The gateway's own saturation says nothing about the upstream.
-            Self::Status { status: 429, .. } | Self::CircuitOpen { .. } | Self::NoSlot { .. } => {
-                Outcome::Neutral
-            }
+            // The gateway's own saturation (or bug) says nothing about the upstream.
+            Self::Status { status: 429, .. }
+            | Self::CircuitOpen { .. }
+            | Self::NoSlot { .. }
+            | Self::FlightLost => Outcome::Neutral,
             _ => Outcome::Success,
         }
     }
@@ -199,10 +205,7 @@ impl Failure for UpstreamError {
     }
 
     fn flight_lost() -> Self {
-        Self::Transport {
-            status: None,
-            detail: "the shared upstream request failed".into(),
-        }
+        Self::FlightLost
     }
 }
 

@@ -160,7 +160,11 @@ async fn every_submit_call_answer_of_the_table_gets_its_row() {
 
 #[tokio::test]
 async fn every_provoked_example_of_the_table_gets_its_row() {
-    let ran = run_examples(|t| matches!(t, Trigger::Provoke(_))).await;
+    // A panicking shared request is a bug no request can cause: the
+    // mapping's own tests (src/grpc/status/tests) play it.
+    let ran =
+        run_examples(|t| matches!(t, Trigger::Provoke(p) if *p != Provoke::SharedRequestLost))
+            .await;
     assert!(ran > 40, "only {ran} examples");
 }
 
@@ -334,6 +338,7 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
                 .expect("the call in flight completes");
             (app, ID.to_owned(), result)
         }
+        Provoke::SharedRequestLost => unreachable!("not played against the server"),
         Provoke::UpstreamSaturated => {
             // The busy request holds the one slot until its 2 s timeout; the
             // example's call gives up waiting after half of it.

@@ -163,8 +163,13 @@ impl Call {
     pub(super) fn fail(&self, err: &GatewayError) -> Status {
         let row = status::classify(err);
         let level = match row.code {
-            // The gateway's own credentials are wrong: someone must act.
-            _ if row.reason == status::reason::UPSTREAM_AUTH_FAILED => Level::ERROR,
+            // The gateway's own credentials are wrong, or it has a bug:
+            // someone must act.
+            _ if row.reason == status::reason::UPSTREAM_AUTH_FAILED
+                || row.reason == status::reason::INTERNAL_ERROR =>
+            {
+                Level::ERROR
+            }
             Code::Internal | Code::Unavailable | Code::Unknown => Level::WARN,
             _ => Level::INFO,
         };

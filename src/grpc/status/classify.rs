@@ -279,6 +279,11 @@ fn classify_upstream(err: &UpstreamError) -> Row {
             "every upstream connection of the gateway stayed busy; nothing was sent; retry with backoff",
         )
         .with("limit", limit),
+        UpstreamError::FlightLost => Row::gateway(
+            Code::Internal,
+            INTERNAL_ERROR,
+            "the gateway failed internally while waiting for the upstream; retry later",
+        ),
         UpstreamError::BadResponse { status, problem } => Row::gateway(
             Code::Internal,
             UPSTREAM_BAD_RESPONSE,

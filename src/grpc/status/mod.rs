@@ -64,6 +64,9 @@ pub mod reason {
     pub const INVALID_IMAGE: &str = "INVALID_IMAGE";
     /// `ExtractKtp`'s wait ended before the job's result was ready.
     pub const RESULT_NOT_READY: &str = "RESULT_NOT_READY";
+    /// A bug of the gateway: the shared upstream request a call waited on
+    /// panicked or was aborted.
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 
     // Upstream codes the table names.
     /// The image failed the quality check asked for at submit.

@@ -1373,6 +1373,25 @@ pub static TABLE: &[Entry] = &[
             ),
         ],
     },
+    Entry {
+        name: "shared_request_lost",
+        readme: Cells {
+            answer: "the shared (coalesced) upstream request the call waited on panicked or was aborted: a gateway bug",
+            code: "INTERNAL",
+            reason: "`INTERNAL_ERROR` (gateway)",
+            detail: "– ; logged at error level",
+        },
+        statuses: &[],
+        submit_statuses: &[],
+        code: GrpcCode::Is("INTERNAL"),
+        reason: Reason::Is("INTERNAL_ERROR", Gateway),
+        detail: Detail::None,
+        examples: &[example(
+            "the shared request panicked",
+            provoke(Provoke::SharedRequestLost),
+            gateway("INTERNAL", "INTERNAL_ERROR").meta(&[("upstream_http_status", Absent)]),
+        )],
+    },
 ];
 
 const fn invalid_reference_id(metadata: &'static [(&'static str, Meta)]) -> Expect {
