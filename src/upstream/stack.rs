@@ -74,13 +74,21 @@ struct Layers {
 impl Layers {
     /// The one place the stack reads its settings.
     fn new(settings: &UpstreamSettings, metrics: Metrics) -> Self {
+        Self::with_breaker(settings, metrics, CircuitBreaker::new(&settings.breaker))
+    }
+
+    fn with_breaker(
+        settings: &UpstreamSettings,
+        metrics: Metrics,
+        breaker: CircuitBreaker,
+    ) -> Self {
         let metrics = Arc::new(metrics);
         Self {
             coalesce: settings
                 .coalesce
                 .then(|| CoalesceLayer::new(Arc::clone(&metrics))),
             retry: RetryPolicy::new(&settings.retry),
-            breaker: Arc::new(CircuitBreaker::new(&settings.breaker)),
+            breaker: Arc::new(breaker),
             slots: SlotsLayer::new(*settings.max_connections, *settings.timeout / 2),
             metrics,
         }
@@ -133,7 +141,26 @@ impl Upstream {
         wait: &WaitSettings,
         metrics: Metrics,
     ) -> Result<Self, BuildError> {
-        let layers = Layers::new(settings, metrics);
+        Self::build(settings, wait, Layers::new(settings, metrics))
+    }
+
+    /// [`Upstream::new`] for the embedded sandbox: its circuit never opens,
+    /// so that one magic id simulating an outage (`REFERENCE_ID_ERROR_SERVER`,
+    /// `…_SLOW`) cannot make every other id fail fast.
+    pub fn for_sandbox(
+        settings: &UpstreamSettings,
+        wait: &WaitSettings,
+        metrics: Metrics,
+    ) -> Result<Self, BuildError> {
+        let layers = Layers::with_breaker(settings, metrics, CircuitBreaker::never_opening());
+        Self::build(settings, wait, layers)
+    }
+
+    fn build(
+        settings: &UpstreamSettings,
+        wait: &WaitSettings,
+        layers: Layers,
+    ) -> Result<Self, BuildError> {
         let client = UpstreamClient::new(settings)?;
         Ok(Self {
             results: layers.result_stack(client.clone()),

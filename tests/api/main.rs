@@ -10,6 +10,7 @@
 //! - `submit`: `SubmitKtp`: local image checks, the request on the wire,
 //!   generated and answered reference ids, taken ids, retries.
 //! - `limits`: per-method message limits and `submit.max_in_flight`.
+//! - `sandbox`: the embedded sandbox's magic ids do not affect each other.
 //! - `saturation`: no upstream connection slot in time is OVERLOADED, not the upstream's fault.
 //! - `wait`: `GetKtpResult` with `wait` against jobs that finish later.
 //! - `extract`: `ExtractKtp`, and metrics per method.
@@ -25,6 +26,7 @@ mod metrics;
 mod request_shape;
 mod resilience;
 mod rows;
+mod sandbox;
 mod saturation;
 mod security;
 mod submit;
