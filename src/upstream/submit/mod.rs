@@ -80,13 +80,23 @@ fn body(image: Image, validate_quality: bool, reference_id: &ReferenceId) -> Byt
 }
 
 /// An accepted submit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Submitted {
     /// The job's id, as the upstream confirmed it (`data.reference_id`), or
     /// as sent when it named none.
     pub reference_id: String,
     /// The upstream's message, as sent (`""` when none).
     pub message: String,
+}
+
+/// The upstream's message may echo the card holder: only its length shows.
+impl std::fmt::Debug for Submitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Submitted")
+            .field("reference_id", &self.reference_id)
+            .field("message", &super::model::TextLen(Some(&self.message)))
+            .finish()
+    }
 }
 
 impl Service<Call<SubmitJob, UpstreamError>> for UpstreamClient {
