@@ -36,8 +36,19 @@ pub type AttemptFuture<T> = Pin<Box<dyn Future<Output = Result<T, UpstreamError>
 
 /// Could not build the client from valid settings (for example no TLS roots).
 #[derive(Debug, thiserror::Error)]
-#[error("could not build the upstream HTTP client: {0}")]
-pub struct BuildError(#[source] reqwest::Error);
+pub enum BuildError {
+    /// The TLS or HTTP setup failed.
+    #[error("could not build the upstream HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// `upstream.ca_file` was checked at load, but is unusable now.
+    #[error("could not read upstream.ca_file {path}: {why}")]
+    CaFile {
+        /// The file, as configured.
+        path: String,
+        /// What went wrong.
+        why: String,
+    },
+}
 
 /// One per process: clones share the connection pool (and are cheap, as
 /// every call clones the upstream stack).
@@ -73,7 +84,11 @@ impl UpstreamClient {
     pub fn new(settings: &UpstreamSettings) -> Result<Self, BuildError> {
         let mut defaults = HeaderMap::new();
         defaults.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = &settings.ca_file {
+            builder = builder.tls_certs_merge(extra_roots(path)?);
+        }
+        let http = builder
             .user_agent(crate::USER_AGENT)
             .default_headers(defaults)
             .connect_timeout(*settings.connect_timeout)
@@ -87,7 +102,7 @@ impl UpstreamClient {
             // could replay it.
             .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()
-            .map_err(BuildError)?;
+            .map_err(BuildError::Client)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -189,6 +204,17 @@ impl UpstreamClient {
         };
         read(code, retry_after, &body)
     }
+}
+
+/// The certificates of `upstream.ca_file`, trusted besides the platform's
+/// roots (a private CA, an egress proxy that re-signs TLS).
+fn extra_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, BuildError> {
+    let failed = |why: String| BuildError::CaFile {
+        path: path.display().to_string(),
+        why,
+    };
+    let pem = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| failed(e.to_string()))
 }
 
 /// `{base}/{path}`, whether or not `base` ends in `/` or already has a path

@@ -12,6 +12,7 @@
 //! - `limits`: per-method message limits and `submit.max_in_flight`.
 //! - `sandbox`: the embedded sandbox's magic ids do not affect each other.
 //! - `saturation`: no upstream connection slot in time is OVERLOADED, not the upstream's fault.
+//! - `upstream_tls`: HTTPS to the upstream: `upstream.ca_file`, names, ALPN h2, connect timeout.
 //! - `wait`: `GetKtpResult` with `wait` against jobs that finish later.
 //! - `extract`: `ExtractKtp`, and metrics per method.
 //!
@@ -31,4 +32,5 @@ mod saturation;
 mod security;
 mod submit;
 mod table;
+mod upstream_tls;
 mod wait;
