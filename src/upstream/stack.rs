@@ -77,6 +77,8 @@ impl Layers {
         Self::with_breaker(settings, metrics, CircuitBreaker::new(&settings.breaker))
     }
 
+    /// As [`Layers::new`], with a breaker of the caller's (the sandbox's
+    /// never opens).
     fn with_breaker(
         settings: &UpstreamSettings,
         metrics: Metrics,
