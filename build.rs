@@ -46,6 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // (src/proto.rs) so that a stray `{:?}` cannot print it.
         .skip_debug([
             "ktp.v1.GetKtpResultResponse",
+            "ktp.v1.SubmitKtpResponse",
             "ktp.v1.SubmitKtpRequest",
             "ktp.v1.ExtractKtpRequest",
         ])

@@ -26,15 +26,35 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/ktp_descriptor.bin"));
 
 /// Personal data must not reach logs through `{:?}`: only the non-personal
-/// fields are shown.
+/// fields are shown, and of the upstream's free text (`message` can echo the
+/// card holder) only its length.
 impl std::fmt::Debug for GetKtpResultResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GetKtpResultResponse")
             .field("reference_id", &self.reference_id)
-            .field("message", &self.message)
-            .field("status_code", &self.status_code)
+            .field("message", &TextLen(&self.message))
+            .field("status_code", &TextLen(&self.status_code))
             .field("image_quality", &self.image_quality)
             .finish_non_exhaustive()
+    }
+}
+
+/// The upstream's message, as for the result.
+impl std::fmt::Debug for SubmitKtpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubmitKtpResponse")
+            .field("reference_id", &self.reference_id)
+            .field("message", &TextLen(&self.message))
+            .finish()
+    }
+}
+
+/// Upstream free text in `Debug`: its length, never its words.
+struct TextLen<'a>(&'a str);
+
+impl std::fmt::Debug for TextLen<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
     }
 }
 
@@ -61,3 +81,44 @@ macro_rules! redacted_submit_debug {
 
 redacted_submit_debug!(SubmitKtpRequest, submit_ktp_request);
 redacted_submit_debug!(ExtractKtpRequest, extract_ktp_request);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers reach `{:?}` in logs and panics: they must show no free text
+    /// of the upstream (`message`, `status_code`) and no personal field.
+    #[test]
+    fn debug_of_the_responses_shows_no_upstream_text_and_no_date_of_birth() {
+        let result = GetKtpResultResponse {
+            reference_id: "R-1".into(),
+            message: "extracted for SULISTYONO".into(),
+            status_code: "billed to SULISTYONO".into(),
+            full_name: "SULISTYONO".into(),
+            date_of_birth: "26-02-1966".into(),
+            date_of_birth_value: Some(google::r#type::Date {
+                year: 1966,
+                month: 2,
+                day: 26,
+            }),
+            ..Default::default()
+        };
+        let submitted = SubmitKtpResponse {
+            reference_id: "R-1".into(),
+            message: "queued the card of SULISTYONO".into(),
+        };
+        let extracted = ExtractKtpResponse {
+            result: Some(result.clone()),
+        };
+        for shown in [
+            format!("{result:?}"),
+            format!("{submitted:?}"),
+            format!("{extracted:?}"),
+        ] {
+            for private in ["SULISTYONO", "26-02-1966", "1966"] {
+                assert!(!shown.contains(private), "{private} in {shown}");
+            }
+            assert!(shown.contains("R-1"), "{shown}");
+        }
+    }
+}

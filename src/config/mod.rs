@@ -240,6 +240,9 @@ impl Settings {
                 "must be at least wait.poll_interval",
             ));
         }
+        if let Some(ca) = &self.upstream.ca_file {
+            upstream::check_ca_file(ca).map_err(|why| invalid("upstream.ca_file", why))?;
+        }
         let u = &mut self.upstream;
         if self.sandbox.enabled {
             u.app_id = Secret::fixed("sandbox-app-id");

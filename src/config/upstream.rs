@@ -47,6 +47,9 @@ pub struct UpstreamSettings {
     pub max_connections: Count,
     /// Share one upstream request among concurrent calls for the same id.
     pub coalesce: bool,
+    /// PEM certificates trusted in addition to the platform's roots, for a
+    /// private CA or a TLS-inspecting egress proxy; read at load.
+    pub ca_file: Option<PathBuf>,
     /// `[upstream.retry]`: transient failures are retried, within a budget.
     pub retry: RetrySettings,
     /// `[upstream.breaker]`: a down upstream is failed fast, not waited on.
@@ -69,6 +72,7 @@ impl Default for UpstreamSettings {
             pool_idle_timeout: known::secs(90),
             max_connections: known::valid(Count::new(2048)),
             coalesce: true,
+            ca_file: None,
             retry: RetrySettings::default(),
             breaker: BreakerSettings::default(),
         }
@@ -147,5 +151,27 @@ impl Default for BreakerSettings {
             failure_threshold: known::valid(Count32::new(5)),
             cooldown: known::secs(10),
         }
+    }
+}
+
+/// The certificates of `upstream.ca_file`, each checked as a trust anchor
+/// the way the TLS client will use it, so that a file that is not PEM, holds
+/// no certificate or a broken one fails at load, not at the first call.
+pub(super) fn check_ca_file(path: &std::path::Path) -> Result<usize, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("{} is not valid PEM: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{} holds an unusable CA certificate: {e}", path.display()))?;
+    }
+    match roots.len() {
+        0 => Err(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )),
+        n => Ok(n),
     }
 }

@@ -33,6 +33,10 @@ pub trait Failure: Clone + fmt::Display + Send + Sync + 'static {
     fn circuit_open(retry_in: Duration) -> Self;
     /// Whether this is such a refusal.
     fn is_circuit_open(&self) -> bool;
+    /// The error of an attempt that got none of the `limit` slots for
+    /// requests in flight in time; nothing was sent. The gateway's own
+    /// saturation: the breaker must read it as neutral, and it is not retried.
+    fn no_slot(limit: usize) -> Self;
     /// The error for the callers of a shared request that ended without an
     /// answer (its task panicked or was cancelled by the runtime).
     fn flight_lost() -> Self;

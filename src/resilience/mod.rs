@@ -12,6 +12,9 @@
 //! - [`breaker`]: a consecutive-failure circuit breaker with half-open
 //!   probes, and its layer around each attempt.
 //! - [`overload`]: a process-wide cap on calls in flight that sheds at once.
+//! - [`slots`]: the cap on requests in flight to the upstream, as a layer;
+//!   a request that gets no slot in time is the gateway's saturation, not
+//!   the upstream's failure.
 
 pub mod backoff;
 pub mod breaker;
@@ -19,6 +22,7 @@ pub mod call;
 pub mod coalesce;
 pub mod overload;
 pub mod retry;
+pub mod slots;
 #[cfg(test)]
 pub(crate) mod testing;
 

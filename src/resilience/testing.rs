@@ -53,6 +53,8 @@ pub(crate) enum Fault {
     Open(Duration),
     /// A shared request ended without an answer.
     Lost,
+    /// No slot for a request in flight came free in time.
+    NoSlot(usize),
 }
 
 impl std::fmt::Display for Fault {
@@ -65,7 +67,7 @@ impl Failure for Fault {
     fn breaker_outcome(&self) -> Outcome {
         match self {
             Self::Down | Self::DownAfter(_) | Self::Slow => Outcome::Failure,
-            Self::Busy | Self::Open(_) | Self::Lost => Outcome::Neutral,
+            Self::Busy | Self::Open(_) | Self::Lost | Self::NoSlot(_) => Outcome::Neutral,
             Self::Refused => Outcome::Success,
         }
     }
@@ -89,6 +91,9 @@ impl Failure for Fault {
     }
     fn flight_lost() -> Self {
         Self::Lost
+    }
+    fn no_slot(limit: usize) -> Self {
+        Self::NoSlot(limit)
     }
 }
 

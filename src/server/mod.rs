@@ -137,7 +137,11 @@ pub async fn run_with(
         None
     };
     let metrics = Metrics::new()?;
-    let upstream = Upstream::new(&settings.upstream, &settings.wait, metrics.clone())?;
+    let upstream = if settings.sandbox.enabled {
+        Upstream::for_sandbox(&settings.upstream, &settings.wait, metrics.clone())?
+    } else {
+        Upstream::new(&settings.upstream, &settings.wait, metrics.clone())?
+    };
     let in_flight = InFlightLimit::new(*settings.server.max_in_flight);
     let metrics_addr = match metrics_listener {
         Some(listener) => {

@@ -1,5 +1,6 @@
 //! The pooled HTTP client and what every upstream request shares: the
-//! credentials, the per-attempt timeout, the connection cap and the body cap.
+//! credentials, the per-attempt timeout and the body cap (the connection
+//! cap is a layer outside the attempt: `crate::resilience::slots`).
 //! Each kind of call builds its own request on it ([`super::result`]).
 
 use std::{
@@ -14,7 +15,6 @@ use reqwest::{
     header::{self, HeaderMap, HeaderValue},
 };
 use secrecy::ExposeSecret;
-use tokio::sync::Semaphore;
 
 use super::{BodyProblem, UpstreamError};
 use crate::{
@@ -36,8 +36,19 @@ pub type AttemptFuture<T> = Pin<Box<dyn Future<Output = Result<T, UpstreamError>
 
 /// Could not build the client from valid settings (for example no TLS roots).
 #[derive(Debug, thiserror::Error)]
-#[error("could not build the upstream HTTP client: {0}")]
-pub struct BuildError(#[source] reqwest::Error);
+pub enum BuildError {
+    /// The TLS or HTTP setup failed.
+    #[error("could not build the upstream HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// `upstream.ca_file` was checked at load, but is unusable now.
+    #[error("could not read upstream.ca_file {path}: {why}")]
+    CaFile {
+        /// The file, as configured.
+        path: String,
+        /// What went wrong.
+        why: String,
+    },
+}
 
 /// One per process: clones share the connection pool (and are cheap, as
 /// every call clones the upstream stack).
@@ -55,9 +66,6 @@ struct Inner {
     placement: ReferenceIdPlacement,
     timeout: Duration,
     max_body_bytes: usize,
-    /// Caps requests in flight to the upstream, and so its connections (each
-    /// HTTP/1.1 request in flight holds one).
-    connections: Semaphore,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -76,7 +84,11 @@ impl UpstreamClient {
     pub fn new(settings: &UpstreamSettings) -> Result<Self, BuildError> {
         let mut defaults = HeaderMap::new();
         defaults.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = &settings.ca_file {
+            builder = builder.tls_certs_merge(extra_roots(path)?);
+        }
+        let http = builder
             .user_agent(crate::USER_AGENT)
             .default_headers(defaults)
             .connect_timeout(*settings.connect_timeout)
@@ -90,7 +102,7 @@ impl UpstreamClient {
             // could replay it.
             .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()
-            .map_err(BuildError)?;
+            .map_err(BuildError::Client)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -101,7 +113,6 @@ impl UpstreamClient {
                 placement: settings.reference_id_in,
                 timeout: *settings.timeout,
                 max_body_bytes: *settings.max_body_bytes,
-                connections: Semaphore::new(*settings.max_connections),
             }),
         })
     }
@@ -146,8 +157,8 @@ impl UpstreamClient {
 
     /// One attempt: sends `request` and reads the answer with `read` (given
     /// the status, `Retry-After` and body), all within `upstream.timeout`,
-    /// waiting for a free upstream connection included. Dropping the future
-    /// aborts the request.
+    /// which is the upstream's own time: the attempt already holds its
+    /// connection slot. Dropping the future aborts the request.
     pub(super) async fn exchange<T>(
         &self,
         request: RequestBuilder,
@@ -170,15 +181,6 @@ impl UpstreamClient {
         read: impl FnOnce(u16, Option<Duration>, &[u8]) -> Result<T, UpstreamError>,
         status: &mut Option<u16>,
     ) -> Result<T, UpstreamError> {
-        let _connection =
-            self.inner
-                .connections
-                .acquire()
-                .await
-                .map_err(|_| UpstreamError::Transport {
-                    status: None,
-                    detail: "upstream client closed".into(),
-                })?;
         let response = request.send().await.map_err(|e| transport_error(e, None))?;
         let code = response.status().as_u16();
         *status = Some(code);
@@ -202,6 +204,17 @@ impl UpstreamClient {
         };
         read(code, retry_after, &body)
     }
+}
+
+/// The certificates of `upstream.ca_file`, trusted besides the platform's
+/// roots (a private CA, an egress proxy that re-signs TLS).
+fn extra_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, BuildError> {
+    let failed = |why: String| BuildError::CaFile {
+        path: path.display().to_string(),
+        why,
+    };
+    let pem = std::fs::read(path).map_err(|e| failed(e.to_string()))?;
+    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| failed(e.to_string()))
 }
 
 /// `{base}/{path}`, whether or not `base` ends in `/` or already has a path

@@ -62,6 +62,19 @@ pub enum UpstreamError {
         /// The rest of the cool-down, sent as `RetryInfo`.
         retry_in: Duration,
     },
+    /// None of the `upstream.max_connections` slots for requests in flight
+    /// came free in time, so nothing was sent: the gateway's own saturation,
+    /// not the upstream's failure.
+    #[error("all {limit} upstream connection slots stayed busy; nothing was sent")]
+    NoSlot {
+        /// `upstream.max_connections`, for the caller's `ErrorInfo`.
+        limit: usize,
+    },
+    /// The shared (coalesced) request this call waited on ended without an
+    /// answer: it panicked or was aborted. A bug of the gateway, not the
+    /// upstream's failure.
+    #[error("the shared upstream request ended without an answer (it panicked or was aborted)")]
+    FlightLost,
     /// An answer the gateway cannot use.
     #[error("the upstream's HTTP {status} answer is unusable: {problem}")]
     BadResponse {
@@ -118,8 +131,11 @@ impl UpstreamError {
             Self::Timeout { status, .. } => (AttemptOutcome::Timeout, *status),
             Self::Transport { status, .. } => (AttemptOutcome::TransportError, *status),
             Self::BadResponse { status, .. } => (AttemptOutcome::BadResponse, Some(*status)),
-            // Never sent: the breaker layer answers before any attempt.
-            Self::CircuitOpen { .. } => (AttemptOutcome::TransportError, None),
+            // Never sent: the breaker and slot layers answer before any
+            // attempt, so the attempt metrics never see these.
+            Self::CircuitOpen { .. } | Self::NoSlot { .. } | Self::FlightLost => {
+                (AttemptOutcome::TransportError, None)
+            }
         }
     }
 }
@@ -135,7 +151,11 @@ impl Failure for UpstreamError {
                 status: 500 | 502 | 503 | 504,
                 ..
             } => Outcome::Failure,
-            Self::Status { status: 429, .. } | Self::CircuitOpen { .. } => Outcome::Neutral,
+            // The gateway's own saturation (or bug) says nothing about the upstream.
+            Self::Status { status: 429, .. }
+            | Self::CircuitOpen { .. }
+            | Self::NoSlot { .. }
+            | Self::FlightLost => Outcome::Neutral,
             _ => Outcome::Success,
         }
     }
@@ -180,11 +200,12 @@ impl Failure for UpstreamError {
         matches!(self, Self::CircuitOpen { .. })
     }
 
+    fn no_slot(limit: usize) -> Self {
+        Self::NoSlot { limit }
+    }
+
     fn flight_lost() -> Self {
-        Self::Transport {
-            status: None,
-            detail: "the shared upstream request failed".into(),
-        }
+        Self::FlightLost
     }
 }
 
@@ -253,6 +274,12 @@ mod tests {
         );
         assert_eq!(status(429).breaker_outcome(), Outcome::Neutral);
         assert_eq!(status(404).breaker_outcome(), Outcome::Success);
+        assert_eq!(
+            UpstreamError::no_slot(2).breaker_outcome(),
+            Outcome::Neutral
+        );
+        assert!(!UpstreamError::no_slot(2).is_retryable());
+        assert!(!UpstreamError::no_slot(2).outcome_unknown());
     }
 
     #[test]

@@ -35,8 +35,7 @@ impl Service<Call<FetchResult, UpstreamError>> for UpstreamClient {
     type Error = UpstreamError;
     type Future = AttemptFuture<KtpResult>;
 
-    /// Always ready: waiting for a free connection is part of the attempt,
-    /// within its timeout.
+    /// Always ready: the slot layer outside has already found a connection slot.
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
         Poll::Ready(Ok(()))
     }

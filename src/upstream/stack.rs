@@ -7,11 +7,13 @@
 //!    backoff, `Retry-After`, the caller's deadline, the retry budget);
 //! 3. the circuit breaker, around every attempt (retries included): it
 //!    counts attempts, and a retry needs its admission like a first try;
-//! 4. attempt metrics;
-//! 5. one attempt ([`UpstreamClient`]: timeout, connection cap, body cap).
+//! 4. the connection cap (`upstream.max_connections`): a slot, waited for
+//!    at most half of `upstream.timeout`; without one, OVERLOADED;
+//! 5. attempt metrics, from the moment the attempt holds its slot;
+//! 6. one attempt ([`UpstreamClient`]: timeout, body cap).
 //!
 //! The layers below coalescing are generic over the operation, and their
-//! state (breaker, budget, metrics, connection pool) lives in `Layers`, so a
+//! state (breaker, budget, slots, metrics, connection pool) lives in `Layers`, so a
 //! second kind of call (the submit POST) gets a stack of its own from the
 //! same expression minus coalescing, sharing that state.
 
@@ -41,6 +43,7 @@ use crate::{
         breaker::{Breaker, BreakerLayer, CircuitBreaker, Phase},
         coalesce::{Coalesce, CoalesceLayer},
         retry::RetryPolicy,
+        slots::{Slots, SlotsLayer},
     },
     trace::TraceContext,
 };
@@ -51,8 +54,9 @@ mod tests;
 type Answer = Result<KtpResult, UpstreamError>;
 
 /// What every call goes through once it is its own request: retries, the
-/// breaker and the attempt metrics, around the one attempt `S`.
-pub type Guarded<S> = Retry<RetryPolicy, Breaker<AttemptMetrics<S>>>;
+/// breaker, the connection cap and the attempt metrics, around the one
+/// attempt `S`.
+pub type Guarded<S> = Retry<RetryPolicy, Breaker<Slots<AttemptMetrics<S>>>>;
 
 /// The result call's stack around the one attempt `S`.
 pub type ResultStack<S> = Either<Coalesce<Guarded<S>, FetchResult, Answer>, Guarded<S>>;
@@ -63,19 +67,31 @@ struct Layers {
     coalesce: Option<CoalesceLayer<FetchResult, Answer>>,
     retry: RetryPolicy,
     breaker: Arc<CircuitBreaker>,
+    slots: SlotsLayer,
     metrics: Arc<Metrics>,
 }
 
 impl Layers {
     /// The one place the stack reads its settings.
     fn new(settings: &UpstreamSettings, metrics: Metrics) -> Self {
+        Self::with_breaker(settings, metrics, CircuitBreaker::new(&settings.breaker))
+    }
+
+    /// As [`Layers::new`], with a breaker of the caller's (the sandbox's
+    /// never opens).
+    fn with_breaker(
+        settings: &UpstreamSettings,
+        metrics: Metrics,
+        breaker: CircuitBreaker,
+    ) -> Self {
         let metrics = Arc::new(metrics);
         Self {
             coalesce: settings
                 .coalesce
                 .then(|| CoalesceLayer::new(Arc::clone(&metrics))),
             retry: RetryPolicy::new(&settings.retry),
-            breaker: Arc::new(CircuitBreaker::new(&settings.breaker)),
+            breaker: Arc::new(breaker),
+            slots: SlotsLayer::new(*settings.max_connections, *settings.timeout / 2),
             metrics,
         }
     }
@@ -89,12 +105,13 @@ impl Layers {
     }
 
     /// Every call's own request, outermost first: retries, the breaker
-    /// around each attempt, attempt metrics. The submit call is just this:
-    /// a submit is never shared.
+    /// around each attempt, a connection slot, attempt metrics. The submit
+    /// call is just this: a submit is never shared.
     fn guarded<S>(&self, attempt: S) -> Guarded<S> {
         ServiceBuilder::new()
             .layer(RetryLayer::new(self.retry.clone()))
             .layer(BreakerLayer::new(Arc::clone(&self.breaker)))
+            .layer(self.slots.clone())
             .layer(AttemptMetricsLayer::new(Arc::clone(&self.metrics)))
             .service(attempt)
     }
@@ -126,7 +143,26 @@ impl Upstream {
         wait: &WaitSettings,
         metrics: Metrics,
     ) -> Result<Self, BuildError> {
-        let layers = Layers::new(settings, metrics);
+        Self::build(settings, wait, Layers::new(settings, metrics))
+    }
+
+    /// [`Upstream::new`] for the embedded sandbox: its circuit never opens,
+    /// so that one magic id simulating an outage (`REFERENCE_ID_ERROR_SERVER`,
+    /// `…_SLOW`) cannot make every other id fail fast.
+    pub fn for_sandbox(
+        settings: &UpstreamSettings,
+        wait: &WaitSettings,
+        metrics: Metrics,
+    ) -> Result<Self, BuildError> {
+        let layers = Layers::with_breaker(settings, metrics, CircuitBreaker::never_opening());
+        Self::build(settings, wait, layers)
+    }
+
+    fn build(
+        settings: &UpstreamSettings,
+        wait: &WaitSettings,
+        layers: Layers,
+    ) -> Result<Self, BuildError> {
         let client = UpstreamClient::new(settings)?;
         Ok(Self {
             results: layers.result_stack(client.clone()),

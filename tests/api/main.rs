@@ -10,6 +10,9 @@
 //! - `submit`: `SubmitKtp`: local image checks, the request on the wire,
 //!   generated and answered reference ids, taken ids, retries.
 //! - `limits`: per-method message limits and `submit.max_in_flight`.
+//! - `sandbox`: the embedded sandbox's magic ids do not affect each other.
+//! - `saturation`: no upstream connection slot in time is OVERLOADED, not the upstream's fault.
+//! - `upstream_tls`: HTTPS to the upstream: `upstream.ca_file`, names, ALPN h2, connect timeout.
 //! - `wait`: `GetKtpResult` with `wait` against jobs that finish later.
 //! - `extract`: `ExtractKtp`, and metrics per method.
 //! - `fields`: `read_mask`, per-caller allowances, `rt_rw_value`, the checks.
@@ -26,7 +29,10 @@ mod metrics;
 mod request_shape;
 mod resilience;
 mod rows;
+mod sandbox;
+mod saturation;
 mod security;
 mod submit;
 mod table;
+mod upstream_tls;
 mod wait;

@@ -205,3 +205,75 @@ fn missing_and_unreadable_secrets_read_as_before() {
          cannot read /nonexistent/api-key: No such file or directory (os error 2)"
     );
 }
+
+/// `upstream.ca_file` is read and parsed at load: an unreadable file, one
+/// that is not PEM or holds no certificate, or a broken certificate fails
+/// before any port is bound, naming the key and its variable.
+#[test]
+fn an_unusable_upstream_ca_file_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let ca = rcgen::CertifiedIssuer::self_signed(
+        {
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            p
+        },
+        rcgen::KeyPair::generate().unwrap(),
+    )
+    .unwrap();
+    let good = write("ca.pem", &ca.pem());
+    let cases = [
+        (
+            "/nonexistent/ca.pem".to_owned(),
+            "cannot read /nonexistent/ca.pem",
+        ),
+        (
+            write("text.pem", "not a certificate\n"),
+            "holds no PEM certificate",
+        ),
+        (
+            write(
+                "key.pem",
+                &rcgen::KeyPair::generate().unwrap().serialize_pem(),
+            ),
+            "holds no PEM certificate",
+        ),
+        (
+            write(
+                "broken.pem",
+                "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            ),
+            "unusable CA certificate",
+        ),
+        (
+            write(
+                "bad-base64.pem",
+                "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+            ),
+            "is not valid PEM",
+        ),
+    ];
+    for (path, why) in cases {
+        let err = error(&[("KTP_GATEWAY__UPSTREAM__CA_FILE", &path)]);
+        assert!(
+            err.starts_with("invalid upstream.ca_file (set with KTP_GATEWAY__UPSTREAM__CA_FILE): ")
+                && err.contains(why),
+            "{path}: {err}"
+        );
+    }
+    let settings = load_env(&[
+        CREDS[0],
+        CREDS[1],
+        ("KTP_GATEWAY__UPSTREAM__CA_FILE", &good),
+    ])
+    .expect("a PEM CA loads");
+    assert_eq!(
+        settings.upstream.ca_file.as_deref(),
+        Some(std::path::Path::new(&good))
+    );
+}

@@ -76,6 +76,8 @@ fn flat(settings: &Settings) -> BTreeMap<String, Value> {
 struct Files {
     _dir: tempfile::TempDir,
     pem: String,
+    /// A real CA certificate: `upstream.ca_file` is parsed at load.
+    ca: String,
     tokens: String,
     app_id: String,
     api_key: String,
@@ -91,12 +93,23 @@ impl Files {
         };
         Self {
             pem: write("any.pem", "not parsed at load\n"),
+            ca: write("ca.pem", &test_ca_pem()),
             tokens: write("tokens", "# accepted\ntoken-1\n"),
             app_id: write("app-id", "file-app-id\n"),
             api_key: write("api-key", "file-api-key\n"),
             _dir: dir,
         }
     }
+}
+
+/// A self-signed CA certificate, PEM.
+fn test_ca_pem() -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap()
+        .pem()
 }
 
 /// A valid value other than the default for `key`, and settings it needs
@@ -114,6 +127,7 @@ fn sample(key: &str, default: &Value, files: &Files) -> (Value, Vec<(String, Str
         "upstream.app_id_file" => (s(&files.app_id), vec![]),
         "upstream.api_key_file" => (s(&files.api_key), vec![]),
         "auth.tokens_file" => (s(&files.tokens), vec![]),
+        "upstream.ca_file" => (s(&files.ca), vec![]),
         "server.tls.cert_file" => (s(&files.pem), vec![tls("key_file")]),
         "server.tls.key_file" => (s(&files.pem), vec![tls("cert_file")]),
         "server.tls.client_ca_file" => (s(&files.pem), vec![tls("cert_file"), tls("key_file")]),

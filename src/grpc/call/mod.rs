@@ -187,12 +187,7 @@ impl Call {
     /// and keeps what the log line needs.
     pub(super) fn fail(&self, err: &GatewayError) -> Status {
         let row = status::classify(err);
-        let level = match row.code {
-            // The gateway's own credentials are wrong: someone must act.
-            _ if row.reason == status::reason::UPSTREAM_AUTH_FAILED => Level::ERROR,
-            Code::Internal | Code::Unavailable | Code::Unknown => Level::WARN,
-            _ => Level::INFO,
-        };
+        let level = log_level(&row);
         let upstream_http_status = row
             .metadata
             .iter()
@@ -215,9 +210,53 @@ impl Call {
     }
 }
 
+/// The level of a failed call's log line.
+fn log_level(row: &status::Row) -> Level {
+    match row.code {
+        // The gateway's own credentials are wrong, or it has a bug: someone
+        // must act.
+        _ if row.reason == status::reason::UPSTREAM_AUTH_FAILED
+            || row.reason == status::reason::INTERNAL_ERROR =>
+        {
+            Level::ERROR
+        }
+        Code::Internal | Code::Unavailable | Code::Unknown => Level::WARN,
+        _ => Level::INFO,
+    }
+}
+
 mod layer;
 mod record;
 
 pub use layer::{CallLayer, MethodLimits, Recorded};
 #[cfg(test)]
 pub(in crate::grpc) use record::refusal;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{resilience::Failure, upstream::UpstreamError};
+
+    fn level(err: UpstreamError) -> Level {
+        log_level(&status::classify(&GatewayError::Upstream(err)))
+    }
+
+    /// A lost shared request is a bug of the gateway: ERROR, like refused
+    /// credentials; the upstream's own failures are WARN.
+    #[test]
+    fn a_lost_shared_request_is_logged_at_error() {
+        assert_eq!(level(UpstreamError::flight_lost()), Level::ERROR);
+        let refused = UpstreamError::Status {
+            status: 401,
+            error_code: None,
+            retry_after: None,
+        };
+        assert_eq!(level(refused), Level::ERROR);
+        let down = UpstreamError::Transport {
+            status: None,
+            detail: String::new(),
+        };
+        assert_eq!(level(down), Level::WARN);
+        assert_eq!(level(UpstreamError::NoSlot { limit: 1 }), Level::INFO);
+    }
+}

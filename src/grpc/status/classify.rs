@@ -285,6 +285,17 @@ fn classify_upstream(err: &UpstreamError) -> Row {
         )
         .with_optional_http_status(*status)
         .detail(Detail::RetryInfo(DEFAULT_RETRY_DELAY)),
+        UpstreamError::NoSlot { limit } => Row::gateway(
+            Code::ResourceExhausted,
+            OVERLOADED,
+            "every upstream connection of the gateway stayed busy; nothing was sent; retry with backoff",
+        )
+        .with("limit", limit),
+        UpstreamError::FlightLost => Row::gateway(
+            Code::Internal,
+            INTERNAL_ERROR,
+            "the gateway failed internally while waiting for the upstream; retry later",
+        ),
         UpstreamError::BadResponse { status, problem } => Row::gateway(
             Code::Internal,
             UPSTREAM_BAD_RESPONSE,

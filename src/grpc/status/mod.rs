@@ -47,7 +47,8 @@ pub mod reason {
     pub const UPSTREAM_BAD_RESPONSE: &str = "UPSTREAM_BAD_RESPONSE";
     /// The breaker is open, so no upstream call was made.
     pub const UPSTREAM_CIRCUIT_OPEN: &str = "UPSTREAM_CIRCUIT_OPEN";
-    /// `server.max_in_flight` calls were already in flight.
+    /// `server.max_in_flight` calls were already in flight, or no upstream
+    /// connection slot (`upstream.max_connections`) came free in time.
     pub const OVERLOADED: &str = "OVERLOADED";
     /// Auth is on and the call carried no bearer token.
     pub const BEARER_TOKEN_MISSING: &str = "BEARER_TOKEN_MISSING";
@@ -67,6 +68,9 @@ pub mod reason {
     pub const FIELD_NOT_ALLOWED: &str = "FIELD_NOT_ALLOWED";
     /// `ExtractKtp`'s wait ended before the job's result was ready.
     pub const RESULT_NOT_READY: &str = "RESULT_NOT_READY";
+    /// A bug of the gateway: the shared upstream request a call waited on
+    /// panicked or was aborted.
+    pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 
     // Upstream codes the table names.
     /// The image failed the quality check asked for at submit.

@@ -91,6 +91,17 @@ impl CircuitBreaker {
         }
     }
 
+    /// A breaker that never opens, for the embedded sandbox: its magic ids
+    /// simulate failures one id at a time, and a simulated outage of one id
+    /// must not make every other id fail fast.
+    pub fn never_opening() -> Self {
+        Self {
+            failure_threshold: u32::MAX,
+            cooldown: Duration::ZERO,
+            state: Mutex::new(State::Closed { failures: 0 }),
+        }
+    }
+
     /// May an attempt go upstream now? `Err` holds how long until it might.
     pub fn admit(&self) -> Result<(), Duration> {
         self.admit_at(Instant::now())

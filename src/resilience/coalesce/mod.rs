@@ -149,7 +149,16 @@ where
 
     fn call(&mut self, call: Call<Op, E>) -> Self::Future {
         let flight = self.join(call);
-        Box::pin(async move { flight.wait().await.unwrap_or_else(|| Err(E::flight_lost())) })
+        Box::pin(async move {
+            flight.wait().await.unwrap_or_else(|| {
+                // A bug (a panic) or a runtime shutting down: nobody can
+                // tell the callers more, so say it loudly here.
+                tracing::error!(
+                    "the shared upstream request ended without an answer: it panicked or was aborted"
+                );
+                Err(E::flight_lost())
+            })
+        })
     }
 }
 
@@ -180,23 +189,30 @@ where
         // The request runs in the span of the call that started it, so its
         // log lines carry that call's request id.
         let span = tracing::Span::current();
-        let task = tokio::spawn(async move {
-            let answer = request.instrument(span).await;
-            // Later callers start a fresh request rather than reuse an answer.
-            if let Some(flights) = registry.upgrade() {
-                flights
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&task_key);
+        let flight = Arc::new_cyclic(|me: &Weak<Flight<Op, Result<T, E>>>| {
+            let me = me.clone();
+            let task = tokio::spawn(async move {
+                let answer = request.instrument(span).await;
+                // Later callers start a fresh request rather than reuse an
+                // answer. Only this flight's own entry goes: if its last
+                // caller left while it was finishing, a newer flight may
+                // hold the key by now, and removing that one would let the
+                // next caller start a duplicate (billed) request.
+                if let Some(flights) = registry.upgrade() {
+                    let mut map = flights.lock().unwrap_or_else(|p| p.into_inner());
+                    if map.get(&task_key).is_some_and(|w| Weak::ptr_eq(w, &me)) {
+                        map.remove(&task_key);
+                    }
+                }
+                let _ = tx.send(Some(answer));
+            });
+            Flight {
+                key: key.clone(),
+                deadline,
+                answer: rx,
+                task: task.abort_handle(),
+                flights: Arc::downgrade(flights),
             }
-            let _ = tx.send(Some(answer));
-        });
-        let flight = Arc::new(Flight {
-            key: key.clone(),
-            deadline,
-            answer: rx,
-            task: task.abort_handle(),
-            flights: Arc::downgrade(flights),
         });
         map.insert(key, Arc::downgrade(&flight));
         flight
@@ -226,7 +242,11 @@ impl<Op: Keyed, V> Drop for Flight<Op, V> {
         self.task.abort();
         if let Some(flights) = self.flights.upgrade() {
             let mut map = flights.lock().unwrap_or_else(|p| p.into_inner());
-            if map.get(&self.key).is_some_and(|w| w.strong_count() == 0) {
+            // Its own entry only, as for the task.
+            if map
+                .get(&self.key)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr(), self))
+            {
                 map.remove(&self.key);
             }
         }

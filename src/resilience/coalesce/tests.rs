@@ -133,3 +133,87 @@ async fn the_shared_request_retries_for_its_most_patient_caller() {
     assert_eq!(tokio::join!(first, second), (Ok(1), Ok(1)));
     assert_eq!(joined.calls(), 2, "retried");
 }
+
+/// An inner service whose first request, once started, blocks its worker
+/// thread until the test opens the gate (so that it is still running when
+/// its last caller leaves), and whose later requests never answer.
+#[derive(Clone)]
+struct Gated {
+    started: std::sync::mpsc::SyncSender<()>,
+    gate: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Service<Call<Key, Fault>> for Gated {
+    type Response = u32;
+    type Error = Fault;
+    type Future = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Fault>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Call<Key, Fault>) -> Self::Future {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (started, gate) = (self.started.clone(), Arc::clone(&self.gate));
+        Box::pin(async move {
+            if n > 0 {
+                return std::future::pending().await;
+            }
+            started.send(()).unwrap();
+            // Blocks this worker: the task is mid-poll, so aborting it
+            // cannot stop it finishing.
+            gate.lock().unwrap().recv().unwrap();
+            Ok(1)
+        })
+    }
+}
+
+/// A flight whose last caller left while its request was finishing on
+/// another worker must not remove the entry of the newer flight for the
+/// same key: a third caller would start a duplicate (billed) request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finishing_flight_never_removes_a_newer_flights_entry() {
+    let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
+    let (open_tx, open_rx) = std::sync::mpsc::channel();
+    let inner = Gated {
+        started: started_tx,
+        gate: Arc::new(Mutex::new(open_rx)),
+        calls: Arc::default(),
+    };
+    let calls = Arc::clone(&inner.calls);
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let layer = CoalesceLayer::new(Arc::clone(&metrics));
+    let mut service = layer.layer(inner);
+
+    let first = service.call(call("k", None));
+    started_rx.recv().unwrap();
+    // Its only caller leaves: the entry goes, the (running) task is aborted.
+    drop(first);
+    let second = service.call(call("k", None));
+    // The first flight's request finishes; wait until its task is gone (it
+    // held a weak reference to the map).
+    open_tx.send(()).unwrap();
+    let flights = Arc::clone(&layer.flights);
+    let since = tokio::time::Instant::now();
+    while Arc::weak_count(&flights) > 2 {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the first task never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let third = service.call(call("k", None));
+    assert_eq!(
+        coalesced_count(&metrics),
+        "ktp_gateway_coalesced_requests_total 1",
+        "the third caller joins the second flight"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "no third request"
+    );
+    drop((second, third));
+}

@@ -112,13 +112,27 @@ impl std::fmt::Debug for KtpData {
     }
 }
 
+/// Neither may the upstream's free text (`message` can echo the card
+/// holder's name): only its length shows.
 impl std::fmt::Debug for KtpResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KtpResult")
-            .field("message", &self.message)
-            .field("status_code", &self.status_code)
+            .field("message", &TextLen(self.message.as_deref()))
+            .field("status_code", &TextLen(self.status_code.as_deref()))
             .field("data", &self.data)
             .finish()
+    }
+}
+
+/// Upstream free text in `Debug`: its length, never its words.
+pub(in crate::upstream) struct TextLen<'a>(pub Option<&'a str>);
+
+impl std::fmt::Debug for TextLen<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => f.write_str("None"),
+            Some(text) => write!(f, "<{} bytes>", text.len()),
+        }
     }
 }
 

@@ -296,3 +296,20 @@ fn debug_output_hides_personal_data() {
         assert!(!shown.contains(personal), "{personal} leaked: {shown}");
     }
 }
+
+/// `Debug` may reach a log line: it must show no free text of the upstream
+/// (`message` can echo the card holder) and no personal field.
+#[test]
+fn debug_shows_no_upstream_text_and_no_date_of_birth() {
+    let body = r#"{"message": "extracted for SULISTYONO", "status_code": "BILLED for SULISTYONO", "data": {"full_name": "SULISTYONO", "date_of_birth": "26-02-1966", "reference_id": "R-1", "image_quality": {"blur": true}}}"#;
+    for parsed in [
+        ok(body),
+        usual_success(body.as_bytes()).expect("the usual shape"),
+    ] {
+        let shown = format!("{parsed:?}");
+        for private in ["SULISTYONO", "26-02-1966", "1966"] {
+            assert!(!shown.contains(private), "{private} in {shown}");
+        }
+        assert!(shown.contains("R-1") && shown.contains("blur"), "{shown}");
+    }
+}

@@ -114,3 +114,49 @@ async fn without_coalescing_each_call_is_its_own_request() {
         Some("0")
     );
 }
+
+/// An attempt that panics: a bug of the gateway's own.
+#[derive(Clone)]
+struct Panics;
+
+impl tower::Service<Call<FetchResult, UpstreamError>> for Panics {
+    type Response = KtpResult;
+    type Error = UpstreamError;
+    type Future = super::super::client::AttemptFuture<KtpResult>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), UpstreamError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Call<FetchResult, UpstreamError>) -> Self::Future {
+        Box::pin(async { panic!("a bug in the attempt") })
+    }
+}
+
+/// A shared request that panics is the gateway's bug, not an unreachable
+/// upstream: its callers get `FlightLost` (INTERNAL `INTERNAL_ERROR`), not a
+/// transport error (UNAVAILABLE `UPSTREAM_UNAVAILABLE`, "retry as is").
+#[tokio::test]
+async fn a_panicking_shared_request_is_lost_not_an_unreachable_upstream() {
+    let layers = Layers::new(&upstream_settings(&[]), Metrics::new().unwrap());
+    let service = layers.result_stack(Panics);
+    let (a, b) = tokio::join!(
+        service.clone().oneshot(call("X")),
+        service.clone().oneshot(call("X"))
+    );
+    assert_eq!(
+        (a, b),
+        (
+            Err(UpstreamError::FlightLost),
+            Err(UpstreamError::FlightLost)
+        )
+    );
+    assert_eq!(
+        layers.breaker.phase(),
+        Phase::Closed,
+        "not the upstream's failure"
+    );
+}

@@ -80,7 +80,7 @@ fn body(image: Image, validate_quality: bool, reference_id: &ReferenceId) -> Byt
 }
 
 /// An accepted submit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Submitted {
     /// The job's id, as the upstream confirmed it (`data.reference_id`), or
     /// as sent when it named none.
@@ -89,12 +89,22 @@ pub struct Submitted {
     pub message: String,
 }
 
+/// The upstream's message may echo the card holder: only its length shows.
+impl std::fmt::Debug for Submitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Submitted")
+            .field("reference_id", &self.reference_id)
+            .field("message", &super::model::TextLen(Some(&self.message)))
+            .finish()
+    }
+}
+
 impl Service<Call<SubmitJob, UpstreamError>> for UpstreamClient {
     type Response = Submitted;
     type Error = UpstreamError;
     type Future = AttemptFuture<Submitted>;
 
-    /// Always ready: waiting for a free connection is part of the attempt.
+    /// Always ready: the slot layer outside has already found a connection slot.
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), UpstreamError>> {
         Poll::Ready(Ok(()))
     }

@@ -169,3 +169,16 @@ fn the_id_sent_stands_in_when_the_answer_names_none() {
     );
     assert_eq!(got.unwrap().reference_id, "MINE");
 }
+
+#[test]
+fn debug_of_an_accepted_submit_shows_no_upstream_text() {
+    let ok = interpret(
+        200,
+        None,
+        br#"{"message": "queued the card of SULISTYONO", "data": {"reference_id": "R-9"}}"#,
+    )
+    .unwrap();
+    let shown = format!("{ok:?}");
+    assert!(!shown.contains("SULISTYONO"), "{shown}");
+    assert!(shown.contains("R-9"), "{shown}");
+}

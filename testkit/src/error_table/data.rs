@@ -992,6 +992,45 @@ pub static TABLE: &[Entry] = &[
         ],
     },
     Entry {
+        name: "upstream_saturated",
+        readme: Cells {
+            answer: "no upstream connection slot free (`upstream.max_connections` requests to the upstream in flight) within half of `upstream.timeout`",
+            code: "RESOURCE_EXHAUSTED",
+            reason: "`OVERLOADED` (gateway); metadata `limit` = `upstream.max_connections`",
+            detail: "– ; nothing sent; not a circuit-breaker failure, not an upstream attempt in the metrics",
+        },
+        statuses: &[],
+        submit_statuses: &[],
+        code: GrpcCode::Is("RESOURCE_EXHAUSTED"),
+        reason: Reason::Is("OVERLOADED", Gateway),
+        detail: Detail::None,
+        examples: &[
+            example(
+                "one slot, held by a slow request",
+                provoke(Provoke::UpstreamSaturated),
+                gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
+                    .meta(&[("limit", Is("1")), ("upstream_http_status", Absent)])
+                    .attempts(0),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: one slot, held by a slow request",
+                provoke(Provoke::UpstreamSaturated),
+                gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
+                    .meta(&[("limit", Is("1"))])
+                    .attempts(0),
+            ),
+            on(
+                Rpc::ExtractKtp,
+                "ExtractKtp: one slot, held by a slow request",
+                provoke(Provoke::UpstreamSaturated),
+                gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
+                    .meta(&[("limit", Is("1")), AFTER_SUBMIT])
+                    .attempts(0),
+            ),
+        ],
+    },
+    Entry {
         name: "request_too_large",
         readme: Cells {
             answer: "request message over 16 KiB (`SubmitKtp`, `ExtractKtp`: over `submit.max_image_bytes` + 16 KiB), refused by the gRPC layer",
@@ -1336,6 +1375,25 @@ pub static TABLE: &[Entry] = &[
                 bad_response(&[("upstream_http_status", Is("418")), AFTER_SUBMIT]),
             ),
         ],
+    },
+    Entry {
+        name: "shared_request_lost",
+        readme: Cells {
+            answer: "the shared (coalesced) upstream request the call waited on panicked or was aborted: a gateway bug",
+            code: "INTERNAL",
+            reason: "`INTERNAL_ERROR` (gateway)",
+            detail: "– ; logged at error level",
+        },
+        statuses: &[],
+        submit_statuses: &[],
+        code: GrpcCode::Is("INTERNAL"),
+        reason: Reason::Is("INTERNAL_ERROR", Gateway),
+        detail: Detail::None,
+        examples: &[example(
+            "the shared request panicked",
+            provoke(Provoke::SharedRequestLost),
+            gateway("INTERNAL", "INTERNAL_ERROR").meta(&[("upstream_http_status", Absent)]),
+        )],
     },
 ];
 

@@ -365,6 +365,12 @@ pub enum Provoke {
     BearerTokenInvalid,
     /// `server.max_in_flight` is 1 and one call is in flight.
     Overloaded,
+    /// The shared (coalesced) request of the call panics: a gateway bug no
+    /// request can cause, so only the mapping's own tests play it.
+    SharedRequestLost,
+    /// `upstream.max_connections` is 1, `upstream.timeout` short, and one
+    /// upstream request holds the slot past it (its upstream answers late).
+    UpstreamSaturated,
     /// The call's `grpc-timeout` runs out while the upstream is still
     /// working on the answer (one attempt, which the gateway abandons).
     CallerDeadline,

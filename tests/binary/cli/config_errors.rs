@@ -310,3 +310,28 @@ async fn secrets_from_env_never_leak() {
     )
     .await;
 }
+
+/// `upstream.ca_file` is read and parsed before anything listens: a file
+/// that is missing or not PEM is a config error naming the key.
+#[test]
+fn an_unusable_upstream_ca_file_stops_the_binary_before_it_listens() {
+    let mut not_pem = tempfile::NamedTempFile::new().unwrap();
+    not_pem.write_all(b"not a certificate\n").unwrap();
+    let not_pem = not_pem.path().to_str().unwrap().to_owned();
+    for (path, why) in [
+        ("/nonexistent/upstream-ca.pem", "cannot read"),
+        (not_pem.as_str(), "holds no PEM certificate"),
+    ] {
+        let mut vars = CREDENTIALS.to_vec();
+        vars.push(("KTP_GATEWAY__UPSTREAM__CA_FILE", path));
+        let out = run_gateway_to_exit(&[], &vars);
+        assert_config_error(
+            &out,
+            &[
+                "invalid upstream.ca_file",
+                "KTP_GATEWAY__UPSTREAM__CA_FILE",
+                why,
+            ],
+        );
+    }
+}

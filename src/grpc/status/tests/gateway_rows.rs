@@ -64,6 +64,34 @@ fn row_overloaded() {
 }
 
 #[test]
+fn row_upstream_saturated() {
+    let err = GatewayError::Upstream(UpstreamError::NoSlot { limit: 2 });
+    assert_eq!(
+        row(&err),
+        (Code::ResourceExhausted, "OVERLOADED".into(), GATEWAY_DOMAIN)
+    );
+    assert_eq!(meta(&err, "limit").as_deref(), Some("2"));
+    assert_eq!(
+        classify(&err).detail,
+        Detail::None,
+        "no RetryInfo: not UNAVAILABLE"
+    );
+}
+
+/// A shared request that panicked or was aborted is the gateway's bug: not
+/// UNAVAILABLE `UPSTREAM_UNAVAILABLE`, which says "retry as is" and blames
+/// the upstream.
+#[test]
+fn row_shared_request_lost() {
+    use crate::resilience::Failure;
+    let err = GatewayError::Upstream(UpstreamError::flight_lost());
+    assert_eq!(
+        row(&err),
+        (Code::Internal, "INTERNAL_ERROR".into(), GATEWAY_DOMAIN)
+    );
+}
+
+#[test]
 fn rows_for_requests_tonic_refused() {
     let refused = |code| refusal(&Status::new(code, "tonic's words"));
     for (tonic_code, code, reason) in [
