@@ -84,7 +84,12 @@ impl TlsSettings {
         };
         let fail = |file, why: String| TlsCheckError { file, why };
         let read = |file, path: &PathBuf| {
-            read(path).map_err(|e| fail(file, format!("cannot read {}: {}", path.display(), e.source)))
+            read(path).map_err(|e| {
+                fail(
+                    file,
+                    format!("cannot read {}: {}", path.display(), e.source),
+                )
+            })
         };
         let certs = |file, path: &PathBuf| {
             let pem = read(file, path)?;
@@ -151,11 +156,17 @@ impl TlsSettings {
             ),
             rustls::Error::InvalidCertificate(e) => fail(
                 TlsFile::Cert,
-                format!("{} holds an unusable certificate: {e}", self.cert_file.display()),
+                format!(
+                    "{} holds an unusable certificate: {e}",
+                    self.cert_file.display()
+                ),
             ),
             e => fail(
                 TlsFile::Key,
-                format!("{} holds an unusable private key: {e}", self.key_file.display()),
+                format!(
+                    "{} holds an unusable private key: {e}",
+                    self.key_file.display()
+                ),
             ),
         })?;
         Ok(())

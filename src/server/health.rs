@@ -62,8 +62,13 @@ impl Reporter {
 
 /// A reporter (SERVING) and the service it drives.
 pub(super) fn service() -> (Reporter, HealthServer<Health>) {
+    let (reporter, health) = parts();
+    (reporter, HealthServer::new(health))
+}
+
+fn parts() -> (Reporter, Health) {
     let (tx, rx) = watch::channel(Phase::Serving);
-    (Reporter(tx), HealthServer::new(Health(rx)))
+    (Reporter(tx), Health(rx))
 }
 
 /// The gRPC service; it knows "" (the whole server) and `ktp.v1.KtpService`.
@@ -147,5 +152,71 @@ impl Stream for Statuses {
                 return Poll::Ready(Some(Ok(answer(status))));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_stream::StreamExt;
+    use tonic_health::pb::health_server::Health as _;
+
+    use super::*;
+
+    fn request(service: &str) -> Request<HealthCheckRequest> {
+        Request::new(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+    }
+
+    async fn check(health: &Health, service: &str) -> Result<ServingStatus, Status> {
+        let answer = health.check(request(service)).await?.into_inner();
+        Ok(answer.status())
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_missed_the_drain_still_sees_not_serving_before_the_end() {
+        let (reporter, health) = parts();
+        let mut watch = health.watch(request("")).await.unwrap().into_inner();
+        assert_eq!(
+            watch.next().await.unwrap().unwrap().status(),
+            ServingStatus::Serving
+        );
+        reporter.not_serving();
+        reporter.close_watches();
+        assert_eq!(
+            watch.next().await.unwrap().unwrap().status(),
+            ServingStatus::NotServing
+        );
+        assert!(watch.next().await.is_none());
+        // Check keeps answering, for both names, until the server is gone.
+        for service in ["", KTP_SERVICE_NAME] {
+            assert_eq!(
+                check(&health, service).await.unwrap(),
+                ServingStatus::NotServing
+            );
+        }
+        drop(reporter);
+        assert_eq!(check(&health, "").await.unwrap(), ServingStatus::NotServing);
+    }
+
+    #[tokio::test]
+    async fn a_watch_started_after_the_listener_closed_says_not_serving_and_ends() {
+        let (reporter, health) = parts();
+        reporter.close_watches();
+        let watch = health.watch(request(KTP_SERVICE_NAME)).await.unwrap();
+        let statuses: Vec<_> = watch.into_inner().collect().await;
+        let statuses: Vec<_> = statuses.into_iter().map(|s| s.unwrap().status()).collect();
+        assert_eq!(statuses, [ServingStatus::NotServing]);
+    }
+
+    #[tokio::test]
+    async fn unknown_services_are_not_found() {
+        let (_reporter, health) = parts();
+        assert_eq!(
+            check(&health, "nope.v1.Nope").await.unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        let watch = health.watch(request("nope.v1.Nope")).await;
+        assert_eq!(watch.unwrap_err().code(), tonic::Code::NotFound);
     }
 }

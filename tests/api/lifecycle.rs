@@ -253,7 +253,8 @@ async fn health_says_not_serving_until_exit_and_watch_streams_end_cleanly() {
         let path =
             tonic::codegen::http::uri::PathAndQuery::from_static("/grpc.health.v1.Health/Check");
         let codec = tonic_prost::ProstCodec::<HealthCheckRequest, HealthCheckResponse>::default();
-        let request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(held_message));
+        let request =
+            tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(held_message));
         grpc.client_streaming(request, path, codec).await
     });
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -99,7 +99,11 @@ fn unusable_tls_files_stop_the_binary_before_it_listens() {
             "is not the private key of the certificate",
         ),
         (
-            &[(CERT_FILE, &cert), (KEY_FILE, &key), (CLIENT_CA_FILE, &not_pem)],
+            &[
+                (CERT_FILE, &cert),
+                (KEY_FILE, &key),
+                (CLIENT_CA_FILE, &not_pem),
+            ],
             "server.tls.client_ca_file",
             CLIENT_CA_FILE,
             "holds no PEM certificate",
@@ -127,7 +131,10 @@ fn an_unbindable_metrics_address_stops_the_binary_before_the_grpc_port() {
     let grpc_taken = taken_grpc.local_addr().expect("addr").to_string();
     for grpc in [free_port(), grpc_taken] {
         let mut vars = CREDENTIALS.to_vec();
-        vars.extend([(env::GRPC_ADDR, grpc.as_str()), (env::METRICS_ADDR, &metrics)]);
+        vars.extend([
+            (env::GRPC_ADDR, grpc.as_str()),
+            (env::METRICS_ADDR, &metrics),
+        ]);
         let out = run_gateway_to_exit(&[], &vars);
         let line = assert_config_error(
             &out,
@@ -170,9 +177,16 @@ fn a_base_url_with_credentials_is_refused_without_echoing_it() {
         let out = run_gateway_to_exit(&[], &vars);
         assert_config_error(
             &out,
-            &["invalid upstream.base_url", "KTP_GATEWAY__UPSTREAM__BASE_URL"],
+            &[
+                "invalid upstream.base_url",
+                "KTP_GATEWAY__UPSTREAM__BASE_URL",
+            ],
         );
-        assert_absent(&out.stderr, "URLSECRET", "the password in upstream.base_url");
+        assert_absent(
+            &out.stderr,
+            "URLSECRET",
+            "the password in upstream.base_url",
+        );
         assert_absent(&out.stderr, "user:", "the user in upstream.base_url");
     }
 }

@@ -42,7 +42,9 @@ fn hanging_resolver(dir: &Path) -> PathBuf {
         .arg(&library)
         .arg(&source)
         .status()
-        .unwrap_or_else(|e| panic!("cannot run cc (a C compiler; see README, the test command): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run cc (a C compiler; see README, the test command): {e}")
+        });
     assert!(status.success(), "cc failed to build the hanging resolver");
     library
 }
