@@ -27,6 +27,8 @@
 //!   `server.shutdown_grace`.
 //! - [`grpcurl`]: reflection and calls through a real grpcurl 1.8.6 (from
 //!   `scripts/test`, which exports `GRPCURL`).
+//! - [`test_command`]: `scripts/test` honours `GRPCURL` and refuses a
+//!   grpcurl other than 1.8.6.
 
 mod asynchronous;
 mod before_listening;
@@ -37,3 +39,4 @@ mod flags;
 mod grpcurl;
 mod sandbox;
 mod shutdown;
+mod test_command;
