@@ -53,6 +53,10 @@ fn assert_stops_before_listening(vars: &[(&str, &str)], key: &str, var: &str, wh
     assert_config_error(&out, &[&format!("invalid {key}"), var, why]);
 }
 
+/// The TLS variables of one case, the key at fault, its variable, and what
+/// the error says.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str, &'a str);
+
 /// TLS files that exist (so the old check passed) but that the server could
 /// not use: each fails at load, naming its own key.
 #[test]
@@ -73,7 +77,7 @@ fn unusable_tls_files_stop_the_binary_before_it_listens() {
         path(&other_key),
         path(&a_cert_as_key),
     );
-    let cases: [(&[(&str, &str)], &str, &str, &str); 6] = [
+    let cases: [Case<'_>; 6] = [
         (
             &[(CERT_FILE, &not_pem), (KEY_FILE, &key)],
             "server.tls.cert_file",
