@@ -352,24 +352,15 @@ fn tls_and_auth_settings_are_checked_at_load() {
         assert!(err.contains(key), "{key}: {err}");
     }
     // A certificate and its key: parsed at load, and usable.
-    let key = rcgen::KeyPair::generate().unwrap();
-    let real_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
+    let real = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (real_cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&real_cert_path, real_cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let (real_cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&real_cert, real.cert.pem()).unwrap();
+    std::fs::write(&key, real.signing_key.serialize_pem()).unwrap();
+    let (real_cert, key) = (real_cert.to_str().unwrap(), key.to_str().unwrap());
     let mut vars = CREDS.to_vec();
-    vars.push((
-        "KTP_GATEWAY__SERVER__TLS__CERT_FILE",
-        real_cert_path.to_str().unwrap(),
-    ));
-    vars.push((
-        "KTP_GATEWAY__SERVER__TLS__KEY_FILE",
-        key_path.to_str().unwrap(),
-    ));
+    vars.push(("KTP_GATEWAY__SERVER__TLS__CERT_FILE", real_cert));
+    vars.push(("KTP_GATEWAY__SERVER__TLS__KEY_FILE", key));
     let s = load_env(&vars).unwrap();
     assert!(s.server.tls.settings().is_some() && s.auth.tokens().is_none() && s.server.reflection);
     assert_eq!(s.metrics.addr.to_string(), "0.0.0.0:9090");
