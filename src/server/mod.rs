@@ -65,7 +65,8 @@ pub enum ServeError {
     /// The embedded descriptor set is unusable: a build bug.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// tonic failed to serve (e.g. a bad TLS key).
+    /// tonic failed to serve (e.g. a TLS file changed since it was checked
+    /// at load).
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     /// The serving task panicked.

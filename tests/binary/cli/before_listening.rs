@@ -77,7 +77,16 @@ fn unusable_tls_files_stop_the_binary_before_it_listens() {
         path(&other_key),
         path(&a_cert_as_key),
     );
-    let cases: [Case<'_>; 6] = [
+    // Exists, but cannot be read as a file.
+    let directory = tempfile::tempdir().expect("temp dir");
+    let a_directory = directory.path().to_str().expect("UTF-8 path").to_owned();
+    let cases: [Case<'_>; 7] = [
+        (
+            &[(CERT_FILE, &a_directory), (KEY_FILE, &key)],
+            "server.tls.cert_file",
+            CERT_FILE,
+            "Is a directory",
+        ),
         (
             &[(CERT_FILE, &not_pem), (KEY_FILE, &key)],
             "server.tls.cert_file",
