@@ -1,10 +1,16 @@
 //! `ktp-gateway`: flags → config → telemetry → serve until SIGTERM/SIGINT.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
 
 use clap::Parser;
 use ktp_gateway::{
-    config::{Settings, Sources},
+    config::{Settings, Sources, env_name},
     server, telemetry,
 };
 
@@ -54,6 +60,7 @@ fn main() -> ExitCode {
         Ok(limit) => tracing::debug!(open_files = limit, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
+    let grace = *settings.server.shutdown_grace;
     let runtime = match server::runtime_builder(*settings.server.worker_threads)
         .enable_all()
         // Workers batch their log lines while busy and write them when idle.
@@ -68,26 +75,40 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // When the shutdown signal came: the rest of `server.shutdown_grace` is
+    // what blocking work (a DNS lookup that never answers) may still take.
+    let signalled = Arc::new(OnceLock::new());
     let code = runtime.block_on(async {
         // Handlers first: a SIGTERM that arrives while starting up must
         // still mean "drain and exit 0", not the default "die".
         let shutdown = match shutdown_signal() {
-            Ok(signal) => signal,
+            Ok(signal) => {
+                let signalled = Arc::clone(&signalled);
+                async move {
+                    signal.await;
+                    let _ = signalled.set(Instant::now());
+                }
+            }
             Err(e) => {
                 eprintln!("ktp-gateway: cannot install signal handlers: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        let addr = *settings.server.grpc_addr;
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(%addr, error = %e, "cannot listen");
-                eprintln!("ktp-gateway: cannot listen on {addr}: {e}");
-                return ExitCode::FAILURE;
+        // Metrics first: an address that cannot be bound is a configuration
+        // error, and must stop the start before the gRPC port takes calls.
+        let metrics_listener = if settings.metrics.enabled {
+            match bind("metrics.addr", *settings.metrics.addr).await {
+                Ok(l) => Some(l),
+                Err(code) => return code,
             }
+        } else {
+            None
         };
-        match server::run(settings, listener, shutdown).await {
+        let listener = match bind("server.grpc_addr", *settings.server.grpc_addr).await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        match server::run_with(settings, listener, metrics_listener, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "server failed");
@@ -95,10 +116,27 @@ fn main() -> ExitCode {
             }
         }
     });
-    // Stop the workers, then write any log line still waiting.
-    drop(runtime);
+    // Stop the workers, then write any log line still waiting. Blocking
+    // tasks are not waited for past the grace: dropping the runtime would
+    // wait for them forever.
+    let left = signalled
+        .get()
+        .map_or(grace, |at: &Instant| grace.saturating_sub(at.elapsed()));
+    runtime.shutdown_timeout(left);
     telemetry::flush();
     code
+}
+
+/// Binds the listener of `key`; a failure is a configuration error: one line
+/// naming the key and its env var, exit code 2.
+async fn bind(key: &str, addr: SocketAddr) -> Result<tokio::net::TcpListener, ExitCode> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        eprintln!(
+            "ktp-gateway: cannot listen on {key} {addr} (set with {}): {e}",
+            env_name(key)
+        );
+        ExitCode::from(2)
+    })
 }
 
 /// Installs the SIGTERM (what Kubernetes sends) and SIGINT (Ctrl-C) handlers

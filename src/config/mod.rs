@@ -16,6 +16,8 @@ use std::{collections::HashMap, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::security::tls::TlsFile;
+
 mod auth;
 mod log;
 mod metrics;
@@ -266,7 +268,8 @@ impl Settings {
 }
 
 /// TLS needs both a certificate and a key; a client CA only makes sense with
-/// them. Each file must be readable now, so a typo fails at start.
+/// them. Each file must be readable and usable now, so a typo or a wrong
+/// file fails at start.
 fn check_tls(tls: &TlsFiles) -> Result<(), ConfigError> {
     let readable = |key: &'static str, path: &std::path::Path| {
         std::fs::metadata(path)
@@ -293,7 +296,19 @@ fn check_tls(tls: &TlsFiles) -> Result<(), ConfigError> {
             if let Some(ca) = &tls.client_ca_file {
                 readable("server.tls.client_ca_file", ca)?;
             }
-            Ok(())
+            // Parsed now, as the server will parse them: a bad file must stop
+            // the start here, not after the gRPC port is bound.
+            let Some(settings) = tls.settings() else {
+                return Ok(());
+            };
+            settings.check().map_err(|e| {
+                let key = match e.file {
+                    TlsFile::Cert => "server.tls.cert_file",
+                    TlsFile::Key => "server.tls.key_file",
+                    TlsFile::ClientCa => "server.tls.client_ca_file",
+                };
+                invalid(key, e.why)
+            })
         }
     }
 }

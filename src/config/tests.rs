@@ -351,9 +351,16 @@ fn tls_and_auth_settings_are_checked_at_load() {
         let err = load_env(&vars).unwrap_err().to_string();
         assert!(err.contains(key), "{key}: {err}");
     }
+    // A certificate and its key: parsed at load, and usable.
+    let real = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (real_cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&real_cert, real.cert.pem()).unwrap();
+    std::fs::write(&key, real.signing_key.serialize_pem()).unwrap();
+    let (real_cert, key) = (real_cert.to_str().unwrap(), key.to_str().unwrap());
     let mut vars = CREDS.to_vec();
-    vars.push(("KTP_GATEWAY__SERVER__TLS__CERT_FILE", &cert_path));
-    vars.push(("KTP_GATEWAY__SERVER__TLS__KEY_FILE", &cert_path));
+    vars.push(("KTP_GATEWAY__SERVER__TLS__CERT_FILE", real_cert));
+    vars.push(("KTP_GATEWAY__SERVER__TLS__KEY_FILE", key));
     let s = load_env(&vars).unwrap();
     assert!(s.server.tls.settings().is_some() && s.auth.tokens().is_none() && s.server.reflection);
     assert_eq!(s.metrics.addr.to_string(), "0.0.0.0:9090");

@@ -245,12 +245,19 @@ pub struct BaseUrl(Url);
 impl FromStr for BaseUrl {
     type Err = InvalidValue;
     fn from_str(raw: &str) -> Result<Self, InvalidValue> {
+        let shown = shown_url(raw);
         let url: Url = raw
             .parse()
-            .map_err(|e| InvalidValue(format!("{raw:?} is not a URL: {e}")))?;
+            .map_err(|e| InvalidValue(format!("{shown} is not a URL: {e}")))?;
+        // Before any check that shows the value: it would show them.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(InvalidValue(
+                "must not contain credentials; use upstream.app_id and upstream.api_key".into(),
+            ));
+        }
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(InvalidValue(format!(
-                "{raw:?} must be an http:// or https:// URL with a host"
+                "{shown} must be an http:// or https:// URL with a host"
             )));
         }
         let loopback = match url.host() {
@@ -261,15 +268,21 @@ impl FromStr for BaseUrl {
         };
         if url.scheme() == "http" && !loopback {
             return Err(InvalidValue(format!(
-                "{raw:?} would send the API key unencrypted: use https:// (http:// only for loopback hosts)"
+                "{shown} would send the API key unencrypted: use https:// (http:// only for loopback hosts)"
             )));
         }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(InvalidValue(
-                "must not contain credentials; use upstream.app_id and upstream.api_key".into(),
-            ));
-        }
         Ok(Self(url))
+    }
+}
+
+/// A base URL as an error may show it: quoted, unless it has an `@`, which
+/// may be credentials (`https://user:password@host`) that a URL too broken
+/// to parse could not be checked for.
+fn shown_url(raw: &str) -> String {
+    if raw.contains('@') {
+        "the value (not shown: it has an '@', which may be credentials)".to_owned()
+    } else {
+        format!("{raw:?}")
     }
 }
 

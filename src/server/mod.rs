@@ -5,9 +5,11 @@
 //! in-process and `main` passes SIGTERM/SIGINT.
 //!
 //! - `connection`: how accepted connections are wrapped for h2.
+//! - `health`: `grpc.health.v1`, following the shutdown sequence.
 //! - `metrics_endpoint`: `GET /metrics` on its own port.
 
 mod connection;
+mod health;
 mod metrics_endpoint;
 
 use connection::CopySmallWrites;
@@ -18,11 +20,10 @@ use std::{future::Future, time::Duration};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tonic::transport::server::TcpIncoming;
-use tonic_health::ServingStatus;
 
 use crate::{
     config::Settings,
-    grpc::{self, KTP_SERVICE_NAME},
+    grpc,
     metrics::Metrics,
     proto,
     resilience::overload::InFlightLimit,
@@ -64,7 +65,8 @@ pub enum ServeError {
     /// The embedded descriptor set is unusable: a build bug.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// tonic failed to serve (e.g. a bad TLS key).
+    /// tonic failed to serve (e.g. a TLS file changed since it was checked
+    /// at load).
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     /// The serving task panicked.
@@ -158,7 +160,7 @@ pub async fn run_with(
         None => None,
     };
 
-    let (mut health, health_service) = tonic_health::server::health_reporter();
+    let (health, health_service) = health::service();
     let (reflection_v1, reflection_v1alpha) = if settings.server.reflection {
         (
             Some(reflection().build_v1()?),
@@ -193,10 +195,6 @@ pub async fn run_with(
             let _ = stop_rx.await;
         });
 
-    health.set_service_status("", ServingStatus::Serving).await;
-    health
-        .set_service_status(KTP_SERVICE_NAME, ServingStatus::Serving)
-        .await;
     let mut server = tokio::spawn(server);
     tracing::info!(
         addr = %local_addr,
@@ -221,12 +219,7 @@ pub async fn run_with(
 
     let shutdown_started = tokio::time::Instant::now();
     let grace = *settings.server.shutdown_grace;
-    health
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
-    health
-        .set_service_status(KTP_SERVICE_NAME, ServingStatus::NotServing)
-        .await;
+    health.not_serving();
     let delay = settings.server.drain_delay.min(grace);
     tracing::info!(
         drain_delay_ms = delay.as_millis() as u64,
@@ -241,9 +234,8 @@ pub async fn run_with(
     let _ = stop_tx.send(());
     // A health Watch stream never ends by itself and would hold the drain
     // until the grace period: watchers have seen NOT_SERVING by now, so end
-    // their streams (a Check from then on answers NOT_FOUND).
-    health.clear_service_status("").await;
-    health.clear_service_status(KTP_SERVICE_NAME).await;
+    // their streams (Check keeps answering NOT_SERVING until exit).
+    health.close_watches();
     tracing::info!("listener closed; draining in-flight calls");
     let remaining = grace.saturating_sub(shutdown_started.elapsed());
     match tokio::time::timeout(remaining, &mut server).await {

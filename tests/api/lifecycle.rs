@@ -6,7 +6,8 @@ use ktp_testkit::fake_upstream::Reply;
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    HealthCheckRequest, HealthCheckResponse, health_check_response::ServingStatus,
+    health_client::HealthClient,
 };
 use tonic_reflection::pb::{v1, v1alpha};
 
@@ -217,6 +218,97 @@ async fn shutdown_flips_health_lets_in_flight_calls_finish_and_refuses_new_conne
         .unwrap()
         .expect("clean exit");
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Health keeps its promise until the process exits: a Check answered after
+/// the drain delay (its stream was opened before the listener closed, its
+/// request arrives after) says NOT_SERVING, not NOT_FOUND; a Watch started
+/// before shutdown sees SERVING, NOT_SERVING, then ends with OK, not a
+/// transport error.
+#[tokio::test]
+async fn health_says_not_serving_until_exit_and_watch_streams_end_cleanly() {
+    let mut app = TestApp::spawn_with(&[
+        ("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "10s"),
+        ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "500ms"),
+    ])
+    .await;
+    let mut health = HealthClient::new(channel(app.addr).await);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "ktp.v1.KtpService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
+    // A Check whose request message is held back: its HTTP/2 stream is
+    // open now, its message comes only once the listener has closed.
+    let (release, held_message) = tokio::sync::mpsc::channel(1);
+    let mut grpc = tonic::client::Grpc::new(channel(app.addr).await);
+    grpc.ready().await.expect("ready");
+    let held_check = tokio::spawn(async move {
+        let path =
+            tonic::codegen::http::uri::PathAndQuery::from_static("/grpc.health.v1.Health/Check");
+        let codec = tonic_prost::ProstCodec::<HealthCheckRequest, HealthCheckResponse>::default();
+        let request =
+            tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(held_message));
+        grpc.client_streaming(request, path, codec).await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    app.begin_shutdown();
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status(),
+        ServingStatus::NotServing
+    );
+    for service in ["", "ktp.v1.KtpService"] {
+        let during = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("Check during the drain delay");
+        assert_eq!(during.into_inner().status(), ServingStatus::NotServing);
+    }
+    let refused = async {
+        while tokio::net::TcpStream::connect(app.addr).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), refused)
+        .await
+        .expect("the listener closes after the drain delay");
+    let end = tokio::time::timeout(Duration::from_secs(3), watch.next())
+        .await
+        .expect("the Watch stream ends once the listener closes");
+    assert!(
+        end.is_none(),
+        "the Watch stream must end with OK after NOT_SERVING, got {end:?}"
+    );
+
+    release
+        .send(HealthCheckRequest {
+            service: "ktp.v1.KtpService".into(),
+        })
+        .await
+        .expect("the held Check is waiting");
+    drop(release);
+    let after = tokio::time::timeout(Duration::from_secs(5), held_check)
+        .await
+        .expect("the held Check is answered")
+        .expect("task")
+        .expect("Check after the drain delay answers, not NOT_FOUND");
+    assert_eq!(after.into_inner().status(), ServingStatus::NotServing);
+    drop(health);
+    let handle = app.handle.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("server stops")
+        .unwrap()
+        .expect("clean exit");
 }
 
 #[tokio::test]

@@ -118,6 +118,20 @@ fn each_kind_of_error_reads_as_before() {
             "invalid upstream.base_url (set with KTP_GATEWAY__UPSTREAM__BASE_URL): \
              must not contain credentials; use upstream.app_id and upstream.api_key",
         ),
+        // Credentials are refused before any check that would show the value.
+        (
+            "KTP_GATEWAY__UPSTREAM__BASE_URL",
+            "http://user:pass-SECRET@api.example.com",
+            "invalid upstream.base_url (set with KTP_GATEWAY__UPSTREAM__BASE_URL): \
+             must not contain credentials; use upstream.app_id and upstream.api_key",
+        ),
+        (
+            "KTP_GATEWAY__UPSTREAM__BASE_URL",
+            "https://user:pass-SECRET@api.example.com:99999",
+            "invalid upstream.base_url (set with KTP_GATEWAY__UPSTREAM__BASE_URL): \
+             the value (not shown: it has an '@', which may be credentials) is not a URL: \
+             invalid port number",
+        ),
         (
             "KTP_GATEWAY__LOG__FILTER",
             "info,[",

@@ -75,7 +75,9 @@ fn flat(settings: &Settings) -> BTreeMap<String, Value> {
 /// Readable files for the keys that name one.
 struct Files {
     _dir: tempfile::TempDir,
-    pem: String,
+    /// A real certificate and its key: the TLS files are parsed at load.
+    cert: String,
+    key: String,
     /// A real CA certificate: `upstream.ca_file` is parsed at load.
     ca: String,
     tokens: String,
@@ -91,8 +93,14 @@ impl Files {
             std::fs::write(&path, text).unwrap();
             path.to_str().unwrap().to_owned()
         };
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
         Self {
-            pem: write("any.pem", "not parsed at load\n"),
+            cert: write("cert.pem", &cert.pem()),
+            key: write("key.pem", &key.serialize_pem()),
             ca: write("ca.pem", &test_ca_pem()),
             tokens: write("tokens", "# accepted\ntoken-1\n"),
             app_id: write("app-id", "file-app-id\n"),
@@ -115,7 +123,7 @@ fn test_ca_pem() -> String {
 /// A valid value other than the default for `key`, and settings it needs
 /// beside it. Derived from the default where the type allows.
 fn sample(key: &str, default: &Value, files: &Files) -> (Value, Vec<(String, String)>) {
-    let tls = |k: &str| (env_name(&format!("server.tls.{k}")), files.pem.clone());
+    let tls = |k: &str, path: &str| (env_name(&format!("server.tls.{k}")), path.to_owned());
     let s = |v: &str| Value::String(v.to_owned());
     match key {
         "upstream.base_url" => (s("http://127.0.0.1:8080/"), vec![]),
@@ -128,9 +136,12 @@ fn sample(key: &str, default: &Value, files: &Files) -> (Value, Vec<(String, Str
         "upstream.api_key_file" => (s(&files.api_key), vec![]),
         "auth.tokens_file" => (s(&files.tokens), vec![]),
         "upstream.ca_file" => (s(&files.ca), vec![]),
-        "server.tls.cert_file" => (s(&files.pem), vec![tls("key_file")]),
-        "server.tls.key_file" => (s(&files.pem), vec![tls("cert_file")]),
-        "server.tls.client_ca_file" => (s(&files.pem), vec![tls("cert_file"), tls("key_file")]),
+        "server.tls.cert_file" => (s(&files.cert), vec![tls("key_file", &files.key)]),
+        "server.tls.key_file" => (s(&files.key), vec![tls("cert_file", &files.cert)]),
+        "server.tls.client_ca_file" => (
+            s(&files.ca),
+            vec![tls("cert_file", &files.cert), tls("key_file", &files.key)],
+        ),
         _ => (derived(key, default), vec![]),
     }
 }

@@ -13,7 +13,7 @@ use crate::harness::{
 };
 
 /// A syntactically valid pair of credentials.
-const CREDENTIALS: [(&str, &str); 2] = [(env::APP_ID, "app-1"), (env::API_KEY, "key-1")];
+pub(super) const CREDENTIALS: [(&str, &str); 2] = [(env::APP_ID, "app-1"), (env::API_KEY, "key-1")];
 
 /// A loopback port where nothing listens (9 is "discard").
 const UNREACHABLE: &str = "http://127.0.0.1:9";
@@ -21,7 +21,7 @@ const UNREACHABLE: &str = "http://127.0.0.1:9";
 /// Exit code 2, nothing on stdout (so no log line, no "serving" line: the
 /// binary never got as far as listening), and exactly one stderr line that
 /// contains every one of `expected`. Returns that line.
-fn assert_config_error(out: &Exited, expected: &[&str]) -> String {
+pub(super) fn assert_config_error(out: &Exited, expected: &[&str]) -> String {
     assert_eq!(out.status.code(), Some(2), "{}", out.output());
     assert!(
         out.stdout.is_empty(),

@@ -3,6 +3,9 @@
 //! outside, the way an operator or Kubernetes sees it.
 //!
 //! - [`flags`]: `--help` and `--version`.
+//! - [`before_listening`]: TLS files that cannot be used, a metrics
+//!   address that cannot be bound, a `base_url` with credentials (never
+//!   echoed): each stops the start before any port is bound.
 //! - [`config_errors`]: bad or missing configuration exits 2 with one line
 //!   naming the key and its env var, before listening, never echoing a
 //!   secret; secrets from files; credentials never reach the output.
@@ -19,13 +22,21 @@
 //!   the in-flight call still gets its answer, exit code 0; a stuck call is
 //!   abandoned after `server.shutdown_grace`; a SIGTERM right after the
 //!   "serving" line is handled too.
+//! - [`blocking_shutdown`]: a DNS lookup that never returns (a preloaded
+//!   `getaddrinfo`, built with `cc`) cannot hold the exit past
+//!   `server.shutdown_grace`.
 //! - [`grpcurl`]: reflection and calls through a real grpcurl 1.8.6 (from
 //!   `scripts/test`, which exports `GRPCURL`).
+//! - [`test_command`]: `scripts/test` honours `GRPCURL` and refuses a
+//!   grpcurl other than 1.8.6.
 
 mod asynchronous;
+mod before_listening;
+mod blocking_shutdown;
 mod callers;
 mod config_errors;
 mod flags;
 mod grpcurl;
 mod sandbox;
 mod shutdown;
+mod test_command;
