@@ -25,7 +25,7 @@ use crate::{
     grpc::{self, KTP_SERVICE_NAME},
     metrics::Metrics,
     proto,
-    resilience::overload::InFlightLimit,
+    resilience::{capacity, overload::InFlightLimit},
     sandbox::Sandbox,
     security::tls::TlsFileError,
     upstream::{Upstream, client::BuildError},
@@ -142,7 +142,9 @@ pub async fn run_with(
     } else {
         Upstream::new(&settings.upstream, &settings.wait, metrics.clone())?
     };
-    let in_flight = InFlightLimit::new(*settings.server.max_in_flight);
+    let in_flight = InFlightLimit::new(capacity::max_in_flight(
+        settings.server.max_in_flight.map(|c| *c),
+    ));
     let metrics_addr = match metrics_listener {
         Some(listener) => {
             let addr = listener

@@ -128,6 +128,7 @@ fn sample(key: &str, default: &Value, files: &Files) -> (Value, Vec<(String, Str
         "upstream.api_key_file" => (s(&files.api_key), vec![]),
         "auth.tokens_file" => (s(&files.tokens), vec![]),
         "upstream.ca_file" => (s(&files.ca), vec![]),
+        "server.max_in_flight" => (Value::from(100), vec![]),
         "server.tls.cert_file" => (s(&files.pem), vec![tls("key_file")]),
         "server.tls.key_file" => (s(&files.pem), vec![tls("cert_file")]),
         "server.tls.client_ca_file" => (s(&files.pem), vec![tls("cert_file"), tls("key_file")]),

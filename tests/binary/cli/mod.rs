@@ -19,6 +19,8 @@
 //!   the in-flight call still gets its answer, exit code 0; a stuck call is
 //!   abandoned after `server.shutdown_grace`; a SIGTERM right after the
 //!   "serving" line is handled too.
+//! - [`in_flight_cap`]: `server.max_in_flight` unset is derived from the
+//!   memory the process may use; the start log line "in-flight cap".
 //! - [`grpcurl`]: reflection and calls through a real grpcurl 1.8.6 (from
 //!   `scripts/test`, which exports `GRPCURL`).
 
@@ -27,5 +29,6 @@ mod callers;
 mod config_errors;
 mod flags;
 mod grpcurl;
+mod in_flight_cap;
 mod sandbox;
 mod shutdown;
