@@ -23,7 +23,7 @@ pub const BASELINE_BYTES: u64 = 16 * MIB;
 /// Memory one call in flight holds at the peak: the upstream HTTP/1.1
 /// connection's buffers, the h2 stream, the call's futures.
 /// `bench/perf/run` at 2,000 in flight against a 100 ms upstream measured
-/// (peak RSS − idle RSS) ÷ 2,000 at about 55 KiB (`bench/README.md`,
+/// (peak RSS − idle RSS) ÷ 2,000 at about 61 KiB (`bench/README.md`,
 /// "2026-12-05: issue 10, memory"); rounded up so a heavier answer fits.
 pub const PER_CALL_BYTES: u64 = 64 * KIB;
 
