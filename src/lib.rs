@@ -24,8 +24,7 @@
 //! - [`upstream`]: the REST client: the resilience stack around one HTTP
 //!   attempt, request shape, limits, lenient parsing. Nothing else knows HTTP.
 //! - [`resilience`]: the policies the upstream stack is made of: backoff,
-//!   circuit breaker, coalescing, in-flight limit (and its default, derived
-//!   from the memory limit), upstream connection slots.
+//!   circuit breaker, coalescing, in-flight limit, upstream connection slots.
 //! - [`config`]: settings, layering (defaults → file → env), validation, secrets.
 //! - [`security`]: bearer tokens and TLS files.
 //! - [`metrics`]: the Prometheus registry (a leaf: it knows no other module).
