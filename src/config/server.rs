@@ -26,8 +26,10 @@ pub struct ServerSettings {
     #[serde(with = "humantime_serde")]
     pub drain_delay: Duration,
     /// Process-wide cap on `GetKtpResult` calls in flight; past it calls are
-    /// refused with RESOURCE_EXHAUSTED `OVERLOADED`.
-    pub max_in_flight: Count,
+    /// refused with RESOURCE_EXHAUSTED `OVERLOADED`. Unset: derived at start
+    /// from the memory the process may use (`resilience::capacity`), so the
+    /// gateway sheds before the kernel kills it.
+    pub max_in_flight: Option<Count>,
     /// HTTP/2 streams one client connection may have open, so that one
     /// client cannot take the whole `max_in_flight`.
     pub max_concurrent_streams: Count32,
@@ -47,7 +49,7 @@ impl Default for ServerSettings {
             grpc_addr: ListenAddr::new(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 50051)),
             shutdown_grace: known::secs(20),
             drain_delay: Duration::from_secs(1),
-            max_in_flight: known::valid(Count::new(4096)),
+            max_in_flight: None,
             max_concurrent_streams: known::valid(Count32::new(1024)),
             worker_threads: known::valid(Threads::new(0)),
             reflection: true,

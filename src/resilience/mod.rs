@@ -12,6 +12,8 @@
 //! - [`breaker`]: a consecutive-failure circuit breaker with half-open
 //!   probes, and its layer around each attempt.
 //! - [`overload`]: a process-wide cap on calls in flight that sheds at once.
+//! - [`capacity`]: that cap's default, derived from the memory the process
+//!   may use (cgroup limit or physical memory).
 //! - [`slots`]: the cap on requests in flight to the upstream, as a layer;
 //!   a request that gets no slot in time is the gateway's saturation, not
 //!   the upstream's failure.
@@ -19,6 +21,7 @@
 pub mod backoff;
 pub mod breaker;
 pub mod call;
+pub mod capacity;
 pub mod coalesce;
 pub mod overload;
 pub mod retry;

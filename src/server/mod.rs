@@ -26,7 +26,7 @@ use crate::{
     grpc,
     metrics::Metrics,
     proto,
-    resilience::overload::InFlightLimit,
+    resilience::{capacity, overload::InFlightLimit},
     sandbox::Sandbox,
     security::tls::TlsFileError,
     upstream::{Upstream, client::BuildError},
@@ -144,7 +144,13 @@ pub async fn run_with(
     } else {
         Upstream::new(&settings.upstream, &settings.wait, metrics.clone())?
     };
-    let in_flight = InFlightLimit::new(*settings.server.max_in_flight);
+    let in_flight = InFlightLimit::new(capacity::max_in_flight(
+        settings.server.max_in_flight.map(|c| *c),
+        capacity::submit_reserve(
+            *settings.submit.max_in_flight,
+            *settings.submit.max_image_bytes,
+        ),
+    ));
     let metrics_addr = match metrics_listener {
         Some(listener) => {
             let addr = listener

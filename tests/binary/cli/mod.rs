@@ -25,6 +25,8 @@
 //! - [`blocking_shutdown`]: a DNS lookup that never returns (a preloaded
 //!   `getaddrinfo`, built with `cc`) cannot hold the exit past
 //!   `server.shutdown_grace`.
+//! - [`in_flight_cap`]: `server.max_in_flight` unset is derived from the
+//!   memory the process may use; the start log line "in-flight cap".
 //! - [`grpcurl`]: reflection and calls through a real grpcurl 1.8.6 (from
 //!   `scripts/test`, which exports `GRPCURL`).
 //! - [`test_command`]: `scripts/test` honours `GRPCURL` and refuses a
@@ -37,6 +39,7 @@ mod callers;
 mod config_errors;
 mod flags;
 mod grpcurl;
+mod in_flight_cap;
 mod sandbox;
 mod shutdown;
 mod test_command;

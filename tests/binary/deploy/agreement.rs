@@ -817,6 +817,7 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
             ));
         }
     }
+    super::memory::memory_agrees(pod.container, &settings, &mut errors);
     let upstream_port = (!settings.sandbox.enabled)
         .then(|| settings.upstream.base_url.port_or_known_default())
         .flatten();

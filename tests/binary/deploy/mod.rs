@@ -18,9 +18,12 @@
 //! - [`manifests`]: rendering to JSON, lookups, base64, the Dockerfile.
 //! - [`agreement`]: the comparison (the binary runs under
 //!   [`crate::harness::Process`]).
+//! - [`memory`]: the container's memory limit holds the in-flight cap the
+//!   binary derives for it (or is given).
 
 mod agreement;
 mod manifests;
+mod memory;
 
 use std::sync::OnceLock;
 
@@ -183,4 +186,43 @@ async fn a_liveness_probe_that_kills_draining_pods_fails() {
     let mut m = rendered("prod");
     container(&mut m)["livenessProbe"]["failureThreshold"] = json!(2);
     assert_disagrees(&m, "livenessProbe fails a draining pod").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_flight_cap_the_memory_limit_cannot_hold_fails() {
+    let mut m = rendered("prod");
+    let env = container(&mut m)["env"]
+        .as_array_mut()
+        .expect("the container has env");
+    env.push(json!({"name": "KTP_GATEWAY__SERVER__MAX_IN_FLIGHT", "value": "4096"}));
+    assert_disagrees(&m, "the in-flight cap 4096 (server.max_in_flight) needs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submits_the_memory_limit_cannot_hold_fail() {
+    // 64 images of 5,000,000 bytes keep 640 MB for submits: more than the
+    // 256 MiB limit, so even the smallest cap cannot fit beside them.
+    let mut m = rendered("prod");
+    let env = container(&mut m)["env"]
+        .as_array_mut()
+        .expect("the container has env");
+    env.push(json!({"name": "KTP_GATEWAY__SUBMIT__MAX_IN_FLIGHT", "value": "64"}));
+    assert_disagrees(&m, "and 640000000 bytes for submits").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_limit_below_the_smallest_cap_fails() {
+    let mut m = rendered("dev");
+    container(&mut m)["resources"]["limits"]["memory"] = json!("16Mi");
+    assert_disagrees(&m, "the in-flight cap 64 (derived from the limit) needs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_without_a_memory_limit_fails() {
+    let mut m = rendered("prod");
+    container(&mut m)["resources"]["limits"]
+        .as_object_mut()
+        .expect("resource limits")
+        .remove("memory");
+    assert_disagrees(&m, "the container has no memory limit").await;
 }

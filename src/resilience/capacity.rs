@@ -1,0 +1,259 @@
+//! The default `server.max_in_flight`: derived at start from the memory the
+//! process may use, so that shedding (RESOURCE_EXHAUSTED `OVERLOADED`) starts
+//! well before the kernel's OOM killer would end the pod.
+//!
+//! The rule (README, "Overload shedding"): the limit is the smaller of the
+//! cgroup's memory limit (v2 `memory.max`, else v1 `memory.limit_in_bytes`,
+//! of the process's own cgroup and its ancestors) and physical memory
+//! (`MemTotal`); the cap is (limit − [`BASELINE_BYTES`] − the submits'
+//! reserve) ÷ [`HEADROOM_DIVISOR`] ÷ [`PER_CALL_BYTES`], clamped to
+//! [`MIN_CAP`]..=[`MAX_CAP`]. The reserve ([`submit_reserve`]) keeps room for
+//! `submit.max_in_flight` images of `submit.max_image_bytes` at once, which
+//! no in-flight call may take. Parsing is pure (and tested); reading files is
+//! a thin shell around it.
+
+use std::path::{Path, PathBuf};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+
+/// Memory the process holds before its first call (runtime, metrics, TLS
+/// roots, log buffers): 8.7 MiB idle RSS measured (`bench/README.md`),
+/// rounded up with a margin for the allocator's own growth.
+pub const BASELINE_BYTES: u64 = 16 * MIB;
+
+/// Memory one call in flight holds at the peak: the upstream HTTP/1.1
+/// connection's buffers, the h2 stream, the call's futures.
+/// `bench/perf/run` at 2,000 in flight against a 100 ms upstream measured
+/// (peak RSS − idle RSS) ÷ 2,000 at about 61 KiB (`bench/README.md`,
+/// "2026-12-05: issue 10, memory"); rounded up so a heavier answer fits.
+pub const PER_CALL_BYTES: u64 = 64 * KIB;
+
+/// Calls may take half of what is left after the baseline: the other half
+/// absorbs allocator fragmentation, log bursts and the kernel's socket
+/// buffers, which the cgroup also charges to the pod.
+pub const HEADROOM_DIVISOR: u64 = 2;
+
+/// Never fewer: below this a small pod would shed ordinary traffic.
+pub const MIN_CAP: usize = 64;
+
+/// Never more, however large the machine: beyond this one process holds
+/// more sockets and upstream connections than is sensible to run.
+pub const MAX_CAP: usize = 16_384;
+
+/// Memory one image submit in flight holds, per byte of the image: its
+/// base64 body (4/3) plus the gRPC receive buffer while the message arrives;
+/// measured 1.92 at 16 in flight (`bench/README.md`, "Memory of image
+/// submits"), rounded up.
+pub const SUBMIT_BYTES_PER_IMAGE_BYTE: u64 = 2;
+
+/// The cap when no memory figure could be read (not Linux): the one derived
+/// for a 256 MiB pod, the base manifest's limit, at the default submit
+/// settings (16 images of 5,000,000 bytes).
+pub const FALLBACK_CAP: usize = 699;
+
+/// Where the memory limit came from (logged at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitSource {
+    /// cgroup v2 `memory.max`.
+    CgroupV2,
+    /// cgroup v1 `memory.limit_in_bytes`.
+    CgroupV1,
+    /// `MemTotal` of `/proc/meminfo`: no cgroup limit below it.
+    PhysicalMemory,
+}
+
+impl LimitSource {
+    /// The name in the start log line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CgroupV2 => "cgroup v2 memory.max",
+            Self::CgroupV1 => "cgroup v1 memory.limit_in_bytes",
+            Self::PhysicalMemory => "MemTotal",
+        }
+    }
+}
+
+/// The memory the process may use, and where that figure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimit {
+    /// Bytes.
+    pub bytes: u64,
+    /// Which file said so.
+    pub source: LimitSource,
+}
+
+/// Memory kept for image submits: `submits` (`submit.max_in_flight`) images
+/// of `max_image_bytes` (`submit.max_image_bytes`) held at once.
+pub fn submit_reserve(submits: usize, max_image_bytes: usize) -> u64 {
+    let submits = u64::try_from(submits).unwrap_or(u64::MAX);
+    let image = u64::try_from(max_image_bytes).unwrap_or(u64::MAX);
+    submits
+        .saturating_mul(image)
+        .saturating_mul(SUBMIT_BYTES_PER_IMAGE_BYTE)
+}
+
+/// The cap for `limit_bytes` of memory with `reserved_bytes` kept for
+/// submits, by the rule of this module.
+pub fn cap_for(limit_bytes: u64, reserved_bytes: u64) -> usize {
+    let calls = limit_bytes
+        .saturating_sub(BASELINE_BYTES)
+        .saturating_sub(reserved_bytes)
+        / HEADROOM_DIVISOR
+        / PER_CALL_BYTES;
+    usize::try_from(calls)
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_CAP, MAX_CAP)
+}
+
+/// Memory `cap` calls in flight take at most by the same figures: the
+/// baseline, the submits' reserve, and the cap times the memory per call
+/// (for checking manifests).
+pub fn memory_for(cap: usize, reserved_bytes: u64) -> u64 {
+    let cap = u64::try_from(cap).unwrap_or(u64::MAX);
+    BASELINE_BYTES
+        .saturating_add(reserved_bytes)
+        .saturating_add(cap.saturating_mul(PER_CALL_BYTES))
+}
+
+/// A cgroup limit file's content: `Some(None)` for "max" (no limit),
+/// `Some(Some(bytes))` for a number, `None` for anything else.
+pub fn parse_limit(text: &str) -> Option<Option<u64>> {
+    match text.trim() {
+        "max" => Some(None),
+        n => n.parse().ok().map(Some),
+    }
+}
+
+/// `MemTotal` of `/proc/meminfo`, in bytes.
+pub fn parse_mem_total(meminfo: &str) -> Option<u64> {
+    let rest = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"))?;
+    let mut words = rest.split_whitespace();
+    let kib: u64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") => kib.checked_mul(KIB),
+        _ => None,
+    }
+}
+
+/// The process's cgroup v2 path from `/proc/self/cgroup` (the `0::` line).
+pub fn own_v2_path(proc_cgroup: &str) -> Option<&str> {
+    proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))
+}
+
+/// The process's cgroup v1 path in the memory hierarchy, from
+/// `/proc/self/cgroup` (the line whose controllers include `memory`).
+pub fn own_v1_memory_path(proc_cgroup: &str) -> Option<&str> {
+    proc_cgroup.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then_some(path)
+    })
+}
+
+/// `file` in the cgroup directory `path` under `mount` and in every ancestor
+/// up to the mount itself: a limit anywhere above applies too.
+fn candidates(mount: &str, path: Option<&str>, file: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dir = Path::new(path.unwrap_or("/"));
+    loop {
+        let relative = dir.strip_prefix("/").unwrap_or(dir);
+        out.push(Path::new(mount).join(relative).join(file));
+        match dir.parent() {
+            Some(parent) => dir = parent,
+            None => break,
+        }
+    }
+    out
+}
+
+/// The smallest limit among the readable `files`: `None` when none could be
+/// read, `Some(None)` when every readable one says "max".
+fn smallest(files: &[PathBuf], read: &impl Fn(&Path) -> Option<String>) -> Option<Option<u64>> {
+    let limits: Vec<Option<u64>> = files
+        .iter()
+        .filter_map(|f| read(f).as_deref().and_then(parse_limit))
+        .collect();
+    if limits.is_empty() {
+        return None;
+    }
+    Some(limits.into_iter().flatten().min())
+}
+
+/// The memory the process may use, read through `read` (a file's content,
+/// `None` when it cannot be read): the cgroup limit (v2, else v1) when it is
+/// below physical memory, else physical memory. `None`: nothing readable.
+pub fn memory_limit(read: impl Fn(&Path) -> Option<String>) -> Option<MemoryLimit> {
+    let own = read(Path::new("/proc/self/cgroup")).unwrap_or_default();
+    let v2 = candidates("/sys/fs/cgroup", own_v2_path(&own), "memory.max");
+    let cgroup = match smallest(&v2, &read) {
+        Some(limit) => limit.map(|bytes| (bytes, LimitSource::CgroupV2)),
+        None => {
+            let v1 = candidates(
+                "/sys/fs/cgroup/memory",
+                own_v1_memory_path(&own),
+                "memory.limit_in_bytes",
+            );
+            smallest(&v1, &read)
+                .flatten()
+                .map(|bytes| (bytes, LimitSource::CgroupV1))
+        }
+    };
+    let physical = read(Path::new("/proc/meminfo")).and_then(|m| parse_mem_total(&m));
+    match (cgroup, physical) {
+        (Some((bytes, source)), Some(total)) if bytes < total => {
+            Some(MemoryLimit { bytes, source })
+        }
+        (_, Some(total)) => Some(MemoryLimit {
+            bytes: total,
+            source: LimitSource::PhysicalMemory,
+        }),
+        (Some((bytes, source)), None) => Some(MemoryLimit { bytes, source }),
+        (None, None) => None,
+    }
+}
+
+/// `server.max_in_flight`: the setting when given, else derived from this
+/// process's memory limit less `reserved_bytes` for submits. Logs the cap and
+/// its inputs (INFO "in-flight cap").
+pub fn max_in_flight(setting: Option<usize>, reserved_bytes: u64) -> usize {
+    if let Some(cap) = setting {
+        tracing::info!(
+            max_in_flight = cap,
+            source = "server.max_in_flight",
+            "in-flight cap"
+        );
+        return cap;
+    }
+    match memory_limit(|path| std::fs::read_to_string(path).ok()) {
+        Some(limit) => {
+            let cap = cap_for(limit.bytes, reserved_bytes);
+            tracing::info!(
+                max_in_flight = cap,
+                source = "derived",
+                limit_source = limit.source.as_str(),
+                limit_bytes = limit.bytes,
+                per_call_bytes = PER_CALL_BYTES,
+                baseline_bytes = BASELINE_BYTES,
+                submit_reserve_bytes = reserved_bytes,
+                "in-flight cap"
+            );
+            cap
+        }
+        None => {
+            tracing::warn!(
+                max_in_flight = FALLBACK_CAP,
+                source = "fallback",
+                "in-flight cap: the memory limit could not be read; set server.max_in_flight"
+            );
+            FALLBACK_CAP
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "capacity_tests.rs"]
+mod tests;
