@@ -3,7 +3,7 @@
 //! ([`super::lifetime`]), and a stop that closes the listener, sends every
 //! connection GOAWAY and waits for them to close.
 
-use std::{future::Future, pin::pin, sync::Arc, time::Duration};
+use std::{future::Future, io, pin::pin, sync::Arc, time::Duration};
 
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -67,8 +67,17 @@ async fn accept(
                 }
                 return (tcp, slot);
             }
-            Err(error) => {
+            // A client that gave up while queued: nothing to wait out.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+                ) =>
+            {
                 tracing::debug!(%error, "accept failed");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accept failed; retrying");
                 tokio::time::sleep(ACCEPT_RETRY).await;
             }
         }

@@ -224,4 +224,10 @@ async fn a_call_still_running_after_the_age_grace_is_cut() {
     assert!(cut.is_err(), "the call outlived age + grace: {cut:?}");
     // Age (0.9–1.1 s) + grace (1 s), well before the upstream's 8 s.
     assert!(took < Duration::from_secs(6), "cut after {took:?}");
+    // The call's work stopped with it: its upstream request was dropped.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.upstream.abandoned() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.upstream.abandoned(), 1, "upstream request abandoned");
 }
