@@ -231,3 +231,45 @@ async fn a_call_still_running_after_the_age_grace_is_cut() {
     }
     assert_eq!(app.upstream.abandoned(), 1, "upstream request abandoned");
 }
+
+#[tokio::test]
+async fn keepalive_pings_follow_the_settings_and_an_unanswered_one_closes_the_connection() {
+    let app = TestApp::spawn_with(&[
+        ("KTP_GATEWAY__SERVER__KEEPALIVE_INTERVAL", "300ms"),
+        ("KTP_GATEWAY__SERVER__KEEPALIVE_TIMEOUT", "300ms"),
+    ])
+    .await;
+    // A peer that completed the HTTP/2 preface, then went dead: it never
+    // answers a PING.
+    let mut dead = TcpStream::connect(app.addr).await.unwrap();
+    dead.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    dead.write_all(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0])
+        .await
+        .unwrap();
+    let opened = Instant::now();
+    let mut pinged = None;
+    let read_frames = async {
+        loop {
+            let mut head = [0; 9];
+            if dead.read_exact(&mut head).await.is_err() {
+                return;
+            }
+            let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+            let mut payload = vec![0; len];
+            if dead.read_exact(&mut payload).await.is_err() {
+                return;
+            }
+            if head[3] == 0x6 && head[4] & 0x1 == 0 {
+                pinged.get_or_insert(opened.elapsed());
+            }
+        }
+    };
+    let closed = tokio::time::timeout(Duration::from_secs(5), read_frames).await;
+    assert!(pinged.is_some(), "no keepalive PING within the interval");
+    assert!(
+        closed.is_ok(),
+        "a peer that never answers PINGs kept its connection"
+    );
+}
