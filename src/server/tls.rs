@@ -11,7 +11,10 @@ use rustls::{
     server::WebPkiClientVerifier,
 };
 
-use crate::security::tls::{TlsFileError, TlsSettings};
+use crate::{
+    config::env_name,
+    security::tls::{TlsFileError, TlsSettings},
+};
 
 /// The only application protocol the port speaks.
 const ALPN_H2: &[u8] = b"h2";
@@ -23,8 +26,12 @@ pub enum TlsSetupError {
     #[error(transparent)]
     File(#[from] TlsFileError),
     /// A file is not the PEM it should be.
-    #[error("TLS file {path} holds no usable {what}: {detail}")]
+    #[error("invalid {key} (set with {env}): {path} holds no usable {what}: {detail}")]
     Pem {
+        /// The setting that names the file.
+        key: &'static str,
+        /// Its environment variable.
+        env: String,
         /// The file, as configured.
         path: String,
         /// What it should hold.
@@ -32,8 +39,11 @@ pub enum TlsSetupError {
         /// Why it does not.
         detail: String,
     },
-    /// rustls refused the certificate, key or client CA.
-    #[error("TLS setup failed: {0}")]
+    /// rustls refused the certificate, key or client CA together.
+    #[error(
+        "invalid server.tls files (KTP_GATEWAY__SERVER__TLS__CERT_FILE, \
+         KTP_GATEWAY__SERVER__TLS__KEY_FILE, KTP_GATEWAY__SERVER__TLS__CLIENT_CA_FILE): {0}"
+    )]
     Rustls(String),
 }
 
@@ -44,9 +54,14 @@ fn read(path: &std::path::Path) -> Result<Vec<u8>, TlsFileError> {
     })
 }
 
-fn certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+fn certificates(
+    key: &'static str,
+    path: &std::path::Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let pem = read(path)?;
     let bad = |detail: String| TlsSetupError::Pem {
+        key,
+        env: env_name(key),
         path: path.display().to_string(),
         what: "certificate",
         detail,
@@ -61,7 +76,10 @@ fn certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, 
 }
 
 fn private_key(path: &std::path::Path) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
+    const KEY: &str = "server.tls.key_file";
     PrivateKeyDer::from_pem_slice(&read(path)?).map_err(|e| TlsSetupError::Pem {
+        key: KEY,
+        env: env_name(KEY),
         path: path.display().to_string(),
         what: "private key",
         detail: e.to_string(),
@@ -81,7 +99,7 @@ pub(super) fn server_config(tls: &TlsSettings) -> Result<Arc<ServerConfig>, TlsS
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for cert in certificates(ca)? {
+            for cert in certificates("server.tls.client_ca_file", ca)? {
                 roots.add(cert).map_err(|e| rustls_error(&e))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
@@ -91,7 +109,10 @@ pub(super) fn server_config(tls: &TlsSettings) -> Result<Arc<ServerConfig>, TlsS
         }
     };
     let mut config = builder
-        .with_single_cert(certificates(&tls.cert_file)?, private_key(&tls.key_file)?)
+        .with_single_cert(
+            certificates("server.tls.cert_file", &tls.cert_file)?,
+            private_key(&tls.key_file)?,
+        )
         .map_err(|e| rustls_error(&e))?;
     config.alpn_protocols = vec![ALPN_H2.to_vec()];
     Ok(Arc::new(config))

@@ -273,3 +273,46 @@ async fn keepalive_pings_follow_the_settings_and_an_unanswered_one_closes_the_co
         "a peer that never answers PINGs kept its connection"
     );
 }
+
+/// The error the gateway stops with when started with these TLS files.
+async fn tls_start_error(cert_pem: &str, key_pem: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
+    let mut app = TestApp::spawn_with(&[
+        (
+            "KTP_GATEWAY__SERVER__TLS__CERT_FILE",
+            cert.to_str().unwrap(),
+        ),
+        ("KTP_GATEWAY__SERVER__TLS__KEY_FILE", key.to_str().unwrap()),
+    ])
+    .await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), app.handle.take().unwrap())
+        .await
+        .expect("the gateway served with unusable TLS files")
+        .unwrap();
+    ended
+        .expect_err("started with unusable TLS files")
+        .to_string()
+}
+
+#[tokio::test]
+async fn unusable_tls_files_stop_the_start_naming_the_key_and_env_var() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (certified.cert.pem(), certified.signing_key.serialize_pem());
+
+    let bad_cert = tls_start_error("not a certificate\n", &key).await;
+    assert!(
+        bad_cert.contains("server.tls.cert_file")
+            && bad_cert.contains("KTP_GATEWAY__SERVER__TLS__CERT_FILE"),
+        "{bad_cert}"
+    );
+    let bad_key = tls_start_error(&cert, "not a key\n").await;
+    assert!(
+        bad_key.contains("server.tls.key_file")
+            && bad_key.contains("KTP_GATEWAY__SERVER__TLS__KEY_FILE"),
+        "{bad_key}"
+    );
+}
