@@ -73,9 +73,6 @@ pub enum ServeError {
     /// The embedded descriptor set is unusable: a build bug.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// tonic failed to serve (e.g. a bad TLS key).
-    #[error("gRPC server failed: {0}")]
-    Transport(#[from] tonic::transport::Error),
     /// The serving task panicked.
     #[error("gRPC server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
