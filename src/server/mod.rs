@@ -36,7 +36,6 @@ use crate::{
     proto,
     resilience::overload::InFlightLimit,
     sandbox::Sandbox,
-    security::tls::TlsFileError,
     upstream::{Upstream, client::BuildError},
 };
 
@@ -52,10 +51,7 @@ pub enum ServeError {
     /// `--sandbox` asked for the embedded sandbox and it could not bind.
     #[error("cannot start the embedded sandbox: {0}")]
     Sandbox(#[source] std::io::Error),
-    /// A TLS file could not be read when the server started.
-    #[error(transparent)]
-    TlsFile(#[from] TlsFileError),
-    /// The TLS files do not make a usable TLS configuration.
+    /// A TLS file could not be read or used when the server started.
     #[error(transparent)]
     TlsSetup(#[from] TlsSetupError),
     /// The metrics port is taken or not ours to bind.
