@@ -16,8 +16,6 @@ use std::{collections::HashMap, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::security::tls::TlsFile;
-
 mod auth;
 mod log;
 mod metrics;
@@ -301,14 +299,7 @@ fn check_tls(tls: &TlsFiles) -> Result<(), ConfigError> {
             let Some(settings) = tls.settings() else {
                 return Ok(());
             };
-            settings.check().map_err(|e| {
-                let key = match e.file {
-                    TlsFile::Cert => "server.tls.cert_file",
-                    TlsFile::Key => "server.tls.key_file",
-                    TlsFile::ClientCa => "server.tls.client_ca_file",
-                };
-                invalid(key, e.why)
-            })
+            settings.check().map_err(|e| invalid(e.file.key(), e.why))
         }
     }
 }

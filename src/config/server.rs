@@ -41,6 +41,28 @@ pub struct ServerSettings {
     pub reflection: bool,
     /// Set: the gRPC port speaks TLS (and mutual TLS with a client CA).
     pub tls: TlsFiles,
+    /// Client connections open at once; past it, new ones wait in the
+    /// kernel's accept queue until one closes. Each connection holds h2
+    /// buffers, so this bounds their memory and file descriptors.
+    pub max_connections: Count,
+    /// A connection that has not finished TLS and sent the HTTP/2 preface
+    /// by then is closed, so that silent sockets cannot hold connection slots.
+    pub handshake_timeout: PositiveDuration,
+    /// After this (±10 % jitter, so clients do not reconnect in step) a
+    /// connection gets GOAWAY and the client reconnects through the Service:
+    /// after a scale-out, new pods get their share of long-lived clients
+    /// within this time. 5 min: gRPC's default is never, which leaves new
+    /// pods idle; a reconnect every 5 min per client costs nothing.
+    pub max_connection_age: PositiveDuration,
+    /// Calls in flight at the GOAWAY of `max_connection_age` may finish for
+    /// this long; then the connection is closed. 60 s outlasts the longest
+    /// call with the defaults (`wait.max_wait` 30 s plus one upstream attempt).
+    pub max_connection_age_grace: PositiveDuration,
+    /// HTTP/2 PING to an idle client this often, so that dead peers behind
+    /// load balancers and NAT are noticed (and idle timeouts kept at bay).
+    pub keepalive_interval: PositiveDuration,
+    /// A PING not answered within this closes the connection.
+    pub keepalive_timeout: PositiveDuration,
 }
 
 impl Default for ServerSettings {
@@ -54,6 +76,12 @@ impl Default for ServerSettings {
             worker_threads: known::valid(Threads::new(0)),
             reflection: true,
             tls: TlsFiles::default(),
+            max_connections: known::valid(Count::new(1024)),
+            handshake_timeout: known::secs(10),
+            max_connection_age: known::secs(300),
+            max_connection_age_grace: known::secs(60),
+            keepalive_interval: known::secs(30),
+            keepalive_timeout: known::secs(10),
         }
     }
 }

@@ -3,9 +3,9 @@
 //! read once at start; rotating them is a rollout (Kubernetes restarts pods
 //! when a mounted Secret changes only if told to, so say it in the runbook).
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use rustls::ServerConfig;
 
 /// Paths of the PEM files; validated to be readable at config load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,35 +18,8 @@ pub struct TlsSettings {
     pub client_ca_file: Option<PathBuf>,
 }
 
-/// A TLS file could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read TLS file {path}: {source}")]
-pub struct TlsFileError {
-    /// The file, as configured.
-    pub path: String,
-    /// Why the read failed.
-    #[source]
-    pub source: std::io::Error,
-}
-
-fn read(path: &PathBuf) -> Result<Vec<u8>, TlsFileError> {
-    std::fs::read(path).map_err(|source| TlsFileError {
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-impl TlsSettings {
-    /// The tonic TLS configuration. PEM contents are checked by tonic when
-    /// the server is built.
-    pub fn server_config(&self) -> Result<ServerTlsConfig, TlsFileError> {
-        let identity = Identity::from_pem(read(&self.cert_file)?, read(&self.key_file)?);
-        let mut config = ServerTlsConfig::new().identity(identity);
-        if let Some(ca) = &self.client_ca_file {
-            config = config.client_ca_root(Certificate::from_pem(read(ca)?));
-        }
-        Ok(config)
-    }
+fn read(path: &PathBuf) -> std::io::Result<Vec<u8>> {
+    std::fs::read(path)
 }
 
 /// Which of the TLS files a problem is in.
@@ -60,6 +33,20 @@ pub enum TlsFile {
     ClientCa,
 }
 
+impl TlsFile {
+    /// The setting that names the file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Cert => "server.tls.cert_file",
+            Self::Key => "server.tls.key_file",
+            Self::ClientCa => "server.tls.client_ca_file",
+        }
+    }
+}
+
+/// The only application protocol the gRPC port speaks.
+const ALPN_H2: &[u8] = b"h2";
+
 /// A TLS file that is readable but that the server could not use.
 #[derive(Debug, thiserror::Error)]
 #[error("{why}")]
@@ -71,25 +58,26 @@ pub struct TlsCheckError {
 }
 
 impl TlsSettings {
-    /// Reads and parses the files as the server will when it starts (same
-    /// parsers, same key-matches-certificate check), so that a certificate
-    /// or CA that is not PEM, or a key that is not one or not the
-    /// certificate's, fails at config load instead of after the gRPC port is
-    /// bound, as "transport error".
+    /// Parses the files as the server does when it starts, so that a
+    /// certificate or CA that is not PEM, or a key that is not one or not
+    /// the certificate's, fails at config load instead of after the gRPC
+    /// port is bound.
     pub fn check(&self) -> Result<(), TlsCheckError> {
+        self.server_config().map(drop)
+    }
+
+    /// The gRPC port's rustls configuration: the certificate chain and key,
+    /// a client certificate verifier for mutual TLS, ALPN `h2`. One builder
+    /// for the check at load and the server at start, so both agree.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsCheckError> {
         use rustls::{
-            RootCertStore, ServerConfig,
+            RootCertStore,
             pki_types::{PrivateKeyDer, pem::PemObject},
             server::WebPkiClientVerifier,
         };
         let fail = |file, why: String| TlsCheckError { file, why };
         let read = |file, path: &PathBuf| {
-            read(path).map_err(|e| {
-                fail(
-                    file,
-                    format!("cannot read {}: {}", path.display(), e.source),
-                )
-            })
+            read(path).map_err(|e| fail(file, format!("cannot read {}: {e}", path.display())))
         };
         let certs = |file, path: &PathBuf| {
             let pem = read(file, path)?;
@@ -118,8 +106,8 @@ impl TlsSettings {
                 ),
             )
         })?;
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = ServerConfig::builder_with_provider(provider)
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| fail(TlsFile::Cert, format!("no TLS version available: {e}")))?;
         let builder = match &self.client_ca_file {
@@ -134,7 +122,7 @@ impl TlsSettings {
                         )
                     })?;
                 }
-                let verifier = WebPkiClientVerifier::builder(roots.into())
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
                     .build()
                     .map_err(|e| {
                         fail(
@@ -145,7 +133,7 @@ impl TlsSettings {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        builder.with_single_cert(chain, key).map_err(|e| match e {
+        let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
             rustls::Error::InconsistentKeys(_) => fail(
                 TlsFile::Key,
                 format!(
@@ -169,6 +157,7 @@ impl TlsSettings {
                 ),
             ),
         })?;
-        Ok(())
+        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        Ok(Arc::new(config))
     }
 }

@@ -4,22 +4,27 @@
 //! The shutdown signal is a parameter, so tests drive the real server
 //! in-process and `main` passes SIGTERM/SIGINT.
 //!
+//! - `serve`: the accept loop, with the cap on open connections.
+//! - `lifetime`: one connection from handshake to close (connection age).
+//! - `calls`: the services as hyper serves them (router, caller deadline).
 //! - `connection`: how accepted connections are wrapped for h2.
 //! - `health`: `grpc.health.v1`, following the shutdown sequence.
 //! - `metrics_endpoint`: `GET /metrics` on its own port.
 
+mod calls;
 mod connection;
 mod health;
+mod lifetime;
 mod metrics_endpoint;
+mod serve;
 
-use connection::CopySmallWrites;
+use lifetime::Connections;
 use metrics_endpoint::MetricsEndpoint;
 
-use std::{future::Future, time::Duration};
+use std::future::Future;
 
 use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
-use tonic::transport::server::TcpIncoming;
+use tonic::service::Routes;
 
 use crate::{
     config::Settings,
@@ -28,15 +33,12 @@ use crate::{
     proto,
     resilience::{capacity, overload::InFlightLimit},
     sandbox::Sandbox,
-    security::tls::TlsFileError,
+    security::tls::TlsCheckError,
     upstream::{Upstream, client::BuildError},
 };
 
 /// Cap on the HTTP/2 header block a caller may send.
 pub const MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
-/// Keep-alive pings that notice dead callers behind load balancers.
-const HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The server could not start or failed while serving.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +49,18 @@ pub enum ServeError {
     /// `--sandbox` asked for the embedded sandbox and it could not bind.
     #[error("cannot start the embedded sandbox: {0}")]
     Sandbox(#[source] std::io::Error),
-    /// A TLS file could not be read when the server started.
-    #[error(transparent)]
-    TlsFile(#[from] TlsFileError),
+    /// A TLS file could not be read or used when the server started (it
+    /// changed since the check at load).
+    #[error("invalid {key} (set with {env}): {source}")]
+    Tls {
+        /// The setting that names the file.
+        key: &'static str,
+        /// Its environment variable.
+        env: String,
+        /// What is wrong with the file.
+        #[source]
+        source: TlsCheckError,
+    },
     /// The metrics port is taken or not ours to bind.
     #[error("cannot listen for metrics on {addr}: {source}")]
     MetricsBind {
@@ -65,13 +76,20 @@ pub enum ServeError {
     /// The embedded descriptor set is unusable: a build bug.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// tonic failed to serve (e.g. a TLS file changed since it was checked
-    /// at load).
-    #[error("gRPC server failed: {0}")]
-    Transport(#[from] tonic::transport::Error),
     /// The serving task panicked.
     #[error("gRPC server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+}
+
+impl ServeError {
+    fn tls(source: TlsCheckError) -> Self {
+        let key = source.file.key();
+        Self::Tls {
+            key,
+            env: crate::config::env_name(key),
+            source,
+        }
+    }
 }
 
 /// Stops a background task when the server stops.
@@ -180,26 +198,18 @@ pub async fn run_with(
     let local_addr = listener
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .map(|accepted| accepted.map(CopySmallWrites));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = settings.server.tls.settings() {
-        builder = builder.tls_config(tls.server_config()?)?;
+    let mut routes = Routes::new(health_service);
+    if let Some(v1) = reflection_v1 {
+        routes = routes.add_service(v1);
     }
-    let server = builder
-        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
-        .max_concurrent_streams(*settings.server.max_concurrent_streams)
-        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
-        .add_service(health_service)
-        .add_optional_service(reflection_v1)
-        .add_optional_service(reflection_v1alpha)
-        .add_service(ktp)
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = stop_rx.await;
-        });
+    if let Some(v1alpha) = reflection_v1alpha {
+        routes = routes.add_service(v1alpha);
+    }
+    let connections = Connections::new(&settings.server, routes.add_service(ktp))?;
+    let server = serve::serve(listener, connections, async {
+        let _ = stop_rx.await;
+    });
 
     let mut server = tokio::spawn(server);
     tracing::info!(
@@ -220,7 +230,7 @@ pub async fn run_with(
     tokio::select! {
         () = shutdown => {}
         // The server only ends on its own if it failed.
-        ended = &mut server => return Ok(ended??),
+        ended = &mut server => return ended?,
     }
 
     let shutdown_started = tokio::time::Instant::now();
@@ -234,7 +244,7 @@ pub async fn run_with(
     );
     tokio::select! {
         () = tokio::time::sleep(delay) => {}
-        ended = &mut server => return Ok(ended??),
+        ended = &mut server => return ended?,
     }
 
     let _ = stop_tx.send(());

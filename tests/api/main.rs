@@ -20,6 +20,7 @@
 //! The fake upstream is [`ktp_testkit::fake_upstream`], shared with the
 //! tests of the compiled binary.
 
+mod connections;
 mod extract;
 mod fields;
 mod helpers;

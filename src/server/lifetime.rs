@@ -1,0 +1,164 @@
+//! One client connection from accept to close: TLS and the HTTP/2 preface
+//! within `server.handshake_timeout`, then HTTP/2 until the client leaves,
+//! the server stops, or the connection reaches its age: then GOAWAY, and the
+//! calls in flight get `server.max_connection_age_grace` to finish.
+//!
+//! The age is enforced here rather than by tonic's `max_connection_age`,
+//! which (tonic 0.14), when a grace is set, closes the connection at age +
+//! grace without any GOAWAY first: clients would see their calls fail
+//! instead of moving to a new connection.
+
+use std::{future::Future, io, sync::Arc, time::Duration};
+
+use hyper::server::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+    sync::{OwnedSemaphorePermit, watch},
+    time::Instant,
+};
+use tokio_rustls::TlsAcceptor;
+use tonic::service::Routes;
+
+use super::{
+    MAX_HEADER_LIST_BYTES, ServeError,
+    calls::Calls,
+    connection::{CopySmallWrites, read_preface},
+};
+use crate::config::ServerSettings;
+
+/// How every connection of the port is served.
+pub(super) struct Connections {
+    calls: Calls,
+    http2: http2::Builder<TokioExecutor>,
+    tls: Option<TlsAcceptor>,
+    max_connections: usize,
+    handshake_timeout: Duration,
+    max_age: Duration,
+    age_grace: Duration,
+}
+
+impl Connections {
+    /// What `server` asks for, serving `routes`.
+    pub(super) fn new(server: &ServerSettings, routes: Routes) -> Result<Self, ServeError> {
+        let tls = match server.tls.settings() {
+            Some(files) => Some(TlsAcceptor::from(
+                files.server_config().map_err(ServeError::tls)?,
+            )),
+            None => None,
+        };
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(MAX_HEADER_LIST_BYTES)
+            .max_concurrent_streams(*server.max_concurrent_streams)
+            .keep_alive_interval(*server.keepalive_interval)
+            .keep_alive_timeout(*server.keepalive_timeout);
+        Ok(Self {
+            calls: Calls::new(routes),
+            http2,
+            tls,
+            max_connections: *server.max_connections,
+            handshake_timeout: *server.handshake_timeout,
+            max_age: *server.max_connection_age,
+            age_grace: *server.max_connection_age_grace,
+        })
+    }
+
+    pub(super) fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// Serves one accepted connection; `_slot` is its place among
+    /// `server.max_connections`, given back when it closes.
+    pub(super) async fn serve(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        _slot: OwnedSemaphorePermit,
+        mut stopping: watch::Receiver<bool>,
+    ) {
+        // ±10 %, so that connections opened together (a client fleet
+        // restarting) do not all reconnect at the same moment.
+        let ends_at = Instant::now() + self.max_age.mul_f64(0.9 + 0.2 * fastrand::f64());
+        let tcp = CopySmallWrites(tcp);
+        match &self.tls {
+            None => {
+                let shaken = self.handshake(read_preface(tcp), &mut stopping).await;
+                if let Some(io) = shaken {
+                    http2_until(&self, io, ends_at, &mut stopping).await;
+                }
+            }
+            Some(acceptor) => {
+                let tls_then_preface = async { read_preface(acceptor.accept(tcp).await?).await };
+                let shaken = self.handshake(tls_then_preface, &mut stopping).await;
+                if let Some(io) = shaken {
+                    http2_until(&self, io, ends_at, &mut stopping).await;
+                }
+            }
+        }
+    }
+
+    /// `handshake` within `server.handshake_timeout`; `None` when it failed,
+    /// ran out of time, or the server stopped first.
+    async fn handshake<IO>(
+        &self,
+        handshake: impl Future<Output = io::Result<IO>>,
+        stopping: &mut watch::Receiver<bool>,
+    ) -> Option<IO> {
+        tokio::select! {
+            shaken = tokio::time::timeout(self.handshake_timeout, handshake) => match shaken {
+                Ok(Ok(io)) => Some(io),
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "connection handshake failed");
+                    None
+                }
+                Err(_) => {
+                    tracing::debug!("no TLS handshake and HTTP/2 preface within server.handshake_timeout");
+                    None
+                }
+            },
+            _ = stopping.wait_for(|stop| *stop) => None,
+        }
+    }
+}
+
+/// Serves HTTP/2 on `io` until the client leaves, `stopping` turns true or
+/// `ends_at` passes; from the last two, GOAWAY and a drain.
+async fn http2_until<IO>(
+    connections: &Connections,
+    io: IO,
+    ends_at: Instant,
+    stopping: &mut watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = connections
+        .http2
+        .serve_connection(TokioIo::new(io), connections.calls.clone());
+    let mut conn = std::pin::pin!(conn);
+    let aged = tokio::select! {
+        served = conn.as_mut() => {
+            if let Err(error) = served {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+            return;
+        }
+        () = tokio::time::sleep_until(ends_at) => true,
+        _ = stopping.wait_for(|stop| *stop) => false,
+    };
+    // GOAWAY: the client opens a new connection for its next calls, and
+    // the calls in flight here finish.
+    conn.as_mut().graceful_shutdown();
+    if aged {
+        if tokio::time::timeout(connections.age_grace, conn)
+            .await
+            .is_err()
+        {
+            tracing::debug!("connection age grace over; closing the connection");
+        }
+    } else {
+        // The server's own shutdown grace bounds this drain.
+        let _ = conn.await;
+    }
+}
