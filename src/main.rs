@@ -43,10 +43,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = telemetry::init(&settings.log) {
-        eprintln!("ktp-gateway: {e}");
-        return ExitCode::FAILURE;
-    }
+    // Kept to the end: dropping it writes the last queued log lines.
+    let log_guard = match telemetry::init(&settings.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("ktp-gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Each call in flight can hold a client stream and an upstream connection:
     // the common soft limit of 1,024 open files would cap the gateway far below
     // `server.max_in_flight`. Raise it to the hard limit, as Go runtimes do.
@@ -56,10 +60,6 @@ fn main() -> ExitCode {
     }
     let runtime = match server::runtime_builder(*settings.server.worker_threads)
         .enable_all()
-        // Workers batch their log lines while busy and write them when idle.
-        .on_thread_unpark(telemetry::worker_unparked)
-        .on_thread_park(telemetry::worker_parked)
-        .on_thread_stop(telemetry::flush)
         .build()
     {
         Ok(rt) => rt,
@@ -95,9 +95,9 @@ fn main() -> ExitCode {
             }
         }
     });
-    // Stop the workers, then write any log line still waiting.
+    // Stop the workers, then write the log lines still queued.
     drop(runtime);
-    telemetry::flush();
+    drop(log_guard);
     code
 }
 

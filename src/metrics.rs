@@ -6,11 +6,14 @@
 //! HTTP status, a breaker state. Never a reference id, request id or
 //! any personal value.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds: 1 ms to 10 s, for both the gRPC calls and the
@@ -41,7 +44,17 @@ pub struct Metrics {
     upstream_retries: IntCounter,
     coalesced: IntCounter,
     circuit_state: IntGaugeVec,
+    log_lines_dropped: IntCounter,
+    /// Held while the log counter catches up with the process's total, so
+    /// two scrapes at once cannot both add the same drops.
+    log_lines_catch_up: Arc<Mutex<()>>,
 }
+
+/// The metrics could not be encoded (a collector produced a family the text
+/// format cannot hold): the scrape must fail loudly, not look empty.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode the metrics: {0}")]
+pub struct EncodeError(#[from] prometheus::Error);
 
 /// How an upstream attempt ended, as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +172,10 @@ impl Metrics {
             ),
             &["state"],
         )?;
+        let log_lines_dropped = IntCounter::new(
+            "ktp_gateway_log_lines_dropped_total",
+            "Log lines dropped because stdout was not read fast enough (the log queue was full).",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "ktp_gateway_build_info",
@@ -181,6 +198,7 @@ impl Metrics {
         registry.register(Box::new(upstream_retries.clone()))?;
         registry.register(Box::new(coalesced.clone()))?;
         registry.register(Box::new(circuit_state.clone()))?;
+        registry.register(Box::new(log_lines_dropped.clone()))?;
         registry.register(Box::new(build_info))?;
         let metrics = Self {
             registry,
@@ -195,6 +213,8 @@ impl Metrics {
             upstream_retries,
             coalesced,
             circuit_state,
+            log_lines_dropped,
+            log_lines_catch_up: Arc::default(),
         };
         metrics.set_circuit_state(CircuitState::Closed);
         Ok(metrics)
@@ -258,10 +278,20 @@ impl Metrics {
     }
 
     /// Values read at scrape time rather than kept up to date on every call.
-    pub fn refresh(&self, in_flight: usize, circuit: CircuitState) {
+    /// `log_lines_dropped` is the process's total so far (the log sink is
+    /// process-wide, this registry is not).
+    pub fn refresh(&self, in_flight: usize, circuit: CircuitState, log_lines_dropped: u64) {
         self.grpc_in_flight
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
         self.set_circuit_state(circuit);
+        let _one_at_a_time = self
+            .log_lines_catch_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let counted = self.log_lines_dropped.get();
+        if log_lines_dropped > counted {
+            self.log_lines_dropped.inc_by(log_lines_dropped - counted);
+        }
     }
 
     fn set_circuit_state(&self, phase: CircuitState) {
@@ -277,16 +307,42 @@ impl Metrics {
     }
 
     /// The text exposition of every metric.
-    pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        // Encoding into a Vec cannot fail for well-formed families.
-        if TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .is_err()
-        {
-            return String::new();
+    pub fn encode(&self) -> Result<String, EncodeError> {
+        Ok(TextEncoder::new().encode_to_string(&self.registry.gather())?)
+    }
+
+    /// [`Self::encode`] for tests that read the page.
+    #[cfg(test)]
+    pub(crate) fn render(&self) -> String {
+        self.encode().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// These metrics plus a collector whose family has no name, which the
+    /// text format refuses: a real way for encoding to fail.
+    #[cfg(test)]
+    pub(crate) fn unencodable() -> Self {
+        use prometheus::core::{Collector, Desc};
+        struct Nameless(Vec<Desc>);
+        impl Collector for Nameless {
+            fn desc(&self) -> Vec<&Desc> {
+                self.0.iter().collect()
+            }
+            fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+                let mut family = IntCounter::new("nameless", "A family that loses its name.")
+                    .map(|c| c.collect())
+                    .unwrap_or_default();
+                family.iter_mut().for_each(|f| f.set_name(String::new()));
+                family
+            }
         }
-        String::from_utf8(out).unwrap_or_default()
+        let metrics = Self::new().unwrap_or_else(|e| panic!("{e}"));
+        let desc = IntCounter::new("nameless", "A family that loses its name.")
+            .map(|c| c.desc().into_iter().cloned().collect())
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = metrics.registry.register(Box::new(Nameless(desc))) {
+            panic!("{e}");
+        }
+        metrics
     }
 }
 
@@ -324,7 +380,8 @@ mod tests {
         m.record_retry();
         m.record_coalesced();
         m.record_check("nik_gender", "fail");
-        m.refresh(3, CircuitState::Open);
+        m.refresh(3, CircuitState::Open, 5);
+        m.refresh(3, CircuitState::Open, 7);
         let text = m.render();
         for line in [
             r#"ktp_gateway_grpc_requests_total{code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,
@@ -335,6 +392,7 @@ mod tests {
             "ktp_gateway_upstream_retries_total 1",
             "ktp_gateway_coalesced_requests_total 1",
             "ktp_gateway_grpc_requests_in_flight 3",
+            "ktp_gateway_log_lines_dropped_total 7",
             r#"ktp_gateway_upstream_circuit_state{state="open"} 1"#,
             r#"ktp_gateway_upstream_circuit_state{state="closed"} 0"#,
             concat!(
@@ -348,5 +406,14 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line}\n{text}");
         }
+    }
+
+    #[test]
+    fn an_unencodable_family_is_an_error_not_an_empty_page() {
+        let error = Metrics::unencodable().encode().err().map(|e| e.to_string());
+        assert!(
+            error.as_ref().is_some_and(|e| e.contains("no name")),
+            "{error:?}"
+        );
     }
 }
