@@ -174,7 +174,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unencodable_page_is_a_500_not_an_empty_200() {
-        let addr = start(Metrics::unencodable(), Timeouts::default()).await;
+        let addr = start(crate::metrics::tests::unencodable(), Timeouts::default()).await;
         let answer = get(addr, "/metrics").await;
         assert!(answer.starts_with("HTTP/1.1 500 "), "{answer}");
         assert!(answer.contains("cannot encode the metrics"), "{answer}");

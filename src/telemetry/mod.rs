@@ -2,7 +2,7 @@
 //! (what Kubernetes log collectors parse), or text for a terminal.
 //!
 //! Lines go through a queue bounded in bytes to a thread of their own
-//! ([`sink`]): logging never waits for stdout, and a pipe that is not read
+//! (`sink`): logging never waits for stdout, and a pipe that is not read
 //! costs dropped lines ([`lines_dropped`], one WARN once it drains), not
 //! stalled calls.
 

@@ -82,9 +82,8 @@ async fn scrape_dropped(metrics_addr: &str) -> u64 {
 /// One round of calls at once, and a health check: each must be answered.
 async fn round(channel: &Channel, round: usize) {
     let calls = (0..CONCURRENT).map(|i| {
-        let mut client = ktp_gateway::proto::ktp_service_client::KtpServiceClient::new(
-            channel.clone(),
-        );
+        let mut client =
+            ktp_gateway::proto::ktp_service_client::KtpServiceClient::new(channel.clone());
         async move {
             let request = ktp_request("REFERENCE_ID_KTP", Some(&format!("stall-{round}-{i}")));
             tokio::time::timeout(CALL_TIMEOUT, client.get_ktp_result(request)).await
@@ -183,12 +182,18 @@ async fn a_stdout_nobody_reads_drops_lines_but_never_stalls_calls() {
             break value;
         }
     };
-    eprintln!("{calls} calls in {:?}, {dropped} lines dropped; {warning}", started.elapsed());
+    eprintln!(
+        "{calls} calls in {:?}, {dropped} lines dropped; {warning}",
+        started.elapsed()
+    );
     assert_eq!(warning["level"], "WARN", "{warning}");
     let reported = warning["log_lines_dropped"].as_u64().unwrap_or(0);
     assert!(reported > 0, "{warning}");
     let counted = scrape_dropped(&metrics_addr).await;
-    assert!(counted >= reported, "metric {counted} < reported {reported}");
+    assert!(
+        counted >= reported,
+        "metric {counted} < reported {reported}"
+    );
 
     // Healthy again, and it still stops cleanly.
     round(&channel, 200_000).await;
