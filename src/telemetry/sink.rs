@@ -5,6 +5,8 @@
 use std::{
     io::{self, Write},
     sync::atomic::{AtomicU64, AtomicUsize, Ordering},
+    thread,
+    time::Duration,
 };
 
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
@@ -18,13 +20,28 @@ pub(super) const QUEUE_BYTES: usize = 1024 * 1024;
 /// that a flood of short lines is bounded too.
 const LINE_OVERHEAD: usize = 32;
 
+/// Lines are charged as if at least this long (a call's line is about 300
+/// bytes): the channel's slots, allocated up front, number
+/// `limit / (MIN_LINE + LINE_OVERHEAD)`, not one per byte.
+const MIN_LINE: usize = 96;
+
+/// What queuing a line of `len` bytes takes from the budget.
+fn cost(len: usize) -> usize {
+    len.max(MIN_LINE) + LINE_OVERHEAD
+}
+
+/// How long the log thread rests after a write: lines logged meanwhile are
+/// written together, one system call per pause rather than per line, and
+/// the loggers need not wake it for each (the queue holds a megabyte).
+const PAUSE: Duration = Duration::from_millis(5);
+
 /// The name of the thread that writes stdout (seen in `top -H`, `/proc`).
 pub(super) const THREAD_NAME: &str = "ktp-gateway-log";
 
 /// The accounting shared by the loggers and the log thread.
 #[derive(Debug)]
 pub(super) struct Queue {
-    /// Bytes (with [`LINE_OVERHEAD`]) queued or buffered, not yet written.
+    /// What the lines queued or buffered, not yet written, cost ([`cost`]).
     queued: AtomicUsize,
     limit: usize,
     /// Lines dropped since the process started (the metric).
@@ -83,9 +100,9 @@ impl Sink {
         let (lines, guard) = NonBlockingBuilder::default()
             .lossy(true)
             // Never reached: the byte budget binds first (each line costs at
-            // least LINE_OVERHEAD), so the channel itself never drops a line
-            // that was counted as queued.
-            .buffered_lines_limit(queue.limit / LINE_OVERHEAD + 1)
+            // least `cost(0)`), so the channel itself never drops a line that
+            // was counted as queued.
+            .buffered_lines_limit(queue.limit / cost(0) + 1)
             .thread_name(THREAD_NAME)
             .finish(Batch {
                 queue,
@@ -115,7 +132,7 @@ impl Write for Line<'_> {
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        if self.0.queue.reserve(buf.len() + LINE_OVERHEAD) {
+        if self.0.queue.reserve(cost(buf.len())) {
             // Lossy and never full (see `Sink::new`): this does not block.
             self.0.lines.clone().write_all(buf)?;
         }
@@ -140,11 +157,14 @@ struct Batch<W> {
 impl<W: Write> Write for Batch<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.pending.extend_from_slice(buf);
-        self.cost += buf.len() + LINE_OVERHEAD;
+        self.cost += cost(buf.len());
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         let written = self
             .out
             .write_all(&self.pending)
@@ -161,6 +181,11 @@ impl<W: Write> Write for Batch<W> {
                 "{lost} log lines were dropped: stdout was not read fast enough"
             );
         }
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the log thread is no runtime worker"
+        )]
+        thread::sleep(PAUSE);
         written
     }
 }
@@ -214,7 +239,8 @@ mod tests {
         // Not one write waited for the stalled reader (30 s).
         assert!(started.elapsed() < Duration::from_secs(20));
         let dropped = queue.dropped();
-        // The first line went to the stalled thread; at most 4 KiB more wait.
+        // The first line went to the stalled thread; at most 4 KiB more wait
+        // (31 lines of 100 bytes, each charged 132).
         assert!((950..1000).contains(&dropped), "{dropped}");
         for _ in 0..100 {
             let _ = go.send(());
