@@ -172,9 +172,14 @@ impl<W: Write> Write for Batch<W> {
         // Written or not (a closed pipe), these lines are gone: free their room.
         self.pending.clear();
         self.queue.release(std::mem::take(&mut self.cost));
-        // The queue was empty when tracing-appender called this: the sink has
-        // caught up, so say what it lost, once. This line is queued like any.
-        let lost = self.queue.unreported.swap(0, Ordering::Relaxed);
+        // Once the backlog is worked off (lines dropped only when the queue
+        // was full; it is under a quarter full now), say what was lost: one
+        // line per episode, not one per write. It is queued like any line.
+        let caught_up = self.queue.queued.load(Ordering::Relaxed) <= self.queue.limit / 4;
+        let lost = match caught_up {
+            true => self.queue.unreported.swap(0, Ordering::Relaxed),
+            false => 0,
+        };
         if lost > 0 {
             tracing::warn!(
                 log_lines_dropped = lost,
