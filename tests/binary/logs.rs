@@ -7,7 +7,7 @@
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
-    process::{Child, ChildStdout, Command, Stdio},
+    process::{Child, ChildStdout, Command, ExitStatus, Stdio},
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -116,8 +116,10 @@ where
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stdout_nobody_reads_drops_lines_but_never_stalls_calls() {
+/// The gateway (`--sandbox`, `debug` logs) with its stdout read up to the
+/// "serving" line and no further: a channel to it, its metrics address, and
+/// the unread rest of its stdout.
+async fn start_unread() -> (KillOnDrop, Channel, String, BufReader<ChildStdout>) {
     let mut cmd = gateway_command(&["--sandbox"], &[("KTP_GATEWAY__LOG__FILTER", "debug")]);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -128,29 +130,66 @@ async fn a_stdout_nobody_reads_drops_lines_but_never_stalls_calls() {
     let (addr, metrics_addr, reader) = tokio::task::spawn_blocking(move || serving_line(stdout))
         .await
         .expect("serving line");
-
-    // From here on nobody reads stdout: the pipe fills, then the queue.
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
         .expect("connect");
+    (child, channel, metrics_addr, reader)
+}
+
+/// Calls, each answered, until the gateway says it dropped log lines (the
+/// pipe is full, then the queue): the calls made and the lines dropped.
+async fn call_until_dropping(channel: &Channel, metrics_addr: &str) -> (usize, u64) {
     let started = Instant::now();
     let mut calls = 0;
-    let mut dropped = 0;
-    while dropped == 0 {
+    loop {
         assert!(
             calls < MAX_CALLS,
             "{calls} calls in {:?} and no line dropped",
             started.elapsed()
         );
-        round(&channel, calls / CONCURRENT).await;
+        round(channel, calls / CONCURRENT).await;
         calls += CONCURRENT;
         if calls % (CONCURRENT * 20) == 0 {
-            dropped = scrape_dropped(&metrics_addr).await;
+            let dropped = scrape_dropped(metrics_addr).await;
+            if dropped > 0 {
+                return (calls, dropped);
+            }
         }
     }
+}
+
+/// SIGTERM, then the exit status; fails the test after [`EXIT_TIMEOUT`].
+async fn stop(child: &mut KillOnDrop) -> ExitStatus {
+    let pid = child.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(killed.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait for the gateway") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "no exit within {EXIT_TIMEOUT:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Whether `v` is the WARN line that counts dropped lines.
+fn is_drop_warning(v: &Value) -> bool {
+    v["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("log lines were dropped"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdout_nobody_reads_drops_lines_but_never_stalls_calls() {
+    // From the serving line on, nobody reads stdout: the pipe fills, then
+    // the queue.
+    let (mut child, channel, metrics_addr, reader) = start_unread().await;
+    let started = Instant::now();
+    let (calls, dropped) = call_until_dropping(&channel, &metrics_addr).await;
     // Still answering with lines being dropped, not just at the edge.
     for i in 0..5 {
         round(&channel, 100_000 + i).await;
@@ -175,10 +214,7 @@ async fn a_stdout_nobody_reads_drops_lines_but_never_stalls_calls() {
         let Ok(value) = serde_json::from_str::<Value>(&line) else {
             panic!("stdout line is not JSON: {line}");
         };
-        if value["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("log lines were dropped"))
-        {
+        if is_drop_warning(&value) {
             break value;
         }
     };
@@ -189,36 +225,29 @@ async fn a_stdout_nobody_reads_drops_lines_but_never_stalls_calls() {
     assert_eq!(warning["level"], "WARN", "{warning}");
     let reported = warning["log_lines_dropped"].as_u64().unwrap_or(0);
     assert!(reported > 0, "{warning}");
+
     // Healthy again, and it still stops cleanly.
     round(&channel, 200_000).await;
-    let scrape_total = scrape_dropped(&metrics_addr).await;
-    let pid = child.0.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status();
-    assert!(killed.is_ok_and(|s| s.success()), "kill -TERM {pid}");
-    let deadline = Instant::now() + EXIT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().expect("wait for the gateway") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit within {EXIT_TIMEOUT:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(status.code(), Some(0));
+    let counted = scrape_dropped(&metrics_addr).await;
+    assert_eq!(stop(&mut child).await.code(), Some(0));
 
-    // Every drop was said, once, and counted: the WARN lines (one, unless
-    // the queue filled again) add up to the metric.
-    let counted = scrape_total;
+    // Every drop was said and counted: the WARN lines (one, unless the
+    // queue filled again) add up to the metric.
     let later: u64 = rx
         .iter()
         .filter_map(|line| serde_json::from_str::<Value>(&line).ok())
-        .filter(|v| {
-            v["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("log lines were dropped"))
-        })
+        .filter(is_drop_warning)
         .map(|v| v["log_lines_dropped"].as_u64().unwrap_or(0))
         .sum();
     assert_eq!(reported + later, counted, "WARN lines against the metric");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdout_nobody_reads_does_not_hang_the_exit() {
+    let (mut child, channel, metrics_addr, _unread) = start_unread().await;
+    call_until_dropping(&channel, &metrics_addr).await;
+    // The last lines cannot be written; the exit waits for them a moment only.
+    assert_eq!(stop(&mut child).await.code(), Some(0));
 }
 
 /// The gateway, killed if the test ends before it does.
