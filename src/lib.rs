@@ -28,7 +28,8 @@
 //! - [`config`]: settings, layering (defaults → file → env), validation, secrets.
 //! - [`security`]: bearer tokens and TLS files.
 //! - [`metrics`]: the Prometheus registry (a leaf: it knows no other module).
-//! - [`telemetry`]: the `tracing` subscriber (JSON or text lines on stdout).
+//! - [`telemetry`]: the `tracing` subscriber (JSON or text lines on stdout,
+//!   through a bounded queue and a thread of their own).
 //! - [`sandbox`]: the embedded, offline look-alike of the vendor's sandbox.
 //! - [`server`]: wiring: tonic server, health, reflection, graceful shutdown.
 //!

@@ -49,10 +49,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = telemetry::init(&settings.log) {
-        eprintln!("ktp-gateway: {e}");
-        return ExitCode::FAILURE;
-    }
+    // Kept to the end: dropping it writes the last queued log lines.
+    let log_guard = match telemetry::init(&settings.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("ktp-gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Each call in flight can hold a client stream and an upstream connection:
     // the common soft limit of 1,024 open files would cap the gateway far below
     // `server.max_in_flight`. Raise it to the hard limit, as Go runtimes do.
@@ -63,10 +67,6 @@ fn main() -> ExitCode {
     let grace = *settings.server.shutdown_grace;
     let runtime = match server::runtime_builder(*settings.server.worker_threads)
         .enable_all()
-        // Workers batch their log lines while busy and write them when idle.
-        .on_thread_unpark(telemetry::worker_unparked)
-        .on_thread_park(telemetry::worker_parked)
-        .on_thread_stop(telemetry::flush)
         .build()
     {
         Ok(rt) => rt,
@@ -116,14 +116,14 @@ fn main() -> ExitCode {
             }
         }
     });
-    // Stop the workers, then write any log line still waiting. Blocking
+    // Stop the workers, then write the log lines still queued. Blocking
     // tasks are not waited for past the grace: dropping the runtime would
     // wait for them forever.
     let left = signalled
         .get()
         .map_or(grace, |at: &Instant| grace.saturating_sub(at.elapsed()));
     runtime.shutdown_timeout(left);
-    telemetry::flush();
+    drop(log_guard);
     code
 }
 

@@ -6,11 +6,14 @@
 //! HTTP status, a breaker state. Never a reference id, request id or
 //! any personal value.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds: 1 ms to 10 s, for both the gRPC calls and the
@@ -41,7 +44,17 @@ pub struct Metrics {
     upstream_retries: IntCounter,
     coalesced: IntCounter,
     circuit_state: IntGaugeVec,
+    log_lines_dropped: IntCounter,
+    /// Held while the log counter catches up with the process's total, so
+    /// two scrapes at once cannot both add the same drops.
+    log_lines_catch_up: Arc<Mutex<()>>,
 }
+
+/// The metrics could not be encoded (a collector produced a family the text
+/// format cannot hold): the scrape must fail loudly, not look empty.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode the metrics: {0}")]
+pub struct EncodeError(#[from] prometheus::Error);
 
 /// How an upstream attempt ended, as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +172,10 @@ impl Metrics {
             ),
             &["state"],
         )?;
+        let log_lines_dropped = IntCounter::new(
+            "ktp_gateway_log_lines_dropped_total",
+            "Log lines dropped because stdout was not read fast enough (the log queue was full).",
+        )?;
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "ktp_gateway_build_info",
@@ -181,6 +198,7 @@ impl Metrics {
         registry.register(Box::new(upstream_retries.clone()))?;
         registry.register(Box::new(coalesced.clone()))?;
         registry.register(Box::new(circuit_state.clone()))?;
+        registry.register(Box::new(log_lines_dropped.clone()))?;
         registry.register(Box::new(build_info))?;
         let metrics = Self {
             registry,
@@ -195,6 +213,8 @@ impl Metrics {
             upstream_retries,
             coalesced,
             circuit_state,
+            log_lines_dropped,
+            log_lines_catch_up: Arc::default(),
         };
         metrics.set_circuit_state(CircuitState::Closed);
         Ok(metrics)
@@ -258,10 +278,20 @@ impl Metrics {
     }
 
     /// Values read at scrape time rather than kept up to date on every call.
-    pub fn refresh(&self, in_flight: usize, circuit: CircuitState) {
+    /// `log_lines_dropped` is the process's total so far (the log sink is
+    /// process-wide, this registry is not).
+    pub fn refresh(&self, in_flight: usize, circuit: CircuitState, log_lines_dropped: u64) {
         self.grpc_in_flight
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
         self.set_circuit_state(circuit);
+        let _one_at_a_time = self
+            .log_lines_catch_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let counted = self.log_lines_dropped.get();
+        if log_lines_dropped > counted {
+            self.log_lines_dropped.inc_by(log_lines_dropped - counted);
+        }
     }
 
     fn set_circuit_state(&self, phase: CircuitState) {
@@ -277,76 +307,16 @@ impl Metrics {
     }
 
     /// The text exposition of every metric.
-    pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        // Encoding into a Vec cannot fail for well-formed families.
-        if TextEncoder::new()
-            .encode(&self.registry.gather(), &mut out)
-            .is_err()
-        {
-            return String::new();
-        }
-        String::from_utf8(out).unwrap_or_default()
+    pub fn encode(&self) -> Result<String, EncodeError> {
+        Ok(TextEncoder::new().encode_to_string(&self.registry.gather())?)
+    }
+
+    /// [`Self::encode`] for tests that read the page.
+    #[cfg(test)]
+    pub(crate) fn render(&self) -> String {
+        self.encode().unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renders_every_metric_with_bounded_labels() {
-        let m = Metrics::new().unwrap();
-        m.record_call(
-            "kyc-lite",
-            "/ktp.v1.KtpService/GetKtpResult",
-            "NOT_FOUND",
-            Duration::from_millis(12),
-            false,
-        );
-        m.record_call(
-            "unknown",
-            "/ktp.v1.KtpService/ExtractKtp",
-            "OK",
-            Duration::from_secs(3),
-            true,
-        );
-        m.record_attempt(
-            AttemptOutcome::HttpError,
-            Some(404),
-            Duration::from_millis(10),
-        );
-        m.record_attempt(
-            AttemptOutcome::TransportError,
-            None,
-            Duration::from_millis(1),
-        );
-        m.record_retry();
-        m.record_coalesced();
-        m.record_check("nik_gender", "fail");
-        m.refresh(3, CircuitState::Open);
-        let text = m.render();
-        for line in [
-            r#"ktp_gateway_grpc_requests_total{code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,
-            r#"ktp_gateway_upstream_requests_total{http_status="404",outcome="http_error"} 1"#,
-            r#"ktp_gateway_upstream_requests_total{http_status="",outcome="transport_error"} 1"#,
-            r#"ktp_gateway_caller_requests_total{caller="kyc-lite",code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,
-            r#"ktp_gateway_checks_total{check="nik_gender",result="fail"} 1"#,
-            "ktp_gateway_upstream_retries_total 1",
-            "ktp_gateway_coalesced_requests_total 1",
-            "ktp_gateway_grpc_requests_in_flight 3",
-            r#"ktp_gateway_upstream_circuit_state{state="open"} 1"#,
-            r#"ktp_gateway_upstream_circuit_state{state="closed"} 0"#,
-            concat!(
-                r#"ktp_gateway_build_info{version=""#,
-                env!("CARGO_PKG_VERSION"),
-                r#""} 1"#
-            ),
-            "# TYPE ktp_gateway_grpc_request_duration_seconds histogram",
-            r#"ktp_gateway_grpc_wait_duration_seconds_count{method="/ktp.v1.KtpService/ExtractKtp"} 1"#,
-            "# TYPE ktp_gateway_upstream_request_duration_seconds histogram",
-        ] {
-            assert!(text.contains(line), "missing {line}\n{text}");
-        }
-    }
-}
+pub(crate) mod tests;

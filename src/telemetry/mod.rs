@@ -1,21 +1,18 @@
 //! The process-wide `tracing` subscriber: JSON lines on stdout by default
 //! (what Kubernetes log collectors parse), or text for a terminal.
+//!
+//! Lines go through a queue bounded in bytes to a thread of their own
+//! (`sink`): logging never waits for stdout, and a pipe that is not read
+//! costs dropped lines ([`lines_dropped`], one WARN once it drains), not
+//! stalled calls.
 
-use std::{
-    cell::Cell,
-    io::{self, Write},
-    sync::{Mutex, PoisonError},
-};
-
-use tracing::{Level, Metadata};
-use tracing_subscriber::{
-    EnvFilter,
-    fmt::{MakeWriter, format::JsonFields},
-};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::{EnvFilter, fmt::format::JsonFields};
 
 use crate::config::{LogFormat, LogSettings};
 
 mod json;
+mod sink;
 
 pub use json::JsonLines;
 
@@ -25,13 +22,28 @@ pub use json::JsonLines;
 #[error("cannot install the log subscriber: {0}")]
 pub struct TelemetryError(String);
 
-/// Installs the global subscriber. Call once, from `main`.
-pub fn init(settings: &LogSettings) -> Result<(), TelemetryError> {
+/// The one queue of the process's log lines.
+static QUEUE: sink::Queue = sink::Queue::new(sink::QUEUE_BYTES);
+
+/// Keep it until exit: dropping it writes the lines still queued, waiting
+/// about a second at most (a stdout nobody reads must not hang the exit).
+#[must_use = "dropping the guard stops the log thread"]
+#[derive(Debug)]
+pub struct LogGuard(#[expect(dead_code, reason = "held for its Drop")] WorkerGuard);
+
+/// Installs the global subscriber and starts the log thread. Call once,
+/// from `main`.
+pub fn init(settings: &LogSettings) -> Result<LogGuard, TelemetryError> {
     let filter =
         EnvFilter::try_new(&*settings.filter).map_err(|e| TelemetryError(e.to_string()))?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the log thread is stdout's writer"
+    )]
+    let (sink, guard) = sink::Sink::new(&QUEUE, std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(Stdout)
+        .with_writer(sink)
         .with_target(true);
     let result = match settings.format {
         // Each call runs in a `call` span holding its request id, so every
@@ -42,93 +54,12 @@ pub fn init(settings: &LogSettings) -> Result<(), TelemetryError> {
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
-    result.map_err(|e| TelemetryError(e.to_string()))
+    result.map_err(|e| TelemetryError(e.to_string()))?;
+    Ok(LogGuard(guard))
 }
 
-/// Stdout, where the runtime's worker threads batch their INFO and finer
-/// lines: written one by one, each line cost a `write` system call, a good
-/// part of the logging cost of a call (`bench/README.md`).
-///
-/// Once [`worker_unparked`] has run on a thread, its INFO, DEBUG and TRACE
-/// lines go to one process-wide buffer, written out when a worker runs out
-/// of work ([`worker_parked`]), at 16 KiB, before the next line of any other
-/// thread or level, and at exit ([`flush`]). Every other line is written at
-/// once. Lines keep their order; only a busy worker's lines wait a little.
-#[derive(Debug, Clone, Copy)]
-struct Stdout;
-
-/// Lines waiting to be written, oldest first.
-static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-const BATCH_BYTES: usize = 16 * 1024;
-
-thread_local! {
-    static BATCHING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// For the runtime's `on_thread_unpark`: this worker's routine lines may wait.
-pub fn worker_unparked() {
-    BATCHING.set(true);
-}
-
-/// For the runtime's `on_thread_park`: the worker is idle, write its lines.
-pub fn worker_parked() {
-    flush();
-}
-
-/// Writes out the lines still waiting (workers do when idle; `main` at exit).
-pub fn flush() {
-    let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
-    if !pending.is_empty() {
-        let _ = write_out(&mut pending);
-    }
-}
-
-fn write_out(pending: &mut Vec<u8>) -> io::Result<()> {
-    #[expect(clippy::disallowed_methods, reason = "this writer is the one that may")]
-    let written = io::stdout().lock().write_all(pending);
-    pending.clear();
-    written
-}
-
-/// One formatted line (tracing's fmt layer writes each line in one call).
-struct Line {
-    may_wait: bool,
-}
-
-impl<'a> MakeWriter<'a> for Stdout {
-    type Writer = Line;
-
-    fn make_writer(&'a self) -> Line {
-        Line { may_wait: false }
-    }
-
-    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Line {
-        Line {
-            may_wait: *meta.level() > Level::WARN && BATCHING.get(),
-        }
-    }
-}
-
-impl Write for Line {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
-        if pending.is_empty() && !self.may_wait {
-            #[expect(clippy::disallowed_methods, reason = "this writer is the one that may")]
-            return io::stdout().lock().write_all(buf);
-        }
-        pending.extend_from_slice(buf);
-        if self.may_wait && pending.len() < BATCH_BYTES {
-            return Ok(());
-        }
-        write_out(&mut pending)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+/// Log lines dropped since start because stdout was not read fast enough
+/// (`ktp_gateway_log_lines_dropped_total`).
+pub fn lines_dropped() -> u64 {
+    QUEUE.dropped()
 }

@@ -13,6 +13,9 @@
 //! - [`examples`]: the Python and Node example clients against the sandbox.
 //! - [`faults`]: the fault-injection matrix (also at trace level, scanning
 //!   the output for secrets).
+//! - [`logs`]: a stdout nobody reads drops log lines (counted, one WARN)
+//!   but never stalls calls or health checks.
+//! - [`metrics_endpoint`]: the metrics port closes silent connections.
 //!
 //! [`harness`] is the one child-process harness they share.
 
@@ -21,4 +24,6 @@ mod deploy;
 mod examples;
 mod faults;
 mod harness;
+mod logs;
+mod metrics_endpoint;
 mod observability;

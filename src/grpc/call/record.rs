@@ -1,6 +1,9 @@
 //! The one log line and the metrics of a call.
 
-use std::sync::{Arc, atomic::Ordering};
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use tonic::{
     Code, Status,
@@ -99,7 +102,7 @@ impl Recorder {
                 self.metrics.record_check(check, check_result(result));
             }
         }
-        let duration_ms = elapsed.as_secs_f64() * 1000.0;
+        let duration_ms = millis(elapsed);
         macro_rules! emit {
             ($lvl:expr) => {
                 tracing::event!(
@@ -134,6 +137,13 @@ impl Drop for Recorder {
     }
 }
 
+/// `elapsed` in milliseconds to the microsecond: `0.468`, not the raw float
+/// `0.46848700000000004` (a whole number of microseconds over 1,000 is the
+/// double nearest that decimal, which is what gets printed).
+fn millis(elapsed: Duration) -> f64 {
+    elapsed.as_micros() as f64 / 1000.0
+}
+
 /// A check result as a metric label.
 fn check_result(result: CheckResult) -> &'static str {
     match result {
@@ -155,4 +165,24 @@ pub(in crate::grpc) fn refusal(status: &Status) -> GatewayError {
         kind,
         message: status.message().to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::millis;
+
+    #[test]
+    fn durations_are_logged_to_the_microsecond() {
+        for (nanos, text) in [
+            (468_487, "0.468"),
+            (104_801_261, "104.801"),
+            (1_000_000, "1"),
+            (999, "0"),
+            (12_345_678_901, "12345.678"),
+        ] {
+            assert_eq!(millis(Duration::from_nanos(nanos)).to_string(), text);
+        }
+    }
 }

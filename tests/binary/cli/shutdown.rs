@@ -83,9 +83,15 @@ async fn single_threaded_runtime_drains_the_same_way() {
     let gateway = draining_gateway_with(&[(env::WORKER_THREADS, "1")]);
     let status = std::fs::read_to_string(format!("/proc/{}/status", gateway.process.pid()))
         .expect("/proc status");
+    // The runtime's one thread, and the log thread that writes stdout.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", gateway.process.pid()))
+        .expect("/proc tasks")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .collect::<Vec<_>>();
     assert!(
-        status.lines().any(|l| l == "Threads:\t1"),
-        "one thread expected:\n{status}"
+        status.lines().any(|l| l == "Threads:\t2")
+            && tasks.iter().any(|comm| comm.trim() == "ktp-gateway-log"),
+        "two threads expected, one of them the log thread: {tasks:?}\n{status}"
     );
     in_flight_call_drains(gateway).await;
 }
