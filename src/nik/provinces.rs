@@ -138,19 +138,33 @@ fn key(raw: &str) -> String {
 /// The province a card's "state" line names (`PROVINSI JAWA BARAT`,
 /// `Jawa Barat`, `DKI JAKARTA`, `DI YOGYAKARTA`, …), if any.
 pub fn by_name(raw: &str) -> Option<&'static Province> {
-    let mut k = key(raw);
-    if let Some(rest) = k.strip_prefix("PROVINSI") {
-        k = rest.to_owned();
-    } else if let Some(rest) = k.strip_prefix("PROV") {
-        k = rest.to_owned();
-    }
+    let k = key(raw);
+    let k = k
+        .strip_prefix("PROVINSI")
+        .or_else(|| k.strip_prefix("PROV"))
+        .unwrap_or(&k);
     if k.is_empty() {
         return None;
     }
-    PROVINCES
+    BY_KEY
         .iter()
-        .find(|p| key(p.name) == k || p.aliases.iter().any(|a| key(a) == k))
+        .find_map(|(name, province)| (name == k).then_some(*province))
 }
+
+/// Every name and alias as its [`key`], made once: every answer looks its
+/// `state` up here, and keying the table per lookup cost a seventh of a
+/// call's instructions (`bench/README.md`, "issue 10, every point merged").
+static BY_KEY: std::sync::LazyLock<Vec<(String, &'static Province)>> =
+    std::sync::LazyLock::new(|| {
+        PROVINCES
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.name)
+                    .chain(p.aliases.iter().copied())
+                    .map(move |name| (key(name), p))
+            })
+            .collect()
+    });
 
 impl Province {
     /// Whether a NIK first issued under `code` agrees with a card printed
