@@ -23,6 +23,24 @@ async fn check(app: &TestApp, service: &str) -> Result<ServingStatus, tonic::Sta
     Ok(r.into_inner().status())
 }
 
+/// A health `Watch` of the KTP service, past its first answer, SERVING.
+async fn watch_serving(
+    health: &mut HealthClient<tonic::transport::Channel>,
+) -> tonic::Streaming<HealthCheckResponse> {
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "ktp.v1.KtpService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
+    watch
+}
+
 #[tokio::test]
 async fn health_reports_serving_for_the_server_and_the_ktp_service() {
     let app = TestApp::spawn().await;
@@ -173,17 +191,7 @@ async fn shutdown_flips_health_lets_in_flight_calls_finish_and_refuses_new_conne
         ),
     );
     let mut health = HealthClient::new(channel(app.addr).await);
-    let mut watch = health
-        .watch(HealthCheckRequest {
-            service: "ktp.v1.KtpService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        watch.next().await.unwrap().unwrap().status(),
-        ServingStatus::Serving
-    );
+    let mut watch = watch_serving(&mut health).await;
 
     let in_flight = app.spawn_call("REF_INFLIGHT");
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -233,17 +241,7 @@ async fn health_says_not_serving_until_exit_and_watch_streams_end_cleanly() {
     ])
     .await;
     let mut health = HealthClient::new(channel(app.addr).await);
-    let mut watch = health
-        .watch(HealthCheckRequest {
-            service: "ktp.v1.KtpService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        watch.next().await.unwrap().unwrap().status(),
-        ServingStatus::Serving
-    );
+    let mut watch = watch_serving(&mut health).await;
     // A Check whose request message is held back: its HTTP/2 stream is
     // open now, its message comes only once the listener has closed.
     let (release, held_message) = tokio::sync::mpsc::channel(1);
