@@ -37,6 +37,8 @@ pub struct Metrics {
     grpc_duration: HistogramVec,
     grpc_wait_duration: HistogramVec,
     grpc_in_flight: IntGauge,
+    grpc_connections_open: IntGauge,
+    grpc_connections_closed: IntCounterVec,
     caller_requests: IntCounterVec,
     checks: IntCounterVec,
     upstream_requests: IntCounterVec,
@@ -55,6 +57,34 @@ pub struct Metrics {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode the metrics: {0}")]
 pub struct EncodeError(#[from] prometheus::Error);
+
+/// Why a client connection of the gRPC port closed, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionEnd {
+    /// The client closed it (or it broke).
+    Client,
+    /// TLS or the HTTP/2 preface failed or took longer than
+    /// `server.handshake_timeout`.
+    Handshake,
+    /// It reached `server.max_connection_age`: GOAWAY, then closed.
+    Age,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl ConnectionEnd {
+    const ALL: [Self; 4] = [Self::Client, Self::Handshake, Self::Age, Self::Shutdown];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Handshake => "handshake",
+            Self::Age => "age",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
 
 /// How an upstream attempt ended, as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +159,20 @@ impl Metrics {
             "ktp_gateway_grpc_requests_in_flight",
             "KtpService calls being answered now.",
         )?;
+        let grpc_connections_open = IntGauge::new(
+            "ktp_gateway_grpc_connections_open",
+            "Client connections of the gRPC port open now (at most server.max_connections).",
+        )?;
+        let grpc_connections_closed = IntCounterVec::new(
+            Opts::new(
+                "ktp_gateway_grpc_connections_closed_total",
+                "Client connections of the gRPC port closed, by reason: client, handshake (failed or timed out), age (server.max_connection_age), shutdown.",
+            ),
+            &["reason"],
+        )?;
+        for end in ConnectionEnd::ALL {
+            grpc_connections_closed.with_label_values(&[end.as_str()]);
+        }
         let caller_requests = IntCounterVec::new(
             Opts::new(
                 "ktp_gateway_caller_requests_total",
@@ -191,6 +235,8 @@ impl Metrics {
         registry.register(Box::new(grpc_duration.clone()))?;
         registry.register(Box::new(grpc_wait_duration.clone()))?;
         registry.register(Box::new(grpc_in_flight.clone()))?;
+        registry.register(Box::new(grpc_connections_open.clone()))?;
+        registry.register(Box::new(grpc_connections_closed.clone()))?;
         registry.register(Box::new(caller_requests.clone()))?;
         registry.register(Box::new(checks.clone()))?;
         registry.register(Box::new(upstream_requests.clone()))?;
@@ -206,6 +252,8 @@ impl Metrics {
             grpc_duration,
             grpc_wait_duration,
             grpc_in_flight,
+            grpc_connections_open,
+            grpc_connections_closed,
             caller_requests,
             checks,
             upstream_requests,
@@ -245,6 +293,19 @@ impl Metrics {
         histogram
             .with_label_values(&[method])
             .observe(duration.as_secs_f64());
+    }
+
+    /// A client connection was accepted.
+    pub fn connection_opened(&self) {
+        self.grpc_connections_open.inc();
+    }
+
+    /// A client connection closed, for `end`.
+    pub fn connection_closed(&self, end: ConnectionEnd) {
+        self.grpc_connections_open.dec();
+        self.grpc_connections_closed
+            .with_label_values(&[end.as_str()])
+            .inc();
     }
 
     /// One consistency check's result (`pass`, `fail`, `not_checked`).

@@ -26,7 +26,10 @@ use super::{
     calls::Calls,
     connection::{CopySmallWrites, read_preface},
 };
-use crate::config::ServerSettings;
+use crate::{
+    config::ServerSettings,
+    metrics::{ConnectionEnd, Metrics},
+};
 
 /// How every connection of the port is served.
 pub(super) struct Connections {
@@ -37,11 +40,30 @@ pub(super) struct Connections {
     handshake_timeout: Duration,
     max_age: Duration,
     age_grace: Duration,
+    metrics: Metrics,
+}
+
+/// One open connection in the metrics: counted open while it lives, and
+/// closed for `end` when dropped (a connection the shutdown grace cuts is
+/// dropped with the default, `Shutdown`).
+struct Open {
+    metrics: Metrics,
+    end: ConnectionEnd,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.metrics.connection_closed(self.end);
+    }
 }
 
 impl Connections {
     /// What `server` asks for, serving `routes`.
-    pub(super) fn new(server: &ServerSettings, routes: Routes) -> Result<Self, ServeError> {
+    pub(super) fn new(
+        server: &ServerSettings,
+        routes: Routes,
+        metrics: Metrics,
+    ) -> Result<Self, ServeError> {
         let tls = match server.tls.settings() {
             Some(files) => Some(TlsAcceptor::from(
                 files.server_config().map_err(ServeError::tls)?,
@@ -63,6 +85,7 @@ impl Connections {
             handshake_timeout: *server.handshake_timeout,
             max_age: *server.max_connection_age,
             age_grace: *server.max_connection_age_grace,
+            metrics,
         })
     }
 
@@ -81,56 +104,60 @@ impl Connections {
         // ±10 %, so that connections opened together (a client fleet
         // restarting) do not all reconnect at the same moment.
         let ends_at = Instant::now() + self.max_age.mul_f64(0.9 + 0.2 * fastrand::f64());
+        self.metrics.connection_opened();
+        let mut open = Open {
+            metrics: self.metrics.clone(),
+            end: ConnectionEnd::Shutdown,
+        };
         let tcp = CopySmallWrites(tcp);
-        match &self.tls {
-            None => {
-                let shaken = self.handshake(read_preface(tcp), &mut stopping).await;
-                if let Some(io) = shaken {
-                    http2_until(&self, io, ends_at, &mut stopping).await;
-                }
-            }
+        open.end = match &self.tls {
+            None => match self.handshake(read_preface(tcp), &mut stopping).await {
+                Ok(io) => http2_until(&self, io, ends_at, &mut stopping).await,
+                Err(end) => end,
+            },
             Some(acceptor) => {
                 let tls_then_preface = async { read_preface(acceptor.accept(tcp).await?).await };
-                let shaken = self.handshake(tls_then_preface, &mut stopping).await;
-                if let Some(io) = shaken {
-                    http2_until(&self, io, ends_at, &mut stopping).await;
+                match self.handshake(tls_then_preface, &mut stopping).await {
+                    Ok(io) => http2_until(&self, io, ends_at, &mut stopping).await,
+                    Err(end) => end,
                 }
             }
-        }
+        };
     }
 
-    /// `handshake` within `server.handshake_timeout`; `None` when it failed,
-    /// ran out of time, or the server stopped first.
+    /// `handshake` within `server.handshake_timeout`; else why not: it
+    /// failed or ran out of time (`Handshake`), or the server stopped first.
     async fn handshake<IO>(
         &self,
         handshake: impl Future<Output = io::Result<IO>>,
         stopping: &mut watch::Receiver<bool>,
-    ) -> Option<IO> {
+    ) -> Result<IO, ConnectionEnd> {
         tokio::select! {
             shaken = tokio::time::timeout(self.handshake_timeout, handshake) => match shaken {
-                Ok(Ok(io)) => Some(io),
+                Ok(Ok(io)) => Ok(io),
                 Ok(Err(error)) => {
                     tracing::debug!(%error, "connection handshake failed");
-                    None
+                    Err(ConnectionEnd::Handshake)
                 }
                 Err(_) => {
                     tracing::debug!("no TLS handshake and HTTP/2 preface within server.handshake_timeout");
-                    None
+                    Err(ConnectionEnd::Handshake)
                 }
             },
-            _ = stopping.wait_for(|stop| *stop) => None,
+            _ = stopping.wait_for(|stop| *stop) => Err(ConnectionEnd::Shutdown),
         }
     }
 }
 
 /// Serves HTTP/2 on `io` until the client leaves, `stopping` turns true or
-/// `ends_at` passes; from the last two, GOAWAY and a drain.
+/// `ends_at` passes; from the last two, GOAWAY and a drain. Returns which.
 async fn http2_until<IO>(
     connections: &Connections,
     io: IO,
     ends_at: Instant,
     stopping: &mut watch::Receiver<bool>,
-) where
+) -> ConnectionEnd
+where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let conn = connections
@@ -142,7 +169,7 @@ async fn http2_until<IO>(
             if let Err(error) = served {
                 tracing::debug!(%error, "connection ended with an error");
             }
-            return;
+            return ConnectionEnd::Client;
         }
         () = tokio::time::sleep_until(ends_at) => true,
         _ = stopping.wait_for(|stop| *stop) => false,
@@ -157,8 +184,10 @@ async fn http2_until<IO>(
         {
             tracing::debug!("connection age grace over; closing the connection");
         }
+        ConnectionEnd::Age
     } else {
         // The server's own shutdown grace bounds this drain.
         let _ = conn.await;
+        ConnectionEnd::Shutdown
     }
 }

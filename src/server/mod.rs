@@ -206,7 +206,7 @@ pub async fn run_with(
     if let Some(v1alpha) = reflection_v1alpha {
         routes = routes.add_service(v1alpha);
     }
-    let connections = Connections::new(&settings.server, routes.add_service(ktp))?;
+    let connections = Connections::new(&settings.server, routes.add_service(ktp), metrics.clone())?;
     let server = serve::serve(listener, connections, async {
         let _ = stop_rx.await;
     });

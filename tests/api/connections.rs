@@ -32,6 +32,26 @@ fn request(id: &str, timeout: Duration) -> tonic::Request<ktp_gateway::proto::Ge
     request
 }
 
+/// `ktp_gateway_grpc_connections_closed_total{reason}`, once it reaches at
+/// least `want` (connections close in the background), or as it is after
+/// 5 s.
+async fn closed_for(app: &TestApp, reason: &str, want: u64) -> u64 {
+    let series = format!("ktp_gateway_grpc_connections_closed_total{{reason=\"{reason}\"}} ");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let page = app.scrape().await;
+        let count = page
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if count >= want || Instant::now() > deadline {
+            return count;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Reads until the server closes the connection; `None` if it is still
 /// open after `within`.
 async fn closed_within(tcp: &mut TcpStream, within: Duration) -> Option<Duration> {
@@ -87,6 +107,13 @@ async fn a_connection_that_never_completes_the_preface_is_closed_after_the_hands
     let partial_closed = closed_within(&mut partial, Duration::from_secs(5)).await;
     assert!(silent_closed.is_some(), "a silent connection stayed open");
     assert!(partial_closed.is_some(), "a half-sent preface stayed open");
+    assert_eq!(closed_for(&app, "handshake", 2).await, 2);
+    assert!(
+        app.scrape()
+            .await
+            .contains("ktp_gateway_grpc_connections_open 0\n"),
+        "both closed, none open"
+    );
 
     // A client that spoke HTTP/2 in time keeps its connection past the
     // timeout: a call still in flight after it completes.
@@ -202,6 +229,11 @@ async fn an_aged_connection_gets_goaway_and_its_calls_in_flight_finish_within_th
         .get_ktp_result(request("ACROSS_THE_AGE", Duration::from_secs(10)))
         .await;
     assert!(again.is_ok(), "after the GOAWAY: {again:?}");
+    assert!(
+        closed_for(&app, "age", 2).await >= 2,
+        "closes by age counted"
+    );
+    assert_eq!(closed_for(&app, "handshake", 0).await, 0);
 }
 
 #[tokio::test]
