@@ -7,7 +7,7 @@
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
-    process::{Child, ChildStdout, Command, ExitStatus, Stdio},
+    process::{ChildStdout, Command, ExitStatus, Stdio},
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -18,8 +18,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::harness::{
-    EXIT_TIMEOUT, LOG_TIMEOUT, SERVING_MESSAGE, START_TIMEOUT, gateway_command, health_status,
-    ktp_request,
+    EXIT_TIMEOUT, KillOnDrop, LOG_TIMEOUT, SERVING_MESSAGE, START_TIMEOUT, gateway_command,
+    health_status, ktp_request,
 };
 
 /// How long one call may take before the test calls it stalled: generous,
@@ -248,16 +248,4 @@ async fn a_stdout_nobody_reads_does_not_hang_the_exit() {
     call_until_dropping(&channel, &metrics_addr).await;
     // The last lines cannot be written; the exit waits for them a moment only.
     assert_eq!(stop(&mut child).await.code(), Some(0));
-}
-
-/// The gateway, killed if the test ends before it does.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }

@@ -5,7 +5,7 @@
 use std::{
     io::ErrorKind,
     net::{SocketAddr, TcpStream},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -16,8 +16,8 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus}
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    EXIT_TIMEOUT, Gateway, Process, SERVING_MESSAGE, env, gateway_command, health_status,
-    ktp_request,
+    EXIT_TIMEOUT, Gateway, KillOnDrop, Process, SERVING_MESSAGE, env, gateway_command,
+    health_status, ktp_request,
 };
 
 /// Answers after 60 s in the sandbox: always still in flight at SIGTERM.
@@ -358,17 +358,5 @@ fn sigterm_right_after_serving_is_handled() {
             output.contains("received SIGTERM, starting shutdown"),
             "attempt {attempt}:\n{output}"
         );
-    }
-}
-
-/// A bare child process (its stdout goes to the watcher), killed on drop.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
     }
 }

@@ -305,3 +305,16 @@ pub(crate) fn run_to_exit(cmd: Command) -> Exited {
         stderr: std::mem::take(&mut process.stderr),
     }
 }
+
+/// A bare child process (its stdout the test's own to read), killed if the
+/// test ends before it does.
+pub(crate) struct KillOnDrop(pub(crate) Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
