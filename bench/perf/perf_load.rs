@@ -5,6 +5,7 @@
 //!   once from the same upstream JSON the gateway receives, so both send the
 //!   same bytes) and no upstream call; `--delay-ms` answers after a timer,
 //!   standing in for the upstream's latency.
+//! - `https-upstream`: the fake vendor over HTTPS (`https_upstream.rs`).
 //! - `bare`: a bare proxy (tonic + reqwest + the gateway's JSON and
 //!   protobuf conversion, none of its features), for reference.
 //! - `start`: spawns a server command, and measures the time from spawn to
@@ -26,6 +27,8 @@ use std::{
     process::{Command, ExitCode, Stdio},
     time::{Duration, Instant},
 };
+
+mod https_upstream;
 
 use clap::{Parser, Subcommand};
 use ktp_gateway::{
@@ -67,6 +70,23 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
     },
+    /// Serve the fake vendor over HTTPS (HTTP/2 or HTTP/1.1 through ALPN).
+    HttpsUpstream {
+        #[arg(long)]
+        addr: SocketAddr,
+        /// The JSON every request is answered with.
+        #[arg(long)]
+        body: PathBuf,
+        /// Answer after this many milliseconds.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+        /// Where to write the CA certificate (PEM) the gateway must trust.
+        #[arg(long)]
+        ca_out: PathBuf,
+        /// Offer only HTTP/1.1 through ALPN.
+        #[arg(long)]
+        http1_only: bool,
+    },
     /// Serve a bare proxy: tonic + reqwest + JSON → protobuf, no features.
     Bare {
         #[arg(long)]
@@ -106,6 +126,19 @@ fn main() -> ExitCode {
             body,
             reference_id,
             Duration::from_millis(delay_ms),
+        )),
+        Cmd::HttpsUpstream {
+            addr,
+            body,
+            delay_ms,
+            ca_out,
+            http1_only,
+        } => runtime().block_on(https_upstream::serve(
+            addr,
+            body,
+            Duration::from_millis(delay_ms),
+            ca_out,
+            http1_only,
         )),
         Cmd::Bare { addr, upstream } => runtime().block_on(bare(addr, upstream)),
         Cmd::Start {

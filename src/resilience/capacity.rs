@@ -22,12 +22,13 @@ const MIB: u64 = 1024 * KIB;
 /// rounded up with a margin for the allocator's own growth.
 pub const BASELINE_BYTES: u64 = 16 * MIB;
 
-/// Memory one call in flight holds at the peak: the upstream HTTP/1.1
-/// connection's buffers, the h2 stream, the call's futures.
-/// `bench/perf/run` at 2,000 in flight against a 100 ms upstream measured
-/// (peak RSS − idle RSS) ÷ 2,000 at about 61 KiB (`bench/README.md`,
-/// "2026-12-05: issue 10, memory"); rounded up so a heavier answer fits.
-pub const PER_CALL_BYTES: u64 = 64 * KIB;
+/// Memory one call in flight holds at the peak, on the costliest upstream
+/// path, HTTPS with HTTP/1.1: the connection's hyper and rustls buffers, the
+/// h2 stream, the call's futures. `bench/perf/run` against a 100 ms upstream
+/// measured (peak RSS − idle RSS) ÷ in flight at 69 KiB (1,000) and 66 KiB
+/// (2,000) there, 61 KiB over plain HTTP/1.1 and 26 KiB over HTTP/2
+/// (`bench/README.md`, "2026-12-06: where the memory goes"); rounded up.
+pub const PER_CALL_BYTES: u64 = 72 * KIB;
 
 /// Calls may take half of what is left after the baseline: the other half
 /// absorbs allocator fragmentation, log bursts and the kernel's socket
@@ -50,7 +51,7 @@ pub const SUBMIT_BYTES_PER_IMAGE_BYTE: u64 = 2;
 /// The cap when no memory figure could be read (not Linux): the one derived
 /// for a 256 MiB pod, the base manifest's limit, at the default submit
 /// settings (16 images of 5,000,000 bytes).
-pub const FALLBACK_CAP: usize = 699;
+pub const FALLBACK_CAP: usize = 621;
 
 /// Where the memory limit came from (logged at start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

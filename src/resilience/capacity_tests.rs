@@ -7,11 +7,11 @@ const GIB: u64 = 1024 * MIB;
 #[test]
 fn limit_to_cap() {
     for (limit, cap) in [
-        (256 * MIB, 1_920),
-        (512 * MIB, 3_968),
-        (128 * MIB, 896),
-        (GIB, 8_064),
-        (32 * MIB, 128),
+        (256 * MIB, 1_706),
+        (512 * MIB, 3_527),
+        (128 * MIB, 796),
+        (GIB, 7_168),
+        (32 * MIB, 113),
         // Clamped below: a tiny pod still takes some calls.
         (20 * MIB, MIN_CAP),
         (16 * MIB, MIN_CAP),
@@ -26,9 +26,9 @@ fn limit_to_cap() {
     let submits = submit_reserve(16, 5_000_000);
     assert_eq!(submits, 160_000_000);
     for (limit, cap) in [
-        (256 * MIB, 699),
-        (512 * MIB, 2_747),
-        (GIB, 6_843),
+        (256 * MIB, 621),
+        (512 * MIB, 2_442),
+        (GIB, 6_082),
         // Submits alone fill a small pod: the floor still holds.
         (128 * MIB, MIN_CAP),
     ] {
@@ -49,10 +49,10 @@ fn the_derived_cap_fits_its_limit() {
             assert!(memory_for(cap, submits) <= limit, "{mib} MiB with submits");
         }
     }
-    assert_eq!(memory_for(1_920, 0), 136 * MIB);
+    assert_eq!(memory_for(1_920, 0), 151 * MIB);
     assert_eq!(
-        memory_for(699, 160_000_000),
-        16 * MIB + 160_000_000 + 699 * 64 * 1024
+        memory_for(621, 160_000_000),
+        16 * MIB + 160_000_000 + 621 * 72 * 1024
     );
     assert_eq!(memory_for(usize::MAX, 0), u64::MAX);
 }
