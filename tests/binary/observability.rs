@@ -192,9 +192,50 @@ async fn rules_and_panels_name_only_metrics_a_live_scrape_has() {
             "{file} names metrics the binary does not export: {missing:?}"
         );
     }
+    // And the other way round: every family the binary exports has a panel,
+    // so a new metric does not ship invisible to the on-call engineer.
+    let shown = metric_names(&std::fs::read_to_string(repo(DASHBOARD)).unwrap());
+    let unshown = unshown(&exported, &shown);
+    assert!(
+        unshown.is_empty(),
+        "{DASHBOARD} has no panel for {unshown:?}"
+    );
     assert!(
         !scrape.contains("REFERENCE_ID"),
         "a reference id leaked into a label"
     );
     gateway.stop();
+}
+
+/// Exported `ktp_gateway_*` families (`# TYPE` names; a histogram counts as
+/// shown through its `_bucket`, `_sum` or `_count` series) that no panel names.
+fn unshown(exported: &BTreeSet<String>, shown: &BTreeSet<String>) -> Vec<String> {
+    exported
+        .iter()
+        .filter(|family| family.starts_with("ktp_gateway_"))
+        .filter(|family| {
+            !["", "_bucket", "_sum", "_count"]
+                .iter()
+                .any(|suffix| shown.contains(&format!("{family}{suffix}")))
+        })
+        .filter(|family| {
+            // Sample names of a histogram are not families of their own.
+            !["_bucket", "_sum", "_count"].iter().any(|suffix| {
+                family
+                    .strip_suffix(suffix)
+                    .is_some_and(|base| exported.contains(base))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_family_without_a_panel_is_caught() {
+    let scrape = "# TYPE ktp_gateway_h histogram\nktp_gateway_h_bucket{le=\"1\"} 0\nktp_gateway_h_sum 0\nktp_gateway_h_count 0\n# TYPE ktp_gateway_c counter\nktp_gateway_c 1\n";
+    let exported = exported(scrape);
+    let shown = metric_names("histogram_quantile(0.5, rate(ktp_gateway_h_bucket[5m]))");
+    assert_eq!(unshown(&exported, &shown), vec!["ktp_gateway_c".to_owned()]);
+    let shown = metric_names("rate(ktp_gateway_h_count[5m]) + ktp_gateway_c");
+    assert!(unshown(&exported, &shown).is_empty());
 }
