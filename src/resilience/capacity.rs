@@ -25,9 +25,9 @@ pub const BASELINE_BYTES: u64 = 16 * MIB;
 /// Memory one call in flight holds at the peak, on the costliest upstream
 /// path, HTTPS with HTTP/1.1: the connection's hyper and rustls buffers, the
 /// h2 stream, the call's futures. `bench/perf/run` against a 100 ms upstream
-/// measured (peak RSS − idle RSS) ÷ in flight at 69 KiB (1,000) and 66 KiB
-/// (2,000) there, 61 KiB over plain HTTP/1.1 and 26 KiB over HTTP/2
-/// (`bench/README.md`, "2026-12-06: where the memory goes"); rounded up.
+/// measured (peak RSS − idle RSS) ÷ in flight at 66-72 KiB there (1,000 and
+/// 2,000 in flight, two runs), 55-61 KiB over plain HTTP/1.1 and 26-28 KiB
+/// over HTTP/2 (`bench/README.md`, "2026-12-06: where the memory goes").
 pub const PER_CALL_BYTES: u64 = 72 * KIB;
 
 /// Calls may take half of what is left after the baseline: the other half
