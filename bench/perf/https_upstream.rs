@@ -45,6 +45,8 @@ pub(crate) async fn serve(
     let builder = Arc::new(builder);
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait instead of spinning.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let _ = tcp.set_nodelay(true);
