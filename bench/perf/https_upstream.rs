@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use ktp_testkit::pki::TestCa;
 use tokio::net::TcpListener;
 use tokio_rustls::{
     TlsAcceptor,
@@ -76,19 +76,13 @@ pub(crate) async fn serve(
 /// `upstream.ca_file`) and a server certificate for 127.0.0.1 it signed.
 fn acceptor(ca_out: &PathBuf, http1_only: bool) -> Result<TlsAcceptor, String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|e| err(&e))?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().map_err(|e| err(&e))?;
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(|e| err(&e))?;
-    let key = KeyPair::generate().map_err(|e| err(&e))?;
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .and_then(|p| p.signed_by(&key, &ca))
-        .map_err(|e| err(&e))?;
+    let ca = TestCa::new().map_err(|e| err(&e))?;
+    let leaf = ca.leaf(&["127.0.0.1"]).map_err(|e| err(&e))?;
     std::fs::write(ca_out, ca.pem()).map_err(|e| format!("{}: {e}", ca_out.display()))?;
-    let certs = CertificateDer::pem_slice_iter(cert.pem().as_bytes())
+    let certs = CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| err(&e))?;
-    let key = PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).map_err(|e| err(&e))?;
+    let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).map_err(|e| err(&e))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -11,6 +11,7 @@
 //! - [`error_table`]: the README's error table as data, with examples; its
 //!   own tests check it against README.md, row by row and cell by cell.
 //! - [`check`]: whether a `tonic::Status` is the answer an example expects.
+//! - [`pki`]: a throw-away CA and the leaf certificates it signs.
 //!
 //! It never depends on `ktp-gateway` (the gateway's unit tests use it as a
 //! dev-dependency), so nothing here needs the generated protobuf types: what
@@ -22,3 +23,4 @@ pub mod check;
 pub mod error_table;
 pub mod fake_upstream;
 pub mod images;
+pub mod pki;

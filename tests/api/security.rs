@@ -2,8 +2,7 @@
 
 use std::io::Write;
 
-use ktp_testkit::fake_upstream::Reply;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use ktp_testkit::{fake_upstream::Reply, pki::TestCa};
 use tempfile::NamedTempFile;
 use tonic::{
     Code,
@@ -32,24 +31,14 @@ fn file(contents: &str) -> NamedTempFile {
 }
 
 fn pki() -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let leaf = |name: &str| {
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec![name.to_owned()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = leaf("localhost");
-    let (client_cert_pem, client_key_pem) = leaf("client.example");
+    let ca = TestCa::new().unwrap();
+    let server = ca.leaf(&["localhost"]).unwrap();
+    let client = ca.leaf(&["client.example"]).unwrap();
     Pki {
         ca_pem: ca.pem(),
-        server: (file(&server_cert), file(&server_key)),
-        client_cert_pem,
-        client_key_pem,
+        server: (file(&server.cert_pem), file(&server.key_pem)),
+        client_cert_pem: client.cert_pem,
+        client_key_pem: client.key_pem,
         ca_file: file(&ca.pem()),
     }
 }

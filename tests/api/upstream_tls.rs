@@ -14,8 +14,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use ktp_testkit::card_holders::VENDOR_SAMPLE_SUCCESS;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use ktp_testkit::{card_holders::VENDOR_SAMPLE_SUCCESS, pki::TestCa};
 use tempfile::NamedTempFile;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_rustls::{
@@ -39,21 +38,14 @@ struct Pki {
 impl Pki {
     /// A CA, and a server certificate for `names` signed by it.
     fn new(names: &[&str]) -> Self {
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
+        let ca = TestCa::new().unwrap();
+        let leaf = ca.leaf(names).unwrap();
         let mut ca_file = NamedTempFile::new().unwrap();
         ca_file.write_all(ca.pem().as_bytes()).unwrap();
         Self {
             ca_file,
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
+            cert_pem: leaf.cert_pem,
+            key_pem: leaf.key_pem,
         }
     }
 
