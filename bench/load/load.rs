@@ -386,6 +386,11 @@ impl Gateway {
             ),
             ("KTP_GATEWAY__UPSTREAM__APP_ID", "load-app-id".to_owned()),
             ("KTP_GATEWAY__UPSTREAM__API_KEY", "load-api-key".to_owned()),
+            // The load carries no tokens: callers unauthenticated, explicitly.
+            (
+                "KTP_GATEWAY__AUTH__ALLOW_UNAUTHENTICATED",
+                "true".to_owned(),
+            ),
             ("KTP_GATEWAY__LOG__FORMAT", "json".to_owned()),
             ("KTP_GATEWAY__LOG__FILTER", "info".to_owned()),
             ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "100ms".to_owned()),

@@ -4,15 +4,20 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
 
-use crate::security::auth::BearerTokens;
+use crate::security::auth::{BearerTokens, TokensError};
 
 /// `[auth]`: whether calls need a bearer token, and which ones are accepted.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
-    /// Set: calls need one of the tokens in this file; unset: no auth (a
-    /// mesh or the network policy guards the port).
+    /// Set: calls need one of the tokens in this file.
     pub tokens_file: Option<TokensFile>,
+    /// The explicit opt-out of caller authentication outside the sandbox
+    /// (a mesh or the network policy guards the port). Without it, a
+    /// gateway with neither `tokens_file` nor mutual TLS refuses to start:
+    /// national-ID data must not be served to anyone by default. Tokens,
+    /// when set, apply regardless.
+    pub allow_unauthenticated: bool,
 }
 
 impl AuthSettings {
@@ -30,11 +35,19 @@ pub struct TokensFile {
     tokens: BearerTokens,
 }
 
+impl TokensFile {
+    /// Reads the file at `path` now, as loading the settings does (for
+    /// settings built in code: tests, benches).
+    pub fn load(path: impl Into<PathBuf>) -> Result<Self, TokensError> {
+        let path = path.into();
+        let tokens = BearerTokens::load(&path)?;
+        Ok(Self { path, tokens })
+    }
+}
+
 impl<'de> Deserialize<'de> for TokensFile {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let path = PathBuf::deserialize(d)?;
-        let tokens = BearerTokens::load(&path).map_err(D::Error::custom)?;
-        Ok(Self { path, tokens })
+        Self::load(PathBuf::deserialize(d)?).map_err(D::Error::custom)
     }
 }
 

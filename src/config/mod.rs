@@ -108,6 +108,15 @@ pub enum ConfigError {
         /// What is wrong; never the value of a secret.
         why: String,
     },
+    /// Nothing authenticates callers outside the sandbox: no tokens file,
+    /// no mutual TLS, and no explicit opt-out.
+    #[error(
+        "callers are not authenticated: set auth.tokens_file (KTP_GATEWAY__AUTH__TOKENS_FILE) to a file of bearer tokens, \
+         or server.tls.client_ca_file (KTP_GATEWAY__SERVER__TLS__CLIENT_CA_FILE) for mutual TLS, \
+         or auth.allow_unauthenticated = true (KTP_GATEWAY__AUTH__ALLOW_UNAUTHENTICATED) if a mesh or network policy \
+         alone guards the port (--sandbox needs none of these)"
+    )]
+    Unauthenticated,
     /// A setting with no default is not set (the credentials, unless the
     /// sandbox answers).
     #[error("missing {key}: set {env} or {env}_FILE (or run with --sandbox)")]
@@ -216,6 +225,13 @@ impl Settings {
         settings.validate(sources.sandbox)
     }
 
+    /// Settings built in code (tests, benches: `Settings::default()` with
+    /// fields set) checked by the rules [`Settings::load`] applies after
+    /// reading its sources, with the credentials resolved.
+    pub fn checked(self) -> Result<Self, ConfigError> {
+        self.validate(false)
+    }
+
     /// The rules between settings; each setting's own were checked as it was
     /// deserialised. Resolves the credentials.
     fn validate(mut self, sandbox_flag: bool) -> Result<Self, ConfigError> {
@@ -260,6 +276,12 @@ impl Settings {
                 &u.api_key,
                 u.api_key_file.as_deref(),
             )?;
+        }
+        let authenticated = self.auth.tokens_file.is_some()
+            || self.server.tls.client_ca_file.is_some()
+            || self.auth.allow_unauthenticated;
+        if !self.sandbox.enabled && !authenticated {
+            return Err(ConfigError::Unauthenticated);
         }
         Ok(self)
     }

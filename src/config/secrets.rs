@@ -19,6 +19,12 @@ impl Secret {
     pub(super) fn fixed(value: &'static str) -> Self {
         Self(Some(SecretString::from(value)))
     }
+
+    /// A credential set in code (tests, benches), as if read from its
+    /// variable.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Some(SecretString::from(value.into())))
+    }
 }
 
 /// Empty until loaded: a loaded [`Settings`](super::Settings) always holds

@@ -25,6 +25,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 use tonic::service::Routes;
+use tower::Layer;
 
 use crate::{
     config::Settings,
@@ -199,12 +200,16 @@ pub async fn run_with(
         .local_addr()
         .map_or_else(|_| "unknown".to_owned(), |a| a.to_string());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // Reflection shows the contract only, but where callers need a token
+    // for the data they need one for the schema too; health stays open
+    // (the kubelet sends no token).
+    let schema_auth = grpc::auth::AuthLayer::new(settings.auth.tokens().cloned());
     let mut routes = Routes::new(health_service);
     if let Some(v1) = reflection_v1 {
-        routes = routes.add_service(v1);
+        routes = routes.add_service(schema_auth.layer(v1));
     }
     if let Some(v1alpha) = reflection_v1alpha {
-        routes = routes.add_service(v1alpha);
+        routes = routes.add_service(schema_auth.layer(v1alpha));
     }
     let connections = Connections::new(&settings.server, routes.add_service(ktp), metrics.clone())?;
     let server = serve::serve(listener, connections, async {

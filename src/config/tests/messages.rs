@@ -283,6 +283,7 @@ fn an_unusable_upstream_ca_file_is_a_config_error() {
     let settings = load_env(&[
         CREDS[0],
         CREDS[1],
+        CREDS[2],
         ("KTP_GATEWAY__UPSTREAM__CA_FILE", &good),
     ])
     .expect("a PEM CA loads");

@@ -16,7 +16,7 @@ use std::{path::Path, sync::Arc};
 
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-pub use tokens::{LineError, TokensError};
+pub use tokens::{LineError, PLACEHOLDER_PREFIX, TokensError};
 
 use crate::fields::FieldSet;
 

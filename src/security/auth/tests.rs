@@ -91,6 +91,9 @@ fn a_malformed_line_is_named_by_number_without_its_token() {
             3,
             Repeated { first: 1 },
         ),
+        // An example file deployed as it is must not let anyone in.
+        ("ok\nPLACEHOLDER-onboarding caller=a\n", 2, Placeholder),
+        ("PLACEHOLDER\n", 1, Placeholder),
     ] {
         let got = BearerTokens::parse(text).map(|_| ()).unwrap_err();
         assert_eq!(got, (line, want.clone()), "{text:?}");

@@ -69,7 +69,17 @@ pub enum LineError {
         /// The earlier line.
         first: usize,
     },
+    /// A token of an example file (`PLACEHOLDER…`), which must never
+    /// authenticate anyone: the file was deployed without being filled in.
+    #[error(
+        "the token begins with `{PLACEHOLDER_PREFIX}`: an example value, not a token; replace it with a real one"
+    )]
+    Placeholder,
 }
+
+/// How the example files' tokens begin (deploy/overlays/prod); a token that
+/// begins so refuses the start.
+pub const PLACEHOLDER_PREFIX: &str = "PLACEHOLDER";
 
 /// A token line, parsed.
 pub(super) struct Entry<'a> {
@@ -87,6 +97,9 @@ pub(super) fn parse_line(line: &str) -> Result<Option<Entry<'_>>, LineError> {
     let Some(token) = words.next() else {
         return Ok(None);
     };
+    if token.starts_with(PLACEHOLDER_PREFIX) {
+        return Err(LineError::Placeholder);
+    }
     let (mut name, mut fields) = (None, None);
     for word in words {
         match word.split_once('=') {

@@ -44,11 +44,15 @@ pub(crate) mod env {
     pub(crate) const APP_ID_FILE: &str = "KTP_GATEWAY__UPSTREAM__APP_ID_FILE";
     pub(crate) const API_KEY: &str = "KTP_GATEWAY__UPSTREAM__API_KEY";
     pub(crate) const API_KEY_FILE: &str = "KTP_GATEWAY__UPSTREAM__API_KEY_FILE";
+    pub(crate) const TOKENS_FILE: &str = "KTP_GATEWAY__AUTH__TOKENS_FILE";
+    pub(crate) const ALLOW_UNAUTHENTICATED: &str = "KTP_GATEWAY__AUTH__ALLOW_UNAUTHENTICATED";
 }
 
 /// A command for the binary with a clean environment: only `PATH`, an
-/// ephemeral loopback port, JSON logs at `info`, then `vars` (which may
-/// override those). Inherited `KTP_GATEWAY__*` and `RUST_LOG` are gone.
+/// ephemeral loopback port, JSON logs at `info`, callers unauthenticated by
+/// the explicit opt-out (a test of the start's auth rule sets it `false`;
+/// a tokens file applies anyway), then `vars` (which may override those).
+/// Inherited `KTP_GATEWAY__*` and `RUST_LOG` are gone.
 pub(crate) fn gateway_command(args: &[&str], vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear();
@@ -59,6 +63,7 @@ pub(crate) fn gateway_command(args: &[&str], vars: &[(&str, &str)]) -> Command {
         .env(env::METRICS_ADDR, "127.0.0.1:0")
         .env(env::LOG_FORMAT, "json")
         .env(env::LOG_FILTER, "info")
+        .env(env::ALLOW_UNAUTHENTICATED, "true")
         .envs(vars.iter().copied())
         .args(args);
     cmd
