@@ -29,6 +29,13 @@
 //! - The kubelet's preStop sleep is not waited out: SIGTERM is sent at once,
 //!   and the time from SIGTERM to exit must fit what is left of
 //!   `terminationGracePeriodSeconds` after the sleep.
+//!
+//! Once the probes pass, one `ktp.v1.KtpService` call (a `GetKtpResult`
+//! with an empty reference id, which the service refuses as
+//! INVALID_ARGUMENT before any upstream request) checks authentication as
+//! configured: with a tokens file, the call without a token must get
+//! UNAUTHENTICATED and the call with the first token of the mounted file must
+//! reach the service; without one, the call without a token must reach it.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -38,16 +45,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-use ktp_gateway::config::{LogFormat, Settings, Sources};
+use ktp_gateway::{
+    config::{LogFormat, Settings, Sources},
+    proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient},
+};
 use serde_json::Value;
 use tempfile::TempDir;
-use tonic::transport::Endpoint;
+use tonic::{Code, transport::Endpoint};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
 use super::manifests::{Dockerfile, Manifests, base64_decode, repo_root};
-use crate::harness::{BIN, Process, SERVING_MESSAGE, env};
+use crate::harness::{BIN, EXIT_TIMEOUT, Process, SERVING_MESSAGE, env};
 
 /// The container that runs the gateway.
 pub(super) const CONTAINER: &str = "ktp-gateway";
@@ -80,6 +90,11 @@ pub(super) struct Report {
     /// What a scrape of the metrics path gave, when the binary announced a
     /// metrics listener (`None`: it announced none, nothing was required).
     pub metrics_scrape: Option<String>,
+    /// `auth.tokens_file` as the binary resolved it (a path under the temp
+    /// root), `None` when calls need no token.
+    pub tokens_file: Option<PathBuf>,
+    /// What each `KtpService` call of the authentication check got.
+    pub calls: Vec<String>,
 }
 
 /// A native gRPC probe of the container.
@@ -550,6 +565,32 @@ impl Launch {
         Settings::load(sources).map_err(|e| e.to_string())
     }
 
+    /// The container's process on this machine: its args and env, the
+    /// listen ports made ephemeral (`grpc_ip` kept), a clean environment.
+    fn command(&self, grpc_ip: IpAddr) -> Command {
+        let mut overrides = vec![(GRPC_ADDR_ENV, SocketAddr::new(grpc_ip, 0).to_string())];
+        let metrics_ip = self
+            .metrics_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        let metrics_override = (METRICS_ADDR_ENV, SocketAddr::new(metrics_ip, 0).to_string());
+        // A binary without metrics.addr would reject the key: add it unless
+        // it alone turns an accepted configuration into a refused one.
+        if self
+            .settings(std::slice::from_ref(&metrics_override))
+            .is_ok()
+            || self.settings(&[]).is_err()
+        {
+            overrides.push(metrics_override);
+        }
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .envs(&self.env)
+            .envs(overrides.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(&self.args)
+            .current_dir(&self.root);
+        cmd
+    }
+
     /// `metrics.addr` as configured (file, then env), else its default.
     /// Read with the `config` crate as the binary layers it, so that this
     /// holds whether or not the binary already serves metrics.
@@ -579,6 +620,141 @@ impl Launch {
         addr.parse()
             .map_err(|_| format!("metrics.addr {addr:?} is not IP:port"))
     }
+}
+
+/// How a start of the container's process ended when it ended by itself.
+#[derive(Debug)]
+pub(super) struct Exit {
+    pub code: Option<i32>,
+    /// stdout and stderr.
+    pub output: String,
+    /// The temporary root the pod's mounts were written under: a path the pod
+    /// sees as `/x` is `root/x` here.
+    pub root: PathBuf,
+}
+
+/// Starts the container's process exactly as [`check`] does (mounts under a
+/// temporary root, ephemeral ports) and waits for it to exit by itself: for
+/// renderings the binary must refuse. `Err` when the pod cannot even be
+/// recreated, or when the process was still running after [`EXIT_TIMEOUT`]
+/// (killed then).
+pub(super) fn run_until_exit(m: &Manifests) -> Result<Exit, Vec<String>> {
+    let mut errors = Vec::new();
+    let Some(pod) = Pod::read(m, &mut errors) else {
+        return Err(errors);
+    };
+    let launch = Launch::prepare(m, &pod)?;
+    let mut process = Process::spawn(launch.command(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a multi-thread test runtime, around the synchronous process harness"
+    )]
+    let status = tokio::task::block_in_place(|| process.try_wait_exit(EXIT_TIMEOUT));
+    let output = process.output();
+    match status {
+        Some(status) => Ok(Exit {
+            code: status.code(),
+            output,
+            root: launch.root.clone(),
+        }),
+        None => Err(vec![format!(
+            "the binary was still running {EXIT_TIMEOUT:?} after its start (killed):\n{output}"
+        )]),
+    }
+}
+
+/// `auth.tokens_file` as the binary resolved it, `None` when unset.
+fn tokens_file(settings: &Settings) -> Option<PathBuf> {
+    let auth = serde_json::to_value(&settings.auth).ok()?;
+    auth["tokens_file"].as_str().map(PathBuf::from)
+}
+
+/// The first token of a tokens file (the first word of its first line that
+/// is neither blank nor a `#` comment).
+fn first_token(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))?
+        .split_whitespace()
+        .next()
+}
+
+/// One `GetKtpResult` with an empty reference id (INVALID_ARGUMENT from the
+/// service, no upstream request), with `authorization: Bearer <token>` when
+/// `token` is given; the status code it got.
+async fn ktp_call(target: SocketAddr, token: Option<&str>) -> Result<Code, String> {
+    let timeout = Duration::from_secs(5);
+    let channel = Endpoint::from_shared(format!("http://{target}"))
+        .expect("valid endpoint")
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let mut request = tonic::Request::new(GetKtpResultRequest {
+        read_mask: None,
+        reference_id: String::new(),
+        wait: false,
+    });
+    if let Some(token) = token {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| "the token is not valid ASCII metadata".to_owned())?;
+        request.metadata_mut().insert("authorization", value);
+    }
+    match KtpServiceClient::new(channel).get_ktp_result(request).await {
+        Ok(_) => Ok(Code::Ok),
+        Err(status) => Ok(status.code()),
+    }
+}
+
+/// Calls need a token exactly when a tokens file is configured, and the
+/// file's first token is accepted. Each call's outcome goes to `calls`.
+async fn auth_agrees(
+    target: SocketAddr,
+    tokens_file: Option<&Path>,
+    calls: &mut Vec<String>,
+) -> Result<(), String> {
+    let reached = Code::InvalidArgument;
+    let without = ktp_call(target, None).await?;
+    calls.push(format!("GetKtpResult without a token: {without:?}"));
+    let Some(file) = tokens_file else {
+        return if without == reached {
+            Ok(())
+        } else {
+            Err(format!(
+                "no tokens file is configured, but a KtpService call without a token got \
+                 {without:?}, not {reached:?}"
+            ))
+        };
+    };
+    if without != Code::Unauthenticated {
+        return Err(format!(
+            "auth.tokens_file is set ({}), but a KtpService call without a token got \
+             {without:?}, not Unauthenticated",
+            file.display()
+        ));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        format!(
+            "cannot read the mounted tokens file {}: {e}",
+            file.display()
+        )
+    })?;
+    let token = first_token(&text)
+        .ok_or_else(|| format!("the mounted tokens file {} holds no token", file.display()))?;
+    let with = ktp_call(target, Some(token)).await?;
+    calls.push(format!(
+        "GetKtpResult with the first token of the tokens file: {with:?}"
+    ));
+    if with != reached {
+        return Err(format!(
+            "a KtpService call with the first token of {} got {with:?}, not {reached:?} \
+             (the service's answer to an empty reference id)",
+            file.display()
+        ));
+    }
+    Ok(())
 }
 
 fn write_file(path: &Path, content: &[u8]) {
@@ -827,26 +1003,9 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
     }
 
     // Start it: the container's args and env, ports made ephemeral.
-    let mut overrides = vec![(GRPC_ADDR_ENV, SocketAddr::new(listen.ip(), 0).to_string())];
-    let metrics_ip = launch
-        .metrics_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-    let metrics_override = (METRICS_ADDR_ENV, SocketAddr::new(metrics_ip, 0).to_string());
-    // A binary without metrics.addr would reject the key: add it only if known.
-    if launch
-        .settings(std::slice::from_ref(&metrics_override))
-        .is_ok()
-    {
-        overrides.push(metrics_override);
-    }
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .envs(&launch.env)
-        .envs(overrides.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(&launch.args)
-        .current_dir(&launch.root);
+    let tokens_file = tokens_file(&settings);
     let started = Instant::now();
-    let mut process = Process::spawn(cmd);
+    let mut process = Process::spawn(launch.command(listen.ip()));
     let serving = process
         .try_wait_for_log("announcing the address", START_TIMEOUT, |v| {
             v["message"] == SERVING_MESSAGE
@@ -868,6 +1027,8 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
         startup_time,
         shutdown_time: Duration::ZERO,
         metrics_scrape: None,
+        tokens_file: tokens_file.clone(),
+        calls: Vec::new(),
     };
     // Not required (the probes are gRPC only), but when the binary announces
     // a metrics listener, the scrape path the pod advertises must answer.
@@ -914,6 +1075,11 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
             )),
             Err(e) => errors.push(e),
         }
+    }
+    if errors.is_empty()
+        && let Err(e) = auth_agrees(target, tokens_file.as_deref(), &mut report.calls).await
+    {
+        errors.push(e);
     }
     if !errors.is_empty() {
         errors.push(process.output());

@@ -76,7 +76,13 @@ pub(super) struct Manifests {
 impl Manifests {
     /// Renders `deploy/overlays/<overlay>` exactly as `kubectl apply -k` would.
     pub(super) fn render(overlay: &str) -> Self {
-        let dir = repo_root().join("deploy/overlays").join(overlay);
+        Self::render_dir(&format!("overlays/{overlay}"))
+    }
+
+    /// Renders `deploy/<dir>` (an overlay, or `base`).
+    pub(super) fn render_dir(dir: &str) -> Self {
+        let overlay = dir.strip_prefix("overlays/").unwrap_or(dir);
+        let dir = repo_root().join("deploy").join(dir);
         let dir = dir.to_str().expect("UTF-8 path");
         let yaml = run_kubectl(&["kustomize", dir], b"");
         let json = run_kubectl(
@@ -89,10 +95,7 @@ impl Manifests {
             .into_iter::<Value>()
             .collect::<Result<Vec<_>, _>>()
             .unwrap_or_else(|e| panic!("kubectl printed something that is not JSON: {e}"));
-        assert!(
-            !objects.is_empty(),
-            "deploy/overlays/{overlay} rendered no objects"
-        );
+        assert!(!objects.is_empty(), "{dir} rendered no objects");
         Self {
             overlay: overlay.to_owned(),
             objects,
@@ -133,10 +136,67 @@ impl Manifests {
         assert_eq!(all.len(), 1, "exactly one {kind} expected");
         all.pop().expect("one")
     }
+
+    /// The object of `kind` that Kustomize generated as `name` (its name is
+    /// `name` plus a content-hash suffix, or `name` itself).
+    pub(super) fn generated(&self, kind: &str, name: &str) -> Option<&Value> {
+        self.objects
+            .iter()
+            .find(|o| o["kind"] == kind && is_generated_name(&o["metadata"]["name"], name))
+    }
+
+    /// [`Self::generated`], to change it (the tests' own tokens).
+    pub(super) fn generated_mut(&mut self, kind: &str, name: &str) -> Option<&mut Value> {
+        self.objects
+            .iter_mut()
+            .find(|o| o["kind"] == kind && is_generated_name(&o["metadata"]["name"], name))
+    }
 }
 
-/// Decodes standard base64 (Secret `data`), padding optional.
+/// Whether `actual` is `name` or `name-<hash>` (a Kustomize generator's
+/// suffix: ten lowercase letters and digits).
+pub(super) fn is_generated_name(actual: &Value, name: &str) -> bool {
+    let Some(actual) = actual.as_str() else {
+        return false;
+    };
+    actual == name
+        || actual
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|hash| {
+                hash.len() == 10
+                    && hash
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            })
+}
+
+/// Encodes standard base64 with padding (Secret `data`).
+pub(super) fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let mut acc = 0u32;
+        for (i, &b) in chunk.iter().enumerate() {
+            acc |= u32::from(b) << (16 - 8 * i);
+        }
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(acc >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard base64 (Secret `data`), padding optional. Line breaks
+/// are skipped, as Go's decoder (the API server's) skips them: Kustomize
+/// wraps a long value (a generated Secret from a file) in lines.
 pub(super) fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    let text: String = text.chars().filter(|&c| c != '\n' && c != '\r').collect();
+    let text = text.as_str();
     fn value(c: u8) -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',
@@ -204,11 +264,57 @@ impl Dockerfile {
 }
 
 #[test]
+fn base64_encodes_what_it_decodes() {
+    for text in [
+        &b""[..],
+        b"a",
+        b"ab",
+        b"abc",
+        b"abcd",
+        b"PLACEHOLDER\n\xff\x00",
+    ] {
+        let encoded = base64_encode(text);
+        assert_eq!(encoded.len() % 4, 0, "{encoded}");
+        assert_eq!(base64_decode(&encoded).unwrap(), text, "{encoded}");
+    }
+    assert_eq!(base64_encode(b"PLACEHOLDER"), "UExBQ0VIT0xERVI=");
+}
+
+#[test]
+fn generated_names_carry_a_hash_suffix_or_none() {
+    let name = |s: &str| Value::String(s.to_owned());
+    assert!(is_generated_name(
+        &name("ktp-gateway-tokens-bm65746642"),
+        "ktp-gateway-tokens"
+    ));
+    assert!(is_generated_name(
+        &name("ktp-gateway-tokens"),
+        "ktp-gateway-tokens"
+    ));
+    assert!(!is_generated_name(
+        &name("ktp-gateway-tokens-x"),
+        "ktp-gateway-tokens"
+    ));
+    assert!(!is_generated_name(
+        &name("ktp-gateway-upstream-bm65746642"),
+        "ktp-gateway-tokens"
+    ));
+    assert!(!is_generated_name(
+        &name("ktp-gateway-bm65746642"),
+        "ktp-gateway-tokens"
+    ));
+}
+
+#[test]
 fn base64_decodes_padded_and_unpadded() {
     assert_eq!(base64_decode("UExBQ0VIT0xERVI=").unwrap(), b"PLACEHOLDER");
     assert_eq!(base64_decode("YWI").unwrap(), b"ab");
     assert_eq!(base64_decode("YWJj").unwrap(), b"abc");
     assert_eq!(base64_decode("").unwrap(), b"");
+    assert_eq!(
+        base64_decode("UExBQ0\nVIT0xE\r\nRVI=\n").unwrap(),
+        b"PLACEHOLDER"
+    );
     assert!(base64_decode("a").is_err());
     assert!(base64_decode("a*bc").is_err());
 }

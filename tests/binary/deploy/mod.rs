@@ -15,6 +15,11 @@
 //! a renamed port or health service, a moved probe or listener, a grace
 //! period too short, must each make it fail.
 //!
+//! The prod overlay's tokens Secret holds `PLACEHOLDER` tokens, which the
+//! binary refuses: started as rendered it must exit 2 naming the tokens
+//! file; every other prod test first puts [`TEST_TOKENS`] in their place
+//! ([`runnable`]), as an operator's real Secret would.
+//!
 //! - [`manifests`]: rendering to JSON, lookups, base64, the Dockerfile.
 //! - [`agreement`]: the comparison (the binary runs under
 //!   [`crate::harness::Process`]).
@@ -30,7 +35,19 @@ use std::sync::OnceLock;
 use serde_json::{Value, json};
 
 use agreement::check;
-use manifests::Manifests;
+use manifests::{Manifests, base64_decode, base64_encode};
+
+/// The prod overlay's callers' tokens: the Secret (generated, so its
+/// rendered name carries a hash suffix), its key, where it is mounted, the
+/// file the binary is pointed at, and the variable that points it there.
+const TOKENS_SECRET: &str = "ktp-gateway-tokens";
+const TOKENS_KEY: &str = "tokens";
+const TOKENS_MOUNT: &str = "/var/run/secrets/ktp-gateway-tokens";
+const TOKENS_FILE: &str = "/var/run/secrets/ktp-gateway-tokens/tokens";
+const TOKENS_FILE_ENV: &str = "KTP_GATEWAY__AUTH__TOKENS_FILE";
+/// What the tests put in the tokens Secret in place of the placeholders.
+const TEST_TOKENS: &str =
+    "# the deploy tests' own token\nktp-deploy-test-7f3a9c2e5b8d4160 caller=deploy-test\n";
 
 /// Renders an overlay once per test binary.
 fn rendered(overlay: &'static str) -> Manifests {
@@ -42,6 +59,43 @@ fn rendered(overlay: &'static str) -> Manifests {
         other => panic!("unknown overlay {other}"),
     };
     cell.get_or_init(|| Manifests::render(overlay)).clone()
+}
+
+/// `m` with [`TEST_TOKENS`] in the tokens Secret instead of its placeholders.
+fn with_test_tokens(mut m: Manifests) -> Manifests {
+    let secret = m
+        .generated_mut("Secret", TOKENS_SECRET)
+        .unwrap_or_else(|| panic!("deploy/overlays/prod renders no Secret {TOKENS_SECRET}"));
+    secret["data"][TOKENS_KEY] = json!(base64_encode(TEST_TOKENS.as_bytes()));
+    m
+}
+
+/// The rendering as an operator runs it: prod with real (test) tokens.
+fn runnable(overlay: &'static str) -> Manifests {
+    match overlay {
+        "prod" => with_test_tokens(rendered("prod")),
+        other => rendered(other),
+    }
+}
+
+/// The decoded value of `key` in the generated Secret `name`.
+fn secret_value(m: &Manifests, name: &str, key: &str) -> String {
+    let secret = m
+        .generated("Secret", name)
+        .unwrap_or_else(|| panic!("deploy/overlays/{} renders no Secret {name}", m.overlay));
+    let data = secret["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("Secret {name} has no key {key:?}"));
+    String::from_utf8(base64_decode(data).expect("base64")).expect("UTF-8")
+}
+
+fn container_of(m: &Manifests) -> &Value {
+    m.one("Deployment")["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["name"] == agreement::CONTAINER)
+        .expect("the gateway container")
 }
 
 fn container(m: &mut Manifests) -> &mut Value {
@@ -77,7 +131,7 @@ fn assert_agrees(result: Result<agreement::Report, Vec<String>>) -> agreement::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prod_overlay_agrees_with_the_binary() {
-    let m = rendered("prod");
+    let m = runnable("prod");
     let report = assert_agrees(check(&m).await);
     assert!(!report.sandbox, "prod must call the real upstream");
     assert!(
@@ -92,17 +146,147 @@ async fn prod_overlay_agrees_with_the_binary() {
         "probes: {:#?}\nmetrics: {:?}\nserving after {:?}, exited {:?} after SIGTERM",
         report.probes, report.metrics_scrape, report.startup_time, report.shutdown_time
     );
+    // The tokens file the binary read is the mounted one, and it admitted a
+    // KtpService call with a token of it only.
+    let tokens_file = report.tokens_file.as_ref().expect("prod needs tokens");
+    assert!(
+        tokens_file.ends_with(TOKENS_FILE.trim_start_matches('/')),
+        "the binary read the tokens from {}",
+        tokens_file.display()
+    );
+    assert_eq!(
+        report.calls,
+        [
+            "GetKtpResult without a token: Unauthenticated",
+            "GetKtpResult with the first token of the tokens file: InvalidArgument",
+        ],
+        "{report:#?}"
+    );
+    eprintln!("calls: {:#?}", report.calls);
     let deployment = m.one("Deployment");
     assert!(deployment["spec"]["replicas"].as_i64() >= Some(2));
     assert!(m.one("HorizontalPodAutoscaler")["spec"]["minReplicas"].as_i64() >= Some(2));
-    // The placeholders, never real credentials, are what the test ran with.
-    for (key, value) in m.one("Secret")["data"].as_object().expect("Secret data") {
-        let value = manifests::base64_decode(value.as_str().unwrap_or_default()).unwrap();
+    // As committed, every Secret holds placeholders, never real credentials
+    // or tokens (the tokens file: every token line).
+    let committed = rendered("prod");
+    for secret in committed.all("Secret") {
+        let name = secret["metadata"]["name"].as_str().unwrap_or_default();
+        for (key, value) in secret["data"].as_object().expect("Secret data") {
+            let value =
+                String::from_utf8(base64_decode(value.as_str().unwrap_or_default()).unwrap())
+                    .expect("UTF-8");
+            let tokens_file =
+                manifests::is_generated_name(&secret["metadata"]["name"], TOKENS_SECRET);
+            let values: Vec<&str> = if tokens_file {
+                value
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .collect()
+            } else {
+                vec![value.as_str()]
+            };
+            assert!(!values.is_empty(), "Secret {name} key {key} is empty");
+            for v in values {
+                assert!(
+                    v.starts_with("PLACEHOLDER"),
+                    "Secret {name} key {key} holds a value that is not a placeholder"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn prod_overlay_mounts_the_tokens_file_from_its_secret() {
+    let m = rendered("prod");
+    let c = container_of(&m);
+    let env: Vec<&Value> = c["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["name"] == TOKENS_FILE_ENV)
+        .collect();
+    assert_eq!(env.len(), 1, "one {TOKENS_FILE_ENV} in the container's env");
+    assert_eq!(env[0]["value"], TOKENS_FILE, "{TOKENS_FILE_ENV}");
+    let mounts: Vec<&Value> = c["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["mountPath"] == TOKENS_MOUNT)
+        .collect();
+    assert_eq!(mounts.len(), 1, "one volumeMount at {TOKENS_MOUNT}");
+    assert_eq!(mounts[0]["readOnly"], true, "the tokens mount is read-only");
+    assert!(
+        mounts[0]["subPath"].is_null(),
+        "the whole Secret is mounted"
+    );
+    let volume = m.one("Deployment")["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == mounts[0]["name"])
+        .expect("the tokens mount's volume");
+    let secret_name = &volume["secret"]["secretName"];
+    assert!(
+        manifests::is_generated_name(secret_name, TOKENS_SECRET),
+        "the tokens volume mounts Secret {secret_name}, not {TOKENS_SECRET}"
+    );
+    assert!(
+        volume["secret"]["items"].is_null(),
+        "the Secret's keys are its file names"
+    );
+    let secret = m
+        .generated("Secret", TOKENS_SECRET)
+        .expect("the tokens Secret is rendered");
+    assert_eq!(secret["metadata"]["name"], *secret_name);
+    let keys: Vec<&String> = secret["data"].as_object().expect("data").keys().collect();
+    assert_eq!(keys, [TOKENS_KEY], "the tokens Secret's keys");
+    // The example says what its placeholders do.
+    let example = secret_value(&m, TOKENS_SECRET, TOKENS_KEY);
+    assert!(
+        example.contains("refuses the start"),
+        "the example tokens file says that its placeholders refuse the start:\n{example}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prod_overlay_as_committed_refuses_to_start_on_its_placeholder_tokens() {
+    let m = rendered("prod");
+    let exit = agreement::run_until_exit(&m).unwrap_or_else(|e| {
+        panic!(
+            "the binary must refuse the placeholder tokens:\n{}",
+            e.join("\n")
+        )
+    });
+    let file = exit.root.join(TOKENS_FILE.trim_start_matches('/'));
+    let file = file.to_str().expect("UTF-8 path");
+    assert_eq!(exit.code, Some(2), "exit status\n{}", exit.output);
+    assert!(
+        exit.output.contains(&format!("{file} line 1")),
+        "the refusal names the tokens file ({file}) and the line\n{}",
+        exit.output
+    );
+    assert!(exit.output.contains("PLACEHOLDER"), "{}", exit.output);
+    let example = secret_value(&m, TOKENS_SECRET, TOKENS_KEY);
+    for token in example
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+    {
         assert!(
-            value.starts_with(b"PLACEHOLDER"),
-            "Secret key {key} is not a placeholder"
+            !exit.output.contains(token),
+            "the refusal shows a token\n{}",
+            exit.output
         );
     }
+    assert!(
+        !exit.output.contains(crate::harness::SERVING_MESSAGE),
+        "it served\n{}",
+        exit.output
+    );
+    // And the comparison says so.
+    assert_disagrees(&m, "the binary refuses this configuration").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,6 +295,23 @@ async fn dev_overlay_agrees_with_the_binary_in_sandbox_mode() {
     let report = assert_agrees(check(&m).await);
     assert!(report.sandbox, "dev must use the embedded sandbox");
     assert_eq!(report.probes.len(), 3, "{report:#?}");
+    assert_eq!(report.tokens_file, None, "the sandbox needs no tokens");
+    assert_eq!(
+        report.calls,
+        ["GetKtpResult without a token: InvalidArgument"],
+        "{report:#?}"
+    );
+    assert!(
+        container_of(&m)["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| !e["name"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("KTP_GATEWAY__AUTH__")),
+        "dev sets no auth"
+    );
     assert!(
         m.all("Secret").is_empty(),
         "dev needs no credentials, so it renders no Secret"
@@ -119,7 +320,7 @@ async fn dev_overlay_agrees_with_the_binary_in_sandbox_mode() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renamed_readiness_service_fails() {
-    let mut m = rendered("prod");
+    let mut m = runnable("prod");
     container(&mut m)["readinessProbe"]["grpc"]["service"] = json!("ktp.v1.KtpServiceV2");
     assert_disagrees(
         &m,
@@ -137,21 +338,21 @@ async fn a_renamed_liveness_service_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_renamed_container_port_fails() {
-    let mut m = rendered("prod");
+    let mut m = runnable("prod");
     container(&mut m)["ports"][0]["name"] = json!("grpc-api");
     assert_disagrees(&m, "targetPort \"grpc\" is not a port of the container").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_probe_port_fails() {
-    let mut m = rendered("prod");
+    let mut m = runnable("prod");
     container(&mut m)["livenessProbe"]["grpc"]["port"] = json!(50052);
     assert_disagrees(&m, "livenessProbe targets port 50052").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_port_the_binary_does_not_listen_on_fails() {
-    let mut m = rendered("prod");
+    let mut m = runnable("prod");
     let config = m.one_mut("ConfigMap");
     let toml = config["data"]["config.toml"]
         .as_str()
@@ -164,7 +365,7 @@ async fn a_container_port_the_binary_does_not_listen_on_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grace_period_shorter_than_the_drain_fails() {
-    let mut m = rendered("prod");
+    let mut m = runnable("prod");
     m.one_mut("Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] =
         json!(20);
     assert_disagrees(&m, "terminationGracePeriodSeconds").await;
@@ -172,8 +373,10 @@ async fn a_grace_period_shorter_than_the_drain_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_credential_file_fails() {
-    let mut m = rendered("prod");
-    let secret = m.one_mut("Secret");
+    let mut m = runnable("prod");
+    let secret = m
+        .generated_mut("Secret", "ktp-gateway-upstream")
+        .expect("the upstream Secret");
     secret["data"]
         .as_object_mut()
         .expect("Secret data")
@@ -182,15 +385,108 @@ async fn a_missing_credential_file_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokens_secret_without_the_tokens_key_fails() {
+    let mut m = runnable("prod");
+    let secret = m
+        .generated_mut("Secret", TOKENS_SECRET)
+        .expect("the tokens Secret");
+    let data = secret["data"].as_object_mut().expect("Secret data");
+    let value = data.remove(TOKENS_KEY).expect("key tokens");
+    data.insert("callers".into(), value);
+    assert_disagrees(&m, "the binary refuses this configuration").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prod_without_the_tokens_file_fails() {
+    // Safe by default: outside the sandbox, no tokens (nor mutual TLS, nor
+    // the explicit opt-out) means no start.
+    let mut m = runnable("prod");
+    container(&mut m)["env"]
+        .as_array_mut()
+        .expect("env")
+        .retain(|e| e["name"] != TOKENS_FILE_ENV);
+    assert_disagrees(&m, "callers are not authenticated").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_base_renders_alone_and_leaves_auth_to_the_overlays() {
+    // Not applied alone (deploy/README.md, "Base"): it has neither upstream
+    // credentials nor callers' authentication, so its pod refuses to start.
+    let m = Manifests::render_dir("base");
+    let c = container_of(&m);
+    assert!(
+        c["env"].as_array().into_iter().flatten().all(|e| !e["name"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("KTP_GATEWAY__AUTH__")),
+        "the base sets no auth: each overlay chooses"
+    );
+    assert!(m.all("Secret").is_empty(), "the base renders no Secret");
+    assert_disagrees(&m, "the binary refuses this configuration").await;
+}
+
+/// The NetworkPolicy: two ingress rules, one per port; gRPC from pods
+/// labelled `ktp-gateway-client: "true"` in any namespace, metrics from the
+/// `monitoring` namespace.
+fn assert_network_policy(m: &Manifests) {
+    let policy = m.one("NetworkPolicy");
+    let rules = policy["spec"]["ingress"].as_array().expect("ingress rules");
+    assert_eq!(rules.len(), 2, "one ingress rule per port: {rules:#?}");
+    let rule_for = |port: i64| {
+        let matching: Vec<&Value> = rules
+            .iter()
+            .filter(|r| {
+                r["ports"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["port"] == port))
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "one ingress rule admits port {port}");
+        let rule = matching[0];
+        assert_eq!(
+            rule["ports"],
+            json!([{"port": port, "protocol": "TCP"}]),
+            "the rule for port {port} admits it alone"
+        );
+        rule
+    };
+    assert_eq!(
+        rule_for(50051)["from"],
+        json!([{
+            "namespaceSelector": {},
+            "podSelector": {"matchLabels": {"ktp-gateway-client": "true"}},
+        }]),
+        "gRPC: one `from` element, labelled pods in any namespace (deploy/overlays/{})",
+        m.overlay
+    );
+    assert_eq!(
+        rule_for(9090)["from"],
+        json!([{
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        }]),
+        "metrics: from the monitoring namespace only (deploy/overlays/{})",
+        m.overlay
+    );
+}
+
+#[test]
+fn the_network_policy_admits_labelled_clients_and_monitoring_only() {
+    for overlay in ["prod", "dev"] {
+        assert_network_policy(&rendered(overlay));
+    }
+    assert_network_policy(&Manifests::render_dir("base"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_liveness_probe_that_kills_draining_pods_fails() {
-    let mut m = rendered("prod");
+    let mut m = runnable("prod");
     container(&mut m)["livenessProbe"]["failureThreshold"] = json!(2);
     assert_disagrees(&m, "livenessProbe fails a draining pod").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_in_flight_cap_the_memory_limit_cannot_hold_fails() {
-    let mut m = rendered("prod");
+    let mut m = runnable("prod");
     let env = container(&mut m)["env"]
         .as_array_mut()
         .expect("the container has env");
@@ -202,7 +498,7 @@ async fn an_in_flight_cap_the_memory_limit_cannot_hold_fails() {
 async fn submits_the_memory_limit_cannot_hold_fail() {
     // 64 images of 5,000,000 bytes keep 640 MB for submits: more than the
     // 256 MiB limit, so even the smallest cap cannot fit beside them.
-    let mut m = rendered("prod");
+    let mut m = runnable("prod");
     let env = container(&mut m)["env"]
         .as_array_mut()
         .expect("the container has env");
@@ -219,7 +515,7 @@ async fn a_memory_limit_below_the_smallest_cap_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_without_a_memory_limit_fails() {
-    let mut m = rendered("prod");
+    let mut m = runnable("prod");
     container(&mut m)["resources"]["limits"]
         .as_object_mut()
         .expect("resource limits")
