@@ -22,6 +22,18 @@
 //! panics and accepts exactly the images and URLs the rules allow.
 //! [`fields`]: the NIK checks, `rt_rw`, answers cut to a field set and the
 //! tokens file's parser.
+//!
+//! **Failures are not persisted.** Every block runs with [`config`], which
+//! turns proptest's failure persistence off: by default proptest writes a
+//! `*.proptest-regressions` file of seeds beside the source on a failure and
+//! replays it on every later run, so a run of the test command would leave an
+//! untracked file in the tree, and a seed means nothing once a strategy
+//! changes. A case a property found is instead kept as a plain named test,
+//! `regression_…`, beside the property (`submit::regression_…`,
+//! `image::regression_…`), which names its input and runs on every run. A
+//! failure prints its minimal input (`minimal failing input: …`): copy it into
+//! such a test. [`no_test_run_writes_into_the_tree`] holds every block to
+//! [`config`] and fails on any regressions file under `tests/`.
 
 #[path = "props/fields.rs"]
 mod fields;
@@ -92,6 +104,56 @@ const PROBLEMS: &[&str] = &[
     "no_data",
     "too_large",
 ];
+
+/// The configuration of every `proptest!` block: `cases` cases (the
+/// `PROPTEST_CASES` variable overrides it), failures not written anywhere
+/// (see the crate doc).
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: None,
+        ..ProptestConfig::with_cases(cases)
+    }
+}
+
+/// A test run writes nothing into the tree: every `proptest!` block takes
+/// [`config`], and no `*.proptest-regressions` file is left under `tests/`.
+#[test]
+fn no_test_run_writes_into_the_tree() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut sources = vec![root.join("props.rs")];
+    let mut dirs = vec![root.clone()];
+    let mut regressions = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("tests/ is readable") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.to_string_lossy().ends_with(".proptest-regressions") {
+                regressions.push(path);
+            } else if path.starts_with(root.join("props")) {
+                sources.push(path);
+            }
+        }
+    }
+    assert!(
+        regressions.is_empty(),
+        "keep a found case as a named regression test, not a seed file: {regressions:?}"
+    );
+    for source in sources {
+        let text = std::fs::read_to_string(&source).expect("a readable source");
+        let count = |wanted: &str| {
+            text.lines()
+                .filter(|l| l.trim().starts_with(wanted))
+                .count()
+        };
+        assert_eq!(
+            count("proptest! {"),
+            count("#![proptest_config(config("),
+            "{}: a proptest! block without `#![proptest_config(config(…))]` persists its failures",
+            source.display()
+        );
+    }
+}
 
 // ---------------------------------------------------------------- strategies
 
@@ -412,7 +474,7 @@ fn check_answer(
 // ------------------------------------------------------------- properties
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config(512))]
 
     #[test]
     fn arbitrary_bytes_map_to_a_documented_row(
@@ -526,7 +588,7 @@ fn reference_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn reference_ids_are_accepted_unchanged_or_rejected_by_the_rule_they_break(

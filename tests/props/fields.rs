@@ -17,6 +17,8 @@ use ktp_gateway::{
 use proptest::prelude::*;
 use prost::Message;
 
+use super::config;
+
 /// A well-formed NIK's digits from its parts.
 fn nik_text(
     province: u8,
@@ -64,7 +66,7 @@ fn state_strategy() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config(512))]
 
     #[test]
     fn checks_never_panic_and_a_full_card_with_a_good_nik_gets_verdicts(

@@ -19,6 +19,8 @@ use ktp_gateway::{
 use proptest::{collection, prelude::*};
 use tonic::Code;
 
+use super::config;
+
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 const JPEG_MAGIC: &[u8] = &[0xFF, 0xD8, 0xFF];
 
@@ -132,7 +134,7 @@ fn check_row(why: InvalidImage) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn a_whole_header_decides_by_its_size(header in header()) {
@@ -227,38 +229,53 @@ fn url_text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// The URL property for one text.
+fn check_url(raw: String) -> Result<(), TestCaseError> {
+    let got = Image::parse(Some(ImageInput::Url(raw.clone())), 5_000_000);
+    let spelled_https = raw
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("https://"))
+        && !raw[8..].starts_with(['/', '\\']);
+    match got {
+        Ok(Image::Url(url)) => {
+            prop_assert!(spelled_https && raw.len() <= MAX_URL_LEN, "{:?}", raw);
+            let parsed = url::Url::parse(&url).expect("the accepted form parses");
+            prop_assert_eq!(parsed.scheme(), "https");
+            prop_assert!(parsed.host_str().is_some_and(|h| !h.is_empty()));
+            prop_assert!(url.len() <= MAX_URL_LEN);
+        }
+        Ok(other) => prop_assert!(false, "a URL became {:?}", other),
+        Err(why) => {
+            prop_assert_eq!(why, InvalidImage::Url);
+            {
+                // A plain https URL of a host within the limit must pass.
+                let plain = spelled_https
+                    && raw.len() <= MAX_URL_LEN
+                    && raw.is_ascii()
+                    && !raw.contains(['\\', ' ', '%', '@', '#'])
+                    && url::Url::parse(&raw).is_ok_and(|u| {
+                        u.host_str().is_some_and(|h| !h.is_empty())
+                            && u.as_str().len() <= MAX_URL_LEN
+                    });
+                prop_assert!(!plain, "refused {:?}", raw);
+            }
+            check_row(why)?;
+        }
+    }
+    Ok(())
+}
+
+/// Regressions the properties found, kept as plain tests (see `tests/props.rs`).
+#[test]
+fn regression_an_empty_url_is_a_url_failure() {
+    check_url(String::new()).unwrap_or_else(|e| panic!("{e}"));
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    #![proptest_config(config(1024))]
 
     #[test]
     fn urls_are_accepted_exactly_when_https_with_a_host_and_short_enough(raw in url_text()) {
-        let got = Image::parse(Some(ImageInput::Url(raw.clone())), 5_000_000);
-        let spelled_https = raw.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("https://"))
-            && !raw[8..].starts_with(['/', '\\']);
-        match got {
-            Ok(Image::Url(url)) => {
-                prop_assert!(spelled_https && raw.len() <= MAX_URL_LEN, "{:?}", raw);
-                let parsed = url::Url::parse(&url).expect("the accepted form parses");
-                prop_assert_eq!(parsed.scheme(), "https");
-                prop_assert!(parsed.host_str().is_some_and(|h| !h.is_empty()));
-                prop_assert!(url.len() <= MAX_URL_LEN);
-            }
-            Ok(other) => prop_assert!(false, "a URL became {:?}", other),
-            Err(why) => {
-                prop_assert_eq!(why, InvalidImage::Url);
-                {
-                    // A plain https URL of a host within the limit must pass.
-                    let plain = spelled_https
-                        && raw.len() <= MAX_URL_LEN
-                        && raw.is_ascii()
-                        && !raw.contains(['\\', ' ', '%', '@', '#'])
-                        && url::Url::parse(&raw).is_ok_and(|u| {
-                            u.host_str().is_some_and(|h| !h.is_empty()) && u.as_str().len() <= MAX_URL_LEN
-                        });
-                    prop_assert!(!plain, "refused {:?}", raw);
-                }
-                check_row(why)?;
-            }
-        }
+        check_url(raw)?;
     }
 }

@@ -20,7 +20,7 @@ use proptest::{collection, prelude::*};
 use serde_json::{Map, Value};
 use tonic::Code;
 
-use super::{MARKER, body_bytes, documented, field_value, json_value, retry_after, text};
+use super::{MARKER, body_bytes, config, documented, field_value, json_value, retry_after, text};
 
 /// The codes the submit call documents, and some it does not.
 const SUBMIT_CODES: &[&str] = &[
@@ -133,6 +133,13 @@ fn check_submit(
                 "accepted from HTTP {}",
                 status
             );
+            // Strict about types: `data` is an object, `null` or absent.
+            let data = json.as_ref().and_then(|v| v.get("data"));
+            prop_assert!(
+                matches!(data, None | Some(Value::Null | Value::Object(_))),
+                "accepted with data {:?}",
+                data
+            );
             let named = json.as_ref().and_then(|v| {
                 v.get("data")?
                     .get("reference_id")?
@@ -205,8 +212,21 @@ fn check_submit(
     Ok(())
 }
 
+/// Regressions the properties found, kept as plain tests (see `tests/props.rs`).
+#[test]
+fn regression_an_array_as_data_is_not_read_field_by_field() {
+    // `{"data":["A"]}` was accepted, "A" read as the job's id.
+    for body in [
+        r#"{"data":["A"]}"#,
+        r#"{"data":[["A"]]}"#,
+        r#"{"data":[null]}"#,
+    ] {
+        check_submit(200, None, body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config(512))]
 
     #[test]
     fn arbitrary_submit_answers_map_to_a_documented_row(

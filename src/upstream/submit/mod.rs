@@ -159,6 +159,7 @@ fn accepted_before(
 struct Envelope {
     message: Option<String>,
     error_code: Option<String>,
+    #[serde(default, deserialize_with = "object_only")]
     data: Option<Data>,
 }
 
@@ -167,10 +168,21 @@ struct Data {
     reference_id: Option<String>,
 }
 
+/// `data` as an object, or `None` when `null`. Derived struct deserializers
+/// also accept a JSON array, field by field: `{"data":["A"]}` would read
+/// `"A"` as the job's id (as `model`'s `object_only` does for the result
+/// call's `image_quality`).
+fn object_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Data>, D::Error> {
+    Option::<serde_json::Map<String, Value>>::deserialize(d)?
+        .map(|m| Data::deserialize(Value::Object(m)).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// Reads a submit answer: an error status as for the result call; a 2xx
-/// must be a JSON object, and a `data.reference_id` it names must be an id
-/// the gateway could have sent (else the body is unusable: a caller would
-/// read that id back).
+/// must be a JSON object whose `data`, when present and not `null`, is an
+/// object too (an array is not read field by field), and a
+/// `data.reference_id` it names must be an id the gateway could have sent
+/// (else the body is unusable: a caller would read that id back).
 pub fn interpret(
     status: u16,
     retry_after: Option<Duration>,

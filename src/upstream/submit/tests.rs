@@ -182,3 +182,41 @@ fn debug_of_an_accepted_submit_shows_no_upstream_text() {
     assert!(!shown.contains("SULISTYONO"), "{shown}");
     assert!(shown.contains("R-9"), "{shown}");
 }
+
+fn problem_of(body: &str) -> Result<BodyProblem, Result<Submitted, UpstreamError>> {
+    match interpret(200, None, body.as_bytes()) {
+        Err(UpstreamError::BadResponse { problem, .. }) => Ok(problem),
+        other => Err(other),
+    }
+}
+
+/// Derived struct deserializers take a JSON array too, field by field: the
+/// property tests (`tests/props/submit.rs`) found `{"data":["A"]}` accepted
+/// with `"A"` read as the job's id. `data` is an object, `null` or absent;
+/// anything else is the wrong shape, with or without an error code.
+#[test]
+fn data_that_is_not_an_object_is_the_wrong_shape() {
+    for body in [
+        r#"{"data":["A"]}"#,
+        r#"{"data":[null]}"#,
+        r#"{"data":[""]}"#,
+        r#"{"data":[]}"#,
+        r#"{"data":[["A"]]}"#,
+        r#"{"data":[{"reference_id":"A"}]}"#,
+        r#"{"data":[["A"],"B"]}"#,
+        r#"{"message":"accepted","data":["UP-1"]}"#,
+        r#"{"error_code":"KTP_NOT_DETECTED","data":["A"]}"#,
+        r#"{"data":"A"}"#,
+        r#"{"data":1}"#,
+        r#"{"data":true}"#,
+    ] {
+        assert_eq!(problem_of(body), Ok(BodyProblem::WrongShape), "{body}");
+    }
+    for body in [r#"{"data":null}"#, r#"{"message":"m"}"#, r#"{"data":{}}"#] {
+        assert_eq!(
+            interpret(200, None, body.as_bytes()).unwrap().reference_id,
+            "",
+            "{body}"
+        );
+    }
+}
