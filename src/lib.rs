@@ -8,8 +8,11 @@
 //! - [`proto`]: the generated contract (`proto/ktp/v1/ktp.proto`), its
 //!   descriptor set and the list of its RPCs.
 //! - [`grpc`]: the gRPC edge, everything that knows tonic except the server
-//!   wiring: the call layer (log line, metrics, shedding, request id), auth,
-//!   metadata, the handlers, and the error table ([`grpc::status`]).
+//!   wiring: the call layer ([`grpc::call`]: admission and shedding in
+//!   `src/grpc/call/layer.rs`, the log line and metrics in
+//!   `src/grpc/call/record.rs`, request id), per-method request size limits
+//!   ([`grpc::limit`]), auth, metadata, the handlers, and the error table
+//!   ([`grpc::status`]).
 //! - [`error`]: the domain error of one call.
 //! - [`reference_id`]: a newtype that can only hold a reference id worth sending upstream.
 //! - [`image`]: a newtype that can only hold an image worth submitting (JPEG or PNG,
@@ -31,12 +34,16 @@
 //! - [`telemetry`]: the `tracing` subscriber (JSON or text lines on stdout,
 //!   through a bounded queue and a thread of their own).
 //! - [`sandbox`]: the embedded, offline look-alike of the vendor's sandbox.
-//! - [`server`]: wiring: tonic server, health, reflection, graceful shutdown.
+//! - [`server`]: wiring: our own accept loop (`src/server/serve.rs`: the
+//!   connection cap; `src/server/lifetime.rs`: one connection's handshake
+//!   timeout, age and GOAWAY) with hyper serving tonic's router (the KTP
+//!   service, health, reflection), the metrics endpoint, graceful shutdown.
 //!
 //! Dependencies between these modules form no cycle, and `config`, `error`,
 //! `upstream`, `resilience` and `trace` never name tonic: both are checked by
 //! a unit test that reads the sources (`src/layout_tests.rs`), as are the
-//! 400-line limit per file and this map.
+//! 400-line limit per file and this map (every module named, every path
+//! named exists).
 #![forbid(unsafe_code)]
 
 pub mod config;
