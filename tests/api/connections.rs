@@ -11,7 +11,7 @@ use tokio::{
 };
 use tonic::transport::Channel;
 
-use crate::helpers::{TestApp, sample_success};
+use crate::helpers::{TestApp, count, millis, sample_success, secs, test_settings};
 
 /// A fresh client connection (a channel opens one connection).
 fn client(app: &TestApp) -> ktp_gateway::proto::ktp_service_client::KtpServiceClient<Channel> {
@@ -73,7 +73,7 @@ async fn closed_within(tcp: &mut TcpStream, within: Duration) -> Option<Duration
 
 #[tokio::test]
 async fn connections_beyond_max_connections_wait_until_one_closes() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__MAX_CONNECTIONS", "2")]).await;
+    let app = TestApp::spawn_with(|s| s.server.max_connections = count(2)).await;
     app.upstream.otherwise(Reply::Json(200, sample_success()));
     // Two connections take both slots (silent, well within the handshake
     // timeout of 10 s).
@@ -97,7 +97,7 @@ async fn connections_beyond_max_connections_wait_until_one_closes() {
 
 #[tokio::test]
 async fn a_connection_that_never_completes_the_preface_is_closed_after_the_handshake_timeout() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__HANDSHAKE_TIMEOUT", "300ms")]).await;
+    let app = TestApp::spawn_with(|s| s.server.handshake_timeout = millis(300)).await;
     app.upstream.otherwise(Reply::Json(200, sample_success()));
 
     let mut silent = TcpStream::connect(app.addr).await.unwrap();
@@ -138,14 +138,11 @@ async fn the_handshake_timeout_covers_tls() {
     let key = dir.path().join("key.pem");
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let app = TestApp::spawn_with(&[
-        (
-            "KTP_GATEWAY__SERVER__TLS__CERT_FILE",
-            cert.to_str().unwrap(),
-        ),
-        ("KTP_GATEWAY__SERVER__TLS__KEY_FILE", key.to_str().unwrap()),
-        ("KTP_GATEWAY__SERVER__HANDSHAKE_TIMEOUT", "300ms"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.server.tls.cert_file = Some(cert);
+        s.server.tls.key_file = Some(key);
+        s.server.handshake_timeout = millis(300);
+    })
     .await;
     let mut silent = TcpStream::connect(app.addr).await.unwrap();
     assert!(
@@ -192,10 +189,10 @@ async fn first_goaway(app: &TestApp) -> tokio::task::JoinHandle<Option<(u32, Ins
 
 #[tokio::test]
 async fn an_aged_connection_gets_goaway_and_its_calls_in_flight_finish_within_the_grace() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__SERVER__MAX_CONNECTION_AGE", "1s"),
-        ("KTP_GATEWAY__SERVER__MAX_CONNECTION_AGE_GRACE", "3s"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.server.max_connection_age = secs(1);
+        s.server.max_connection_age_grace = secs(3);
+    })
     .await;
     let opened = Instant::now();
     let idle = first_goaway(&app).await;
@@ -238,11 +235,11 @@ async fn an_aged_connection_gets_goaway_and_its_calls_in_flight_finish_within_th
 
 #[tokio::test]
 async fn a_call_still_running_after_the_age_grace_is_cut() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__SERVER__MAX_CONNECTION_AGE", "1s"),
-        ("KTP_GATEWAY__SERVER__MAX_CONNECTION_AGE_GRACE", "1s"),
-        ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "30s"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.server.max_connection_age = secs(1);
+        s.server.max_connection_age_grace = secs(1);
+        s.upstream.timeout = secs(30);
+    })
     .await;
     app.upstream.on(
         "OUTLIVES_THE_GRACE",
@@ -266,10 +263,10 @@ async fn a_call_still_running_after_the_age_grace_is_cut() {
 
 #[tokio::test]
 async fn keepalive_pings_follow_the_settings_and_an_unanswered_one_closes_the_connection() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__SERVER__KEEPALIVE_INTERVAL", "300ms"),
-        ("KTP_GATEWAY__SERVER__KEEPALIVE_TIMEOUT", "300ms"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.server.keepalive_interval = millis(300);
+        s.server.keepalive_timeout = millis(300);
+    })
     .await;
     // A peer that completed the HTTP/2 preface, then went dead: it never
     // answers a PING.
@@ -311,33 +308,16 @@ async fn keepalive_pings_follow_the_settings_and_an_unanswered_one_closes_the_co
 /// `cert_pem` / `key_pem` before the server started (a Secret rotated in
 /// between): the start must stop naming the key and its env var.
 async fn tls_start_error(cert_pem: &str, key_pem: &str) -> String {
-    use ktp_gateway::config::{Settings, Sources};
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let env = [
-        ("KTP_GATEWAY__SERVER__GRPC_ADDR", "127.0.0.1:0"),
-        ("KTP_GATEWAY__UPSTREAM__BASE_URL", "http://127.0.0.1:9"),
-        ("KTP_GATEWAY__UPSTREAM__APP_ID", "app"),
-        ("KTP_GATEWAY__UPSTREAM__API_KEY", "key"),
-        (
-            "KTP_GATEWAY__SERVER__TLS__CERT_FILE",
-            cert.to_str().unwrap(),
-        ),
-        ("KTP_GATEWAY__SERVER__TLS__KEY_FILE", key.to_str().unwrap()),
-    ];
-    let settings = Settings::load(Sources {
-        env: Some(
-            env.iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        ),
-        ..Default::default()
-    })
-    .expect("good TLS files load");
+    let mut settings = test_settings("http://127.0.0.1:9");
+    settings.server.tls.cert_file = Some(cert.clone());
+    settings.server.tls.key_file = Some(key.clone());
+    let settings = settings.checked().expect("good TLS files load");
     std::fs::write(&cert, cert_pem).unwrap();
     std::fs::write(&key, key_pem).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

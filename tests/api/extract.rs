@@ -12,15 +12,17 @@ use ktp_testkit::fake_upstream::Reply;
 use serde_json::json;
 use tonic::Code;
 
-use crate::helpers::{TestApp, expect_error, extract_request, submit_request, valid_image};
+use crate::helpers::{
+    TestApp, expect_error, extract_request, millis, submit_request, valid_image, wait_millis,
+};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
 async fn app() -> TestApp {
-    TestApp::spawn_with(&[
-        ("KTP_GATEWAY__WAIT__POLL_INTERVAL", "100ms"),
-        ("KTP_GATEWAY__WAIT__MAX_POLL_INTERVAL", "200ms"),
-    ])
+    TestApp::spawn_with(|s| {
+        s.wait.poll_interval = millis(100);
+        s.wait.max_poll_interval = millis(200);
+    })
     .await
 }
 
@@ -178,11 +180,11 @@ async fn the_callers_deadline_ends_the_wait_with_result_not_ready_naming_the_job
 
 #[tokio::test]
 async fn wait_max_wait_ends_an_extract_without_a_deadline() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__WAIT__POLL_INTERVAL", "100ms"),
-        ("KTP_GATEWAY__WAIT__MAX_POLL_INTERVAL", "100ms"),
-        ("KTP_GATEWAY__WAIT__MAX_WAIT", "1s"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.wait.poll_interval = millis(100);
+        s.wait.max_poll_interval = millis(100);
+        s.wait.max_wait = wait_millis(1000);
+    })
     .await;
     app.upstream.jobs_finish_after(Duration::from_secs(60));
     let started = Instant::now();

@@ -11,7 +11,7 @@ use serde_json::json;
 use tempfile::NamedTempFile;
 use tonic::{Code, Request};
 
-use crate::helpers::{TestApp, expect_error, extract_request, valid_image};
+use crate::helpers::{TestApp, expect_error, extract_request, tokens_file, valid_image};
 
 const REF: &str = "REF-FIELDS-1";
 
@@ -142,8 +142,7 @@ async fn a_restricted_caller_sees_only_its_fields_and_may_not_ask_for_more() {
          full-token caller=backoffice\n\
          anonymous-token\n",
     );
-    let path = file.path().to_str().unwrap();
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__AUTH__TOKENS_FILE", path)]).await;
+    let app = TestApp::spawn_with(|s| s.auth.tokens_file = tokens_file(file.path())).await;
     app.upstream.on(REF, Reply::Json(200, sample_success()));
 
     let r = app

@@ -1,10 +1,13 @@
 //! Test harness: the real gateway started in-process on ephemeral loopback
 //! ports, in front of the shared fake upstream ([`ktp_testkit::fake_upstream`]).
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use ktp_gateway::{
-    config::{Settings, Sources},
+    config::{
+        Attempts, BaseUrl, ByteLimit, Count, Count32, MessageBytes, PerSecond, PositiveDuration,
+        Ratio, Secret, Settings, TokensFile, WaitDuration,
+    },
     proto::{
         ExtractKtpRequest, ExtractKtpResponse, GetKtpResultRequest, GetKtpResultResponse,
         SubmitKtpRequest, SubmitKtpResponse, extract_ktp_request,
@@ -22,6 +25,81 @@ use ktp_testkit::fake_upstream::FakeUpstream;
 pub(crate) const APP_ID: &str = "test-app-id-7f3a";
 pub(crate) const API_KEY: &str = "test-api-key-91c2";
 
+/// What every test gateway starts from: an ephemeral loopback port, the
+/// upstream at `base_url` with the test credentials, and callers
+/// unauthenticated (the explicit opt-out; tests of auth set a tokens file,
+/// which then applies).
+pub(crate) fn test_settings(base_url: &str) -> Settings {
+    let mut s = Settings::default();
+    s.server.grpc_addr = "127.0.0.1:0".parse().expect("loopback address");
+    s.upstream.base_url = base_url.parse().expect("fake upstream URL");
+    s.upstream.app_id = Secret::new(APP_ID);
+    s.upstream.api_key = Secret::new(API_KEY);
+    s.auth.allow_unauthenticated = true;
+    s
+}
+
+/// A duration setting of `ms` milliseconds.
+pub(crate) fn millis(ms: u64) -> PositiveDuration {
+    PositiveDuration::new(Duration::from_millis(ms)).expect("a positive duration")
+}
+
+/// A duration setting of `s` seconds.
+pub(crate) fn secs(s: u64) -> PositiveDuration {
+    millis(s * 1000)
+}
+
+/// A wait setting (`wait.max_wait`) of `ms` milliseconds.
+pub(crate) fn wait_millis(ms: u64) -> WaitDuration {
+    WaitDuration::new(Duration::from_millis(ms)).expect("a wait of at most 10 minutes")
+}
+
+/// A count setting.
+pub(crate) fn count(n: usize) -> Count {
+    Count::new(n).expect("a count from 1")
+}
+
+/// A count setting held as a `u32` (`server.max_concurrent_streams`,
+/// `upstream.breaker.failure_threshold`).
+pub(crate) fn count32(n: u32) -> Count32 {
+    Count32::new(n).expect("a count from 1")
+}
+
+/// `upstream.retry.max_attempts`.
+pub(crate) fn attempts(n: u32) -> Attempts {
+    Attempts::new(n).expect("attempts from 1 to 10")
+}
+
+/// `submit.max_image_bytes`.
+pub(crate) fn message_bytes(n: usize) -> MessageBytes {
+    MessageBytes::new(n).expect("a message size from 1 to 64 MiB")
+}
+
+/// `upstream.max_body_bytes`.
+pub(crate) fn byte_limit(n: usize) -> ByteLimit {
+    ByteLimit::new(n).expect("a size of at least 1")
+}
+
+/// `upstream.retry.budget_ratio`.
+pub(crate) fn ratio(r: f64) -> Ratio {
+    Ratio::new(r).expect("a ratio from 0 to 1")
+}
+
+/// `upstream.retry.budget_min_per_sec`.
+pub(crate) fn per_second(r: f64) -> PerSecond {
+    PerSecond::new(r).expect("a rate from 0 to 1000000")
+}
+
+/// `upstream.base_url`.
+pub(crate) fn base_url(url: &str) -> BaseUrl {
+    url.parse().expect("a valid upstream base URL")
+}
+
+/// `auth.tokens_file` set to the file at `path`.
+pub(crate) fn tokens_file(path: impl Into<std::path::PathBuf>) -> Option<TokensFile> {
+    Some(TokensFile::load(path).expect("a valid tokens file"))
+}
+
 /// The gateway, running in-process against a fake upstream.
 pub(crate) struct TestApp {
     pub addr: SocketAddr,
@@ -34,35 +112,28 @@ pub(crate) struct TestApp {
 }
 
 impl TestApp {
-    /// Starts the gateway with default settings plus `env` overrides
-    /// (`KTP_GATEWAY__…` names, as an operator would set them).
-    pub(crate) async fn spawn_with(env: &[(&str, &str)]) -> Self {
-        let upstream = FakeUpstream::start().await;
-        Self::spawn_against(upstream, env).await
-    }
-
+    /// Starts the gateway with the test defaults ([`test_settings`]) against
+    /// a fresh fake upstream.
     pub(crate) async fn spawn() -> Self {
-        Self::spawn_with(&[]).await
+        Self::spawn_with(|_| {}).await
     }
 
-    pub(crate) async fn spawn_against(upstream: FakeUpstream, env: &[(&str, &str)]) -> Self {
-        let mut vars: HashMap<String, String> = [
-            ("KTP_GATEWAY__SERVER__GRPC_ADDR", "127.0.0.1:0".to_owned()),
-            ("KTP_GATEWAY__UPSTREAM__BASE_URL", upstream.base_url()),
-            ("KTP_GATEWAY__UPSTREAM__APP_ID", APP_ID.to_owned()),
-            ("KTP_GATEWAY__UPSTREAM__API_KEY", API_KEY.to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        for (k, v) in env {
-            vars.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let settings = Settings::load(Sources {
-            env: Some(vars),
-            ..Default::default()
-        })
-        .expect("settings");
+    /// Starts the gateway with the test defaults changed by `configure`
+    /// (typed: a renamed setting fails to compile, not at run time),
+    /// against a fresh fake upstream.
+    pub(crate) async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let upstream = FakeUpstream::start().await;
+        Self::spawn_against(upstream, configure).await
+    }
+
+    /// As [`TestApp::spawn_with`], against `upstream`.
+    pub(crate) async fn spawn_against(
+        upstream: FakeUpstream,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let mut settings = test_settings(&upstream.base_url());
+        configure(&mut settings);
+        let settings = settings.checked().expect("settings");
         let listener = TcpListener::bind(*settings.server.grpc_addr)
             .await
             .expect("bind gateway");

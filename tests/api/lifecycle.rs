@@ -11,7 +11,9 @@ use tonic_health::pb::{
 };
 use tonic_reflection::pb::{v1, v1alpha};
 
-use crate::helpers::{RawRequest, TestApp, channel, expect_error, sample_success};
+use crate::helpers::{
+    RawRequest, TestApp, channel, count32, expect_error, millis, sample_success, secs,
+};
 
 async fn check(app: &TestApp, service: &str) -> Result<ServingStatus, tonic::Status> {
     let mut health = HealthClient::new(channel(app.addr).await);
@@ -135,7 +137,7 @@ async fn reflection_v1_and_v1alpha_list_every_service_and_know_error_details() {
 
 #[tokio::test]
 async fn caller_deadline_beats_a_slow_upstream_and_cancels_the_request() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", "30s")]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.timeout = secs(30)).await;
     app.upstream.on("REF_HANG", Reply::Hang);
     let started = Instant::now();
     let result = app
@@ -166,7 +168,7 @@ async fn caller_deadline_beats_a_slow_upstream_and_cancels_the_request() {
 
 #[tokio::test]
 async fn upstream_timeout_shorter_than_the_deadline_wins() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", "200ms")]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.timeout = millis(200)).await;
     app.upstream.on("REF_HANG", Reply::Hang);
     let e = expect_error(
         app.call_with("REF_HANG", |r| r.set_timeout(Duration::from_secs(10)))
@@ -180,7 +182,7 @@ async fn upstream_timeout_shorter_than_the_deadline_wins() {
 
 #[tokio::test]
 async fn shutdown_flips_health_lets_in_flight_calls_finish_and_refuses_new_connections() {
-    let mut app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "10s")]).await;
+    let mut app = TestApp::spawn_with(|s| s.server.shutdown_grace = secs(10)).await;
     app.upstream.on(
         "REF_INFLIGHT",
         Reply::delayed(
@@ -235,10 +237,10 @@ async fn shutdown_flips_health_lets_in_flight_calls_finish_and_refuses_new_conne
 /// transport error.
 #[tokio::test]
 async fn health_says_not_serving_until_exit_and_watch_streams_end_cleanly() {
-    let mut app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "10s"),
-        ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "500ms"),
-    ])
+    let mut app = TestApp::spawn_with(|s| {
+        s.server.shutdown_grace = secs(10);
+        s.server.drain_delay = Duration::from_millis(500);
+    })
     .await;
     let mut health = HealthClient::new(channel(app.addr).await);
     let mut watch = watch_serving(&mut health).await;
@@ -311,11 +313,11 @@ async fn health_says_not_serving_until_exit_and_watch_streams_end_cleanly() {
 
 #[tokio::test]
 async fn a_stuck_call_cannot_hold_shutdown_past_the_grace_period() {
-    let mut app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "500ms"),
-        ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "100ms"),
-        ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "60s"),
-    ])
+    let mut app = TestApp::spawn_with(|s| {
+        s.server.shutdown_grace = millis(500);
+        s.server.drain_delay = Duration::from_millis(100);
+        s.upstream.timeout = secs(60);
+    })
     .await;
     app.upstream.on("REF_STUCK", Reply::Hang);
     let _stuck = app.spawn_call("REF_STUCK");
@@ -329,10 +331,10 @@ async fn a_stuck_call_cannot_hold_shutdown_past_the_grace_period() {
 
 #[tokio::test]
 async fn a_silent_connection_cannot_hold_shutdown_past_the_grace_period() {
-    let mut app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__SERVER__SHUTDOWN_GRACE", "600ms"),
-        ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "100ms"),
-    ])
+    let mut app = TestApp::spawn_with(|s| {
+        s.server.shutdown_grace = millis(600);
+        s.server.drain_delay = Duration::from_millis(100);
+    })
     .await;
     // Connected, but never says a word (no HTTP/2 preface).
     let _silent = tokio::net::TcpStream::connect(app.addr).await.unwrap();
@@ -377,7 +379,7 @@ async fn oversized_requests_and_headers_are_refused() {
 
 #[tokio::test]
 async fn one_connection_gets_at_most_max_concurrent_streams() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__MAX_CONCURRENT_STREAMS", "2")]).await;
+    let app = TestApp::spawn_with(|s| s.server.max_concurrent_streams = count32(2)).await;
     app.upstream.otherwise(Reply::Hang);
     // Three calls on the one connection of `app.client`: only two may run.
     let _calls: Vec<_> = (0..3).map(|i| app.spawn_call(&format!("S{i}"))).collect();

@@ -10,7 +10,8 @@ use ktp_testkit::{fake_upstream::Reply, images};
 use tonic::Code;
 
 use crate::helpers::{
-    TestApp, channel, expect_error, extract_request, sample_success, submit_request, valid_image,
+    TestApp, channel, count, expect_error, extract_request, message_bytes, millis, sample_success,
+    submit_request, valid_image,
 };
 
 const KIB: usize = 1024;
@@ -88,7 +89,7 @@ async fn each_method_has_its_own_message_limit() {
 
 #[tokio::test]
 async fn the_image_calls_message_limit_follows_submit_max_image_bytes() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SUBMIT__MAX_IMAGE_BYTES", "100000")]).await;
+    let app = TestApp::spawn_with(|s| s.submit.max_image_bytes = message_bytes(100_000)).await;
     let source = |len| ktp_testkit::images::ImageSource::File(images::padded(images::valid(), len));
     // Between the image limit and the message limit: the image rule.
     let e = expect_error(app.submit(submit_request(source(110_000), "SMALL-1")).await);
@@ -110,7 +111,7 @@ async fn the_image_calls_message_limit_follows_submit_max_image_bytes() {
 
 #[tokio::test]
 async fn image_calls_beyond_submit_max_in_flight_are_shed_while_results_go_on() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SUBMIT__MAX_IN_FLIGHT", "1")]).await;
+    let app = TestApp::spawn_with(|s| s.submit.max_in_flight = count(1)).await;
     app.upstream.otherwise(Reply::Json(200, sample_success()));
     app.upstream.on_submit(
         "HELD",
@@ -183,11 +184,11 @@ async fn image_calls_beyond_submit_max_in_flight_are_shed_while_results_go_on() 
 /// out, or 16 waiting extracts would shed every image call of the process.
 #[tokio::test]
 async fn a_waiting_extract_holds_no_image_slot() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__SUBMIT__MAX_IN_FLIGHT", "1"),
-        ("KTP_GATEWAY__WAIT__POLL_INTERVAL", "100ms"),
-        ("KTP_GATEWAY__WAIT__MAX_POLL_INTERVAL", "100ms"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.submit.max_in_flight = count(1);
+        s.wait.poll_interval = millis(100);
+        s.wait.max_poll_interval = millis(100);
+    })
     .await;
     app.upstream.jobs_finish_after(Duration::from_millis(2500));
     let mut waiting_client = app.client.clone();

@@ -5,7 +5,7 @@ use std::time::Duration;
 use ktp_testkit::fake_upstream::Reply;
 use serde_json::json;
 
-use crate::helpers::{TestApp, sample_success};
+use crate::helpers::{TestApp, attempts, count32, sample_success};
 
 const METHOD: &str = "/ktp.v1.KtpService/GetKtpResult";
 
@@ -16,8 +16,7 @@ fn value(page: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn calls_attempts_retries_coalescing_and_breaker_are_counted() {
-    let app =
-        TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1000")]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.breaker.failure_threshold = count32(1000)).await;
     app.upstream
         .on("SECRET_REF_OK", Reply::Json(200, sample_success()));
     app.upstream.on(
@@ -116,10 +115,10 @@ async fn calls_attempts_retries_coalescing_and_breaker_are_counted() {
 
 #[tokio::test]
 async fn an_open_circuit_shows_at_scrape_time() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__RETRY__MAX_ATTEMPTS", "1"),
-        ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "2"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.retry.max_attempts = attempts(1);
+        s.upstream.breaker.failure_threshold = count32(2);
+    })
     .await;
     app.upstream.on("DOWN", Reply::Json(503, json!({})));
     let _ = app.call("DOWN").await;

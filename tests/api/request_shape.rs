@@ -3,7 +3,9 @@
 use ktp_testkit::fake_upstream::Reply;
 use serde_json::Value;
 
-use crate::helpers::{API_KEY, APP_ID, TestApp, sample_success};
+use ktp_gateway::config::ReferenceIdPlacement;
+
+use crate::helpers::{API_KEY, APP_ID, TestApp, base_url, sample_success};
 
 #[tokio::test]
 async fn sends_get_with_credentials_accept_user_agent_and_id_in_query_and_body() {
@@ -30,14 +32,16 @@ async fn sends_get_with_credentials_accept_user_agent_and_id_in_query_and_body()
 
 #[tokio::test]
 async fn reference_id_placement_is_configurable() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__REFERENCE_ID_IN", "query")]).await;
+    let app =
+        TestApp::spawn_with(|s| s.upstream.reference_id_in = ReferenceIdPlacement::Query).await;
     app.upstream.otherwise(Reply::Json(200, sample_success()));
     app.call("ONLY_QUERY").await.expect("OK");
     let r = &app.upstream.requests()[0];
     assert_eq!(r.query_value("reference_id"), Some("ONLY_QUERY"));
     assert!(r.body.is_empty(), "no body in query mode");
 
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__REFERENCE_ID_IN", "body")]).await;
+    let app =
+        TestApp::spawn_with(|s| s.upstream.reference_id_in = ReferenceIdPlacement::Body).await;
     app.upstream.otherwise(Reply::Json(200, sample_success()));
     app.call("ONLY_BODY").await.expect("OK");
     let r = &app.upstream.requests()[0];
@@ -64,7 +68,7 @@ async fn base_url_with_a_path_prefix_is_respected() {
     let upstream = ktp_testkit::fake_upstream::FakeUpstream::start().await;
     upstream.otherwise(Reply::Json(200, sample_success()));
     let base = format!("{}/prefix/", upstream.base_url());
-    let app = TestApp::spawn_against(upstream, &[("KTP_GATEWAY__UPSTREAM__BASE_URL", &base)]).await;
+    let app = TestApp::spawn_against(upstream, |s| s.upstream.base_url = base_url(&base)).await;
     app.call("P").await.expect("OK");
     assert_eq!(
         app.upstream.requests()[0].path,

@@ -12,7 +12,10 @@ use tonic_health::pb::{
 use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
 use ktp_testkit::fake_upstream::Reply;
 
-use crate::helpers::{TestApp, channel, expect_error, sample_success};
+use crate::helpers::{
+    TestApp, attempts, channel, count, count32, expect_error, millis, per_second, ratio,
+    sample_success,
+};
 
 fn unavailable() -> Reply {
     Reply::Json(503, json!({"message": "Service Unavailable"}))
@@ -105,7 +108,7 @@ async fn non_transient_answers_are_never_retried() {
 
 #[tokio::test]
 async fn upstream_timeouts_are_not_retried() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", "200ms")]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.timeout = millis(200)).await;
     app.upstream.on("SLOW", Reply::Hang);
     let e = expect_error(app.call("SLOW").await);
     assert_eq!(e.reason(), "UPSTREAM_TIMEOUT");
@@ -161,11 +164,11 @@ async fn retries_never_run_past_the_callers_deadline() {
 
 #[tokio::test]
 async fn an_empty_retry_budget_stops_retries() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__RETRY__BUDGET_RATIO", "0"),
-        ("KTP_GATEWAY__UPSTREAM__RETRY__BUDGET_MIN_PER_SEC", "0"),
-        ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1000"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.retry.budget_ratio = ratio(0.0);
+        s.upstream.retry.budget_min_per_sec = per_second(0.0);
+        s.upstream.breaker.failure_threshold = count32(1000);
+    })
     .await;
     app.upstream.on("DOWN", unavailable());
     for _ in 0..5 {
@@ -182,12 +185,12 @@ async fn an_empty_retry_budget_stops_retries() {
 async fn the_retry_budget_caps_a_retry_storm() {
     // Floor of 1 retry/s (10 banked), 20 % of requests: 50 failing calls may
     // retry about 10 + 10 times, not 100.
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__RETRY__BUDGET_MIN_PER_SEC", "1"),
-        ("KTP_GATEWAY__UPSTREAM__RETRY__BASE_BACKOFF", "1ms"),
-        ("KTP_GATEWAY__UPSTREAM__RETRY__MAX_BACKOFF", "2ms"),
-        ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1000"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.retry.budget_min_per_sec = per_second(1.0);
+        s.upstream.retry.base_backoff = millis(1);
+        s.upstream.retry.max_backoff = millis(2);
+        s.upstream.breaker.failure_threshold = count32(1000);
+    })
     .await;
     app.upstream.on("DOWN", unavailable());
     for _ in 0..50 {
@@ -202,11 +205,11 @@ async fn the_retry_budget_caps_a_retry_storm() {
 
 #[tokio::test]
 async fn the_breaker_opens_fails_fast_and_recovers_through_a_probe() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__RETRY__MAX_ATTEMPTS", "1"),
-        ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "3"),
-        ("KTP_GATEWAY__UPSTREAM__BREAKER__COOLDOWN", "800ms"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.retry.max_attempts = attempts(1);
+        s.upstream.breaker.failure_threshold = count32(3);
+        s.upstream.breaker.cooldown = millis(800);
+    })
     .await;
     app.upstream.on("X", unavailable());
     for _ in 0..3 {
@@ -254,7 +257,7 @@ async fn the_breaker_opens_fails_fast_and_recovers_through_a_probe() {
 
 #[tokio::test]
 async fn past_the_in_flight_cap_calls_are_shed_at_once() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__MAX_IN_FLIGHT", "2")]).await;
+    let app = TestApp::spawn_with(|s| s.server.max_in_flight = Some(count(2))).await;
     app.upstream.on("A", slow_success(600));
     app.upstream.on("B", slow_success(600));
     app.upstream.otherwise(Reply::Json(200, sample_success()));
@@ -326,7 +329,7 @@ async fn a_coalesced_caller_keeps_its_own_deadline() {
 
 #[tokio::test]
 async fn coalescing_can_be_switched_off() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__COALESCE", "false")]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.coalesce = false).await;
     app.upstream.on("SAME", slow_success(200));
     let calls: Vec<_> = (0..4).map(|_| app.spawn_call("SAME")).collect();
     for call in calls {
@@ -337,7 +340,7 @@ async fn coalescing_can_be_switched_off() {
 
 #[tokio::test]
 async fn upstream_connections_are_capped() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__MAX_CONNECTIONS", "2")]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.max_connections = count(2)).await;
     app.upstream.otherwise(slow_success(150));
     let calls: Vec<_> = (0..6).map(|i| app.spawn_call(&format!("ID_{i}"))).collect();
     for call in calls {

@@ -7,11 +7,18 @@ use ktp_testkit::fake_upstream::Reply;
 use serde_json::json;
 use tonic::Code;
 
-use crate::helpers::{TestApp, expect_error, sample_success};
+use ktp_gateway::config::Settings;
+
+use crate::helpers::{
+    TestApp, base_url, byte_limit, count32, expect_error, millis, sample_success,
+};
 
 const UPSTREAM: &str = "api.verihubs.com";
 const GATEWAY: &str = "ktp-gateway";
-const NO_BREAKER: (&str, &str) = ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1000");
+/// Many failures in a row must not open the breaker.
+fn no_breaker(s: &mut Settings) {
+    s.upstream.breaker.failure_threshold = count32(1000);
+}
 
 #[tokio::test]
 async fn ok_200_with_data_returns_every_field_raw_and_typed() {
@@ -304,7 +311,7 @@ async fn upstream_429_is_unavailable_rate_limited_with_retry_after() {
 async fn upstream_5xx_is_unavailable_with_the_upstream_code_when_given() {
     // Many failures in a row: keep the breaker out of this row's way
     // (tests/api/resilience.rs covers it).
-    let app = TestApp::spawn_with(&[NO_BREAKER]).await;
+    let app = TestApp::spawn_with(no_breaker).await;
     for status in [500u16, 502, 503, 504] {
         let bare = format!("REF_{status}");
         let coded = format!("REF_{status}_CODED");
@@ -351,7 +358,7 @@ async fn connection_refused_is_unavailable() {
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__BASE_URL", &base)]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.base_url = base_url(&base)).await;
     let e = expect_error(app.call("REF_ANY").await);
     assert_eq!(
         (e.code, e.reason(), e.domain()),
@@ -365,7 +372,7 @@ async fn connection_refused_is_unavailable() {
 async fn connection_reset_or_cut_is_unavailable() {
     // Many failures in a row: keep the breaker out of this row's way
     // (tests/api/resilience.rs covers it).
-    let app = TestApp::spawn_with(&[NO_BREAKER]).await;
+    let app = TestApp::spawn_with(no_breaker).await;
     app.upstream.on("REF_CLOSE", Reply::Close);
     app.upstream.on("REF_CUT", Reply::CutMidBody);
     for (id, http_status) in [("REF_CLOSE", None), ("REF_CUT", Some("200"))] {
@@ -382,10 +389,10 @@ async fn connection_reset_or_cut_is_unavailable() {
 
 #[tokio::test]
 async fn an_oversized_error_page_does_not_hide_the_status() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES", "1024"),
-        NO_BREAKER,
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.max_body_bytes = byte_limit(1024);
+        no_breaker(s);
+    })
     .await;
     let page = format!("<html>{}</html>", "x".repeat(10_000));
     app.upstream.on(
@@ -441,7 +448,7 @@ async fn undocumented_400_and_404_codes_are_not_blamed_on_the_caller() {
 
 #[tokio::test]
 async fn upstream_slower_than_timeout_is_unavailable_timeout() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", "300ms")]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.timeout = millis(300)).await;
     app.upstream.on(
         "REF_SLOW",
         Reply::delayed(Duration::from_secs(5), Reply::Json(200, sample_success())),
@@ -464,7 +471,7 @@ async fn upstream_slower_than_timeout_is_unavailable_timeout() {
 
 #[tokio::test]
 async fn bad_bodies_and_unexpected_statuses_are_internal_bad_response() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES", "4096")]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.max_body_bytes = byte_limit(4096)).await;
     let big = format!(r#"{{"data": {{"nik": "{}"}}}}"#, "9".repeat(5000));
     let cases: Vec<(&str, Reply, &str)> = vec![
         (

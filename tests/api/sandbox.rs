@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, expect_error};
 /// id for 10 s (issue 10, point 9).
 #[tokio::test]
 async fn a_simulated_upstream_failure_does_not_make_other_magic_ids_fail() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SANDBOX__ENABLED", "true")]).await;
+    let app = TestApp::spawn_with(|s| s.sandbox.enabled = true).await;
     for _ in 0..4 {
         let e = expect_error(app.call("REFERENCE_ID_ERROR_SERVER").await);
         assert_eq!(

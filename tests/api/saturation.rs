@@ -9,7 +9,7 @@ use tonic::Code;
 
 use ktp_testkit::fake_upstream::Reply;
 
-use crate::helpers::{TestApp, expect_error, sample_success};
+use crate::helpers::{TestApp, count, expect_error, sample_success, secs};
 
 /// The value of the metric line that starts with `series` (0 when absent).
 fn value(scrape: &str, series: &str) -> f64 {
@@ -23,10 +23,10 @@ fn value(scrape: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn calls_that_get_no_upstream_slot_are_overloaded_not_upstream_timeouts() {
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__MAX_CONNECTIONS", "2"),
-        ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "1s"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.max_connections = count(2);
+        s.upstream.timeout = secs(1);
+    })
     .await;
     app.upstream.otherwise(Reply::delayed(
         Duration::from_secs(3),

@@ -1,4 +1,5 @@
-//! TLS, mutual TLS, bearer-token authentication and the reflection switch.
+//! TLS, mutual TLS, bearer-token authentication (of the API and of
+//! reflection, not of health) and the reflection switch.
 
 use std::io::Write;
 
@@ -12,8 +13,11 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::helpers::{TestApp, channel, expect_error, sample_success};
-use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
+use crate::helpers::{TestApp, channel, expect_error, sample_success, tokens_file};
+use ktp_gateway::{
+    config::TlsFiles,
+    proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient},
+};
 
 /// A throw-away CA and certificates it signed, as PEM files.
 struct Pki {
@@ -43,8 +47,14 @@ fn pki() -> Pki {
     }
 }
 
-fn path(f: &NamedTempFile) -> &str {
-    f.path().to_str().unwrap()
+/// `server.tls` with the server's certificate and key, and the CA as the
+/// client CA when `mutual`.
+fn tls_files(pki: &Pki, mutual: bool) -> TlsFiles {
+    TlsFiles {
+        cert_file: Some(pki.server.0.path().to_owned()),
+        key_file: Some(pki.server.1.path().to_owned()),
+        client_ca_file: mutual.then(|| pki.ca_file.path().to_owned()),
+    }
 }
 
 async fn tls_channel(
@@ -79,11 +89,7 @@ fn request(id: &str) -> GetKtpResultRequest {
 #[tokio::test]
 async fn tls_serves_tls_clients_and_refuses_plaintext() {
     let pki = pki();
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__SERVER__TLS__CERT_FILE", path(&pki.server.0)),
-        ("KTP_GATEWAY__SERVER__TLS__KEY_FILE", path(&pki.server.1)),
-    ])
-    .await;
+    let app = TestApp::spawn_with(|s| s.server.tls = tls_files(&pki, false)).await;
     app.upstream.otherwise(Reply::Json(200, sample_success()));
     let channel = tls_channel(&app, &pki, false).await.expect("TLS handshake");
     let mut client = KtpServiceClient::new(channel.clone());
@@ -113,15 +119,7 @@ async fn tls_serves_tls_clients_and_refuses_plaintext() {
 #[tokio::test]
 async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
     let pki = pki();
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__SERVER__TLS__CERT_FILE", path(&pki.server.0)),
-        ("KTP_GATEWAY__SERVER__TLS__KEY_FILE", path(&pki.server.1)),
-        (
-            "KTP_GATEWAY__SERVER__TLS__CLIENT_CA_FILE",
-            path(&pki.ca_file),
-        ),
-    ])
-    .await;
+    let app = TestApp::spawn_with(|s| s.server.tls = tls_files(&pki, true)).await;
     app.upstream.otherwise(Reply::Json(200, sample_success()));
     let with_cert = tls_channel(&app, &pki, true).await.expect("mTLS handshake");
     KtpServiceClient::new(with_cert)
@@ -144,7 +142,7 @@ async fn mutual_tls_requires_a_client_certificate_from_the_ca() {
 #[tokio::test]
 async fn bearer_tokens_guard_the_api_but_not_health() {
     let tokens = file("# team-a\ntoken-alpha-123\ntoken-beta-456\n");
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__AUTH__TOKENS_FILE", path(&tokens))]).await;
+    let app = TestApp::spawn_with(|s| s.auth.tokens_file = tokens_file(tokens.path())).await;
     app.upstream.otherwise(Reply::Json(200, sample_success()));
 
     let e = expect_error(app.call("NO_TOKEN").await);
@@ -195,7 +193,7 @@ async fn reflection_can_be_switched_off() {
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest,
     };
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__REFLECTION", "false")]).await;
+    let app = TestApp::spawn_with(|s| s.server.reflection = false).await;
     let mut client = ServerReflectionClient::new(channel(app.addr).await);
     let req = ServerReflectionRequest {
         host: String::new(),
@@ -209,4 +207,112 @@ async fn reflection_can_be_switched_off() {
     // The API itself is unaffected.
     app.upstream.otherwise(Reply::Json(200, sample_success()));
     app.call("STILL_SERVED").await.expect("OK");
+}
+
+/// Defines `$name`: the services gRPC reflection `$version` lists, asked
+/// with `token` as the bearer token if any.
+macro_rules! services_lister {
+    ($name:ident, $version:ident) => {
+        async fn $name(app: &TestApp, token: Option<&str>) -> Result<Vec<String>, tonic::Status> {
+            use tonic_reflection::pb::$version::{
+                ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+                server_reflection_request::MessageRequest,
+                server_reflection_response::MessageResponse,
+            };
+            let list = ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            };
+            let mut request = tonic::Request::new(tokio_stream::iter([list]));
+            if let Some(token) = token {
+                request
+                    .metadata_mut()
+                    .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            }
+            let mut answers = ServerReflectionClient::new(channel(app.addr).await)
+                .server_reflection_info(request)
+                .await?
+                .into_inner();
+            let answer = answers.message().await?.expect("an answer");
+            match answer.message_response {
+                Some(MessageResponse::ListServicesResponse(l)) => {
+                    Ok(l.service.into_iter().map(|s| s.name).collect())
+                }
+                other => panic!("not a list of services: {other:?}"),
+            }
+        }
+    };
+}
+
+services_lister!(services_v1, v1);
+services_lister!(services_v1alpha, v1alpha);
+
+#[tokio::test]
+async fn with_tokens_reflection_needs_one_and_health_does_not() {
+    let tokens = file("reflect-token-1\n");
+    let app = TestApp::spawn_with(|s| s.auth.tokens_file = tokens_file(tokens.path())).await;
+
+    for (version, token, reason) in [
+        ("v1", None, "BEARER_TOKEN_MISSING"),
+        ("v1", Some("reflect-token-2"), "BEARER_TOKEN_INVALID"),
+        ("v1alpha", None, "BEARER_TOKEN_MISSING"),
+        ("v1alpha", Some("reflect-token-2"), "BEARER_TOKEN_INVALID"),
+    ] {
+        let listed = match version {
+            "v1" => services_v1(&app, token).await,
+            _ => services_v1alpha(&app, token).await,
+        };
+        let e = expect_error(listed);
+        assert_eq!(
+            (e.code, e.reason(), e.domain()),
+            (Code::Unauthenticated, reason, "ktp-gateway"),
+            "reflection {version} with {token:?}"
+        );
+    }
+
+    for (version, listed) in [
+        ("v1", services_v1(&app, Some("reflect-token-1")).await),
+        (
+            "v1alpha",
+            services_v1alpha(&app, Some("reflect-token-1")).await,
+        ),
+    ] {
+        let names = listed.unwrap_or_else(|e| panic!("reflection {version} with a token: {e:?}"));
+        assert!(
+            names.iter().any(|n| n == "ktp.v1.KtpService"),
+            "reflection {version} lists {names:?}"
+        );
+    }
+
+    // The kubelet sends no token: health stays open.
+    let mut health = HealthClient::new(channel(app.addr).await);
+    for service in ["", "ktp.v1.KtpService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("health of {service:?} without a token: {e:?}"));
+        assert_eq!(status.into_inner().status(), ServingStatus::Serving);
+    }
+    assert!(app.upstream.requests().is_empty());
+}
+
+#[tokio::test]
+async fn without_tokens_reflection_is_open() {
+    let app = TestApp::spawn_with(|s| {
+        s.auth.tokens_file = None;
+        s.auth.allow_unauthenticated = true;
+    })
+    .await;
+    for (version, listed) in [
+        ("v1", services_v1(&app, None).await),
+        ("v1alpha", services_v1alpha(&app, None).await),
+    ] {
+        let names = listed.unwrap_or_else(|e| panic!("reflection {version}: {e:?}"));
+        assert!(
+            names.iter().any(|n| n == "ktp.v1.KtpService"),
+            "reflection {version} lists {names:?}"
+        );
+    }
 }

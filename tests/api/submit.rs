@@ -17,8 +17,8 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::helpers::{
-    API_KEY, APP_ID, TestApp, expect_error, extract_request, sample_success, submit_request,
-    valid_image,
+    API_KEY, APP_ID, TestApp, count32, expect_error, extract_request, message_bytes, millis,
+    sample_success, submit_request, tokens_file, valid_image,
 };
 
 /// Whether `id` is a UUID v4 in its lower-case hyphenated form.
@@ -42,7 +42,7 @@ fn only_submit(app: &TestApp) -> Recorded {
 
 #[tokio::test]
 async fn each_local_image_rule_refuses_before_any_upstream_request() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SUBMIT__MAX_IMAGE_BYTES", "100000")]).await;
+    let app = TestApp::spawn_with(|s| s.submit.max_image_bytes = message_bytes(100_000)).await;
     let over = images::padded(images::valid(), 100_001);
     let cases: Vec<(&str, ImageSource, &str, &str)> = vec![
         ("no image", ImageSource::None, "required", "image"),
@@ -140,7 +140,7 @@ async fn each_local_image_rule_refuses_before_any_upstream_request() {
 
 #[tokio::test]
 async fn images_at_the_edges_of_the_rules_are_submitted() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__SUBMIT__MAX_IMAGE_BYTES", "100000")]).await;
+    let app = TestApp::spawn_with(|s| s.submit.max_image_bytes = message_bytes(100_000)).await;
     let cases = [
         ("720x480", images::png(720, 480)),
         ("a portrait 480x720", images::png(480, 720)),
@@ -476,10 +476,10 @@ async fn a_taken_id_after_a_200_cut_mid_body_is_the_callers_own_job() {
 #[tokio::test]
 async fn only_transient_failures_are_retried_and_always_with_the_same_id_and_body() {
     // The failures come in a row: a breaker opening would end retries.
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "300ms"),
-        ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1000"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.timeout = millis(300);
+        s.upstream.breaker.failure_threshold = count32(1000);
+    })
     .await;
     let cases: Vec<(&str, Reply, usize)> = vec![
         ("503", Reply::Json(503, json!({})), 3),
@@ -542,8 +542,7 @@ async fn only_transient_failures_are_retried_and_always_with_the_same_id_and_bod
 async fn request_ids_and_bearer_tokens_apply_to_the_image_calls() {
     let mut tokens = tempfile::NamedTempFile::new().expect("tokens file");
     std::io::Write::write_all(&mut tokens, b"submit-token-1\n").expect("write");
-    let path = tokens.path().to_str().expect("UTF-8").to_owned();
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__AUTH__TOKENS_FILE", &path)]).await;
+    let app = TestApp::spawn_with(|s| s.auth.tokens_file = tokens_file(tokens.path())).await;
     let authorized = |r: &mut tonic::Request<SubmitKtpRequest>| {
         r.metadata_mut()
             .insert("authorization", "Bearer submit-token-1".parse().unwrap());
@@ -638,7 +637,7 @@ async fn a_submit_retry_never_starts_past_the_callers_deadline() {
 
 #[tokio::test]
 async fn a_failed_submit_names_the_id_the_gateway_generated() {
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", "300ms")]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.timeout = millis(300)).await;
     app.upstream.otherwise_submit(Reply::delayed(
         Duration::from_secs(5),
         Reply::accepted("LATE"),

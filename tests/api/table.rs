@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use prost_types::FieldMask;
 
+use ktp_gateway::config::Settings;
 use ktp_gateway::proto::{
     ExtractKtpRequest, GetKtpResultRequest, GetKtpResultResponse,
     ktp_service_client::KtpServiceClient,
@@ -27,13 +28,16 @@ use ktp_testkit::{
 use tonic::{Code, Request, Status, codegen::http::uri::PathAndQuery, transport::Channel};
 
 use crate::helpers::{
-    API_KEY, APP_ID, RawRequest, TestApp, channel, extract_request, sample_success, submit_request,
+    API_KEY, APP_ID, RawRequest, TestApp, attempts, base_url, channel, count, count32,
+    extract_request, millis, sample_success, secs, submit_request, tokens_file, wait_millis,
 };
 
 /// The reference id of each example's call.
 const ID: &str = "TABLE-REF-1";
-/// What the gateway's `upstream.timeout` is when an example needs it short.
-const SHORT_TIMEOUT: &str = "300ms";
+/// The gateway's `upstream.timeout` made short, for examples that need it.
+fn short_timeout(s: &mut Settings) {
+    s.upstream.timeout = millis(300);
+}
 /// How late a "slow" upstream answers: far beyond every bound used here.
 const SLOW: Duration = Duration::from_secs(5);
 /// The caller's deadline when it must run out first: long enough that the
@@ -47,10 +51,10 @@ const COOL_DOWN: Duration = Duration::from_secs(10);
 const MAX_IMAGE_BYTES: usize = 5_000_000;
 /// A wait that ends after its first poll: `wait.max_wait` shorter than
 /// `wait.poll_interval`.
-const ONE_POLL: &[(&str, &str)] = &[
-    ("KTP_GATEWAY__WAIT__MAX_WAIT", "300ms"),
-    ("KTP_GATEWAY__WAIT__POLL_INTERVAL", "2s"),
-];
+fn one_poll(s: &mut Settings) {
+    s.wait.max_wait = wait_millis(300);
+    s.wait.poll_interval = secs(2);
+}
 
 /// `GetKtpResultRequest`'s field 1 with the wrong wire type (fixed64
 /// instead of length-delimited).
@@ -323,8 +327,8 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
         Provoke::BearerTokenMissing | Provoke::BearerTokenInvalid => {
             let mut tokens = tempfile::NamedTempFile::new().expect("tokens file");
             std::io::Write::write_all(&mut tokens, b"table-token-1\n").expect("write tokens");
-            let path = tokens.path().to_str().expect("UTF-8 path").to_owned();
-            let app = TestApp::spawn_with(&[("KTP_GATEWAY__AUTH__TOKENS_FILE", &path)]).await;
+            let app =
+                TestApp::spawn_with(|s| s.auth.tokens_file = tokens_file(tokens.path())).await;
             app.upstream.on(ID, ok());
             let mut call = Call::new(rpc, ID);
             if what == Provoke::BearerTokenInvalid {
@@ -349,8 +353,8 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
                 b"table-token-1 caller=table fields=nik,full_name\n",
             )
             .expect("write tokens");
-            let path = tokens.path().to_str().expect("UTF-8 path").to_owned();
-            let app = TestApp::spawn_with(&[("KTP_GATEWAY__AUTH__TOKENS_FILE", &path)]).await;
+            let app =
+                TestApp::spawn_with(|s| s.auth.tokens_file = tokens_file(tokens.path())).await;
             first_call(&app, rpc, ok());
             let mut call = Call::new(rpc, ID);
             call.metadata
@@ -360,7 +364,7 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
             (app, ID.to_owned(), result)
         }
         Provoke::Overloaded => {
-            let app = TestApp::spawn_with(&[("KTP_GATEWAY__SERVER__MAX_IN_FLIGHT", "1")]).await;
+            let app = TestApp::spawn_with(|s| s.server.max_in_flight = Some(count(1))).await;
             app.upstream
                 .on("BUSY", Reply::delayed(Duration::from_millis(800), ok()));
             app.upstream.on(ID, ok());
@@ -379,10 +383,10 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
         Provoke::UpstreamSaturated => {
             // The busy request holds the one slot until its 2 s timeout; the
             // example's call gives up waiting after half of it.
-            let app = TestApp::spawn_with(&[
-                ("KTP_GATEWAY__UPSTREAM__MAX_CONNECTIONS", "1"),
-                ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "2s"),
-            ])
+            let app = TestApp::spawn_with(|s| {
+                s.upstream.max_connections = count(1);
+                s.upstream.timeout = secs(2);
+            })
             .await;
             app.upstream.on("BUSY", Reply::delayed(SLOW, ok()));
             first_call(&app, rpc, ok());
@@ -395,7 +399,7 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
             (app, ID.to_owned(), result)
         }
         Provoke::ImageCallsOverloaded => {
-            let app = TestApp::spawn_with(&[("KTP_GATEWAY__SUBMIT__MAX_IN_FLIGHT", "1")]).await;
+            let app = TestApp::spawn_with(|s| s.submit.max_in_flight = count(1)).await;
             app.upstream.on_submit(
                 "BUSY",
                 Reply::delayed(Duration::from_millis(800), Reply::accepted("BUSY")),
@@ -419,10 +423,10 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
             (app, ID.to_owned(), result)
         }
         Provoke::CircuitOpen => {
-            let app = TestApp::spawn_with(&[
-                ("KTP_GATEWAY__UPSTREAM__RETRY__MAX_ATTEMPTS", "1"),
-                ("KTP_GATEWAY__UPSTREAM__BREAKER__FAILURE_THRESHOLD", "1"),
-            ])
+            let app = TestApp::spawn_with(|s| {
+                s.upstream.retry.max_attempts = attempts(1);
+                s.upstream.breaker.failure_threshold = count32(1);
+            })
             .await;
             app.upstream.on("TRIP", Reply::raw(503, &[], ""));
             app.upstream.on(ID, ok());
@@ -432,8 +436,7 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
             (app, ID.to_owned(), result)
         }
         Provoke::UpstreamTimeout => {
-            let app =
-                TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__TIMEOUT", SHORT_TIMEOUT)]).await;
+            let app = TestApp::spawn_with(short_timeout).await;
             first_call(&app, rpc, Reply::delayed(SLOW, ok()));
             let result = Call::new(rpc, ID).send(&app).await;
             (app, ID.to_owned(), result)
@@ -445,7 +448,7 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
                 .expect("a free port")
                 .port();
             let base = format!("http://127.0.0.1:{port}");
-            let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__BASE_URL", &base)]).await;
+            let app = TestApp::spawn_with(|s| s.upstream.base_url = base_url(&base)).await;
             let result = Call::new(rpc, ID).send(&app).await;
             (app, ID.to_owned(), result)
         }
@@ -467,7 +470,7 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
         }
         Provoke::WaitEnds | Provoke::ResultNotReady => {
             // Unscripted: the submit is accepted, every poll not found.
-            let app = TestApp::spawn_with(ONE_POLL).await;
+            let app = TestApp::spawn_with(one_poll).await;
             let mut call = Call::new(rpc, ID);
             call.wait = true;
             let result = call.send(&app).await;

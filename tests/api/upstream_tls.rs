@@ -26,7 +26,7 @@ use tokio_rustls::{
 };
 use tonic::Code;
 
-use crate::helpers::{TestApp, expect_error};
+use crate::helpers::{TestApp, base_url, expect_error, millis, secs};
 
 /// A throw-away CA (as a PEM file) and a server certificate it signed.
 struct Pki {
@@ -146,10 +146,10 @@ async fn an_https_upstream_signed_by_the_ca_file_answers_over_http2() {
     let pki = Pki::new(&["127.0.0.1"]);
     let upstream = HttpsUpstream::start(&pki).await;
     let base = upstream.base_url();
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__BASE_URL", &base),
-        ("KTP_GATEWAY__UPSTREAM__CA_FILE", pki.ca_path()),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.base_url = base_url(&base);
+        s.upstream.ca_file = Some(pki.ca_path().into());
+    })
     .await;
     let card = app
         .call("TLS-REF-1")
@@ -171,7 +171,7 @@ async fn without_the_ca_file_the_private_ca_is_not_trusted() {
     let pki = Pki::new(&["127.0.0.1"]);
     let upstream = HttpsUpstream::start(&pki).await;
     let base = upstream.base_url();
-    let app = TestApp::spawn_with(&[("KTP_GATEWAY__UPSTREAM__BASE_URL", &base)]).await;
+    let app = TestApp::spawn_with(|s| s.upstream.base_url = base_url(&base)).await;
     let e = expect_error(app.call("TLS-REF-2").await);
     assert_eq!(
         (e.code, e.reason()),
@@ -185,10 +185,10 @@ async fn a_certificate_for_another_name_is_refused_and_nothing_is_sent() {
     let pki = Pki::new(&["upstream.example"]);
     let upstream = HttpsUpstream::start(&pki).await;
     let base = upstream.base_url();
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__BASE_URL", &base),
-        ("KTP_GATEWAY__UPSTREAM__CA_FILE", pki.ca_path()),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.base_url = base_url(&base);
+        s.upstream.ca_file = Some(pki.ca_path().into());
+    })
     .await;
     let e = expect_error(app.call("TLS-REF-3").await);
     assert_eq!(
@@ -215,12 +215,12 @@ async fn a_handshake_that_never_completes_ends_at_the_connect_timeout() {
     });
     let pki = Pki::new(&["127.0.0.1"]);
     let base = format!("https://{addr}/");
-    let app = TestApp::spawn_with(&[
-        ("KTP_GATEWAY__UPSTREAM__BASE_URL", &base),
-        ("KTP_GATEWAY__UPSTREAM__CA_FILE", pki.ca_path()),
-        ("KTP_GATEWAY__UPSTREAM__CONNECT_TIMEOUT", "300ms"),
-        ("KTP_GATEWAY__UPSTREAM__TIMEOUT", "60s"),
-    ])
+    let app = TestApp::spawn_with(|s| {
+        s.upstream.base_url = base_url(&base);
+        s.upstream.ca_file = Some(pki.ca_path().into());
+        s.upstream.connect_timeout = millis(300);
+        s.upstream.timeout = secs(60);
+    })
     .await;
     let started = Instant::now();
     let e = expect_error(app.call("TLS-REF-4").await);

@@ -13,7 +13,9 @@ use ktp_testkit::fake_upstream::Reply;
 use serde_json::json;
 use tonic::Code;
 
-use crate::helpers::{TestApp, expect_error, submit_request, valid_image};
+use ktp_gateway::config::{PositiveDuration, Settings};
+
+use crate::helpers::{TestApp, expect_error, millis, submit_request, valid_image, wait_millis};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -23,18 +25,23 @@ fn gaps(times: &[Instant]) -> Vec<Duration> {
 }
 
 /// A gateway polling every `first` at first, at most every `max`.
-async fn waiting_app(first: &str, max: &str, extra: &[(&str, &str)]) -> TestApp {
-    let mut env = vec![
-        ("KTP_GATEWAY__WAIT__POLL_INTERVAL", first),
-        ("KTP_GATEWAY__WAIT__MAX_POLL_INTERVAL", max),
-    ];
-    env.extend_from_slice(extra);
-    TestApp::spawn_with(&env).await
+/// `extra` changes other settings.
+async fn waiting_app(
+    first: PositiveDuration,
+    max: PositiveDuration,
+    extra: impl FnOnce(&mut Settings),
+) -> TestApp {
+    TestApp::spawn_with(|s| {
+        s.wait.poll_interval = first;
+        s.wait.max_poll_interval = max;
+        extra(s);
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_wait_polls_until_the_job_is_done_at_growing_pauses_up_to_the_cap() {
-    let app = waiting_app("100ms", "400ms", &[]).await;
+    let app = waiting_app(millis(100), millis(400), |_| {}).await;
     app.upstream.jobs_finish_after(MS(6000));
     app.submit(submit_request(valid_image(), "JOB-1"))
         .await
@@ -83,7 +90,7 @@ async fn a_wait_polls_until_the_job_is_done_at_growing_pauses_up_to_the_cap() {
 
 #[tokio::test]
 async fn a_wait_for_a_finished_job_asks_once() {
-    let app = waiting_app("100ms", "400ms", &[]).await;
+    let app = waiting_app(millis(100), millis(400), |_| {}).await;
     app.upstream
         .on("DONE-1", Reply::Json(200, crate::helpers::sample_success()));
     app.wait_for("DONE-1", None).await.expect("OK");
@@ -93,12 +100,7 @@ async fn a_wait_for_a_finished_job_asks_once() {
 #[tokio::test]
 async fn concurrent_waiters_share_each_poll() {
     // Without coalescing, so only the wait's own sharing counts.
-    let app = waiting_app(
-        "200ms",
-        "200ms",
-        &[("KTP_GATEWAY__UPSTREAM__COALESCE", "false")],
-    )
-    .await;
+    let app = waiting_app(millis(200), millis(200), |s| s.upstream.coalesce = false).await;
     app.upstream.jobs_finish_after(MS(2500));
     app.submit(submit_request(valid_image(), "SHARED-1"))
         .await
@@ -132,7 +134,7 @@ async fn concurrent_waiters_share_each_poll() {
 
 #[tokio::test]
 async fn a_waiter_that_goes_away_stops_its_polling() {
-    let app = waiting_app("100ms", "100ms", &[]).await;
+    let app = waiting_app(millis(100), millis(100), |_| {}).await;
     // Never finishes: every poll is "not found".
     let spawn_waiter = || {
         let mut client = app.client.clone();
@@ -174,7 +176,10 @@ async fn a_waiter_that_goes_away_stops_its_polling() {
 
 #[tokio::test]
 async fn wait_max_wait_ends_the_wait_with_not_found_and_waited_ms() {
-    let app = waiting_app("200ms", "200ms", &[("KTP_GATEWAY__WAIT__MAX_WAIT", "1s")]).await;
+    let app = waiting_app(millis(200), millis(200), |s| {
+        s.wait.max_wait = wait_millis(1000)
+    })
+    .await;
     let started = Instant::now();
     let e = expect_error(app.wait_for("NEVER-1", None).await);
     let elapsed = started.elapsed();
@@ -210,7 +215,7 @@ async fn wait_max_wait_ends_the_wait_with_not_found_and_waited_ms() {
 
 #[tokio::test]
 async fn the_callers_deadline_ends_the_wait_with_not_found_too() {
-    let app = waiting_app("200ms", "200ms", &[]).await;
+    let app = waiting_app(millis(200), millis(200), |_| {}).await;
     let started = Instant::now();
     let e = expect_error(app.wait_for("NEVER-2", Some(Duration::from_secs(2))).await);
     assert_eq!(
@@ -233,7 +238,7 @@ async fn the_callers_deadline_ends_the_wait_with_not_found_too() {
 
 #[tokio::test]
 async fn a_job_error_or_another_error_ends_the_wait_at_once() {
-    let app = waiting_app("100ms", "100ms", &[]).await;
+    let app = waiting_app(millis(100), millis(100), |_| {}).await;
     app.upstream.jobs_finish_after(MS(500));
     app.submit(submit_request(valid_image(), "FAILS-1"))
         .await
@@ -266,7 +271,7 @@ async fn a_job_error_or_another_error_ends_the_wait_at_once() {
 
 #[tokio::test]
 async fn without_wait_a_job_not_done_is_not_found_at_once() {
-    let app = waiting_app("100ms", "100ms", &[]).await;
+    let app = waiting_app(millis(100), millis(100), |_| {}).await;
     app.upstream.jobs_finish_after(Duration::from_secs(30));
     app.submit(submit_request(valid_image(), "NOWAIT-1"))
         .await
