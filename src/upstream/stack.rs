@@ -32,7 +32,7 @@ use super::{
     attempts::AttemptMetricsLayer,
     result::FetchResult,
     submit::{SubmitJob, Submitted},
-    wait::{Polls, Waited},
+    wait::{self, Polls, Waited},
 };
 use crate::{
     config::{UpstreamSettings, WaitSettings},
@@ -213,5 +213,17 @@ impl Upstream {
     /// The circuit breaker's current phase.
     pub fn circuit_phase(&self) -> Phase {
         self.breaker.phase()
+    }
+}
+
+/// A wait's polls are result calls through the whole stack.
+impl wait::Fetch for Upstream {
+    fn fetch(
+        &self,
+        reference_id: &ReferenceId,
+        until: Instant,
+        trace: Option<&TraceContext>,
+    ) -> impl Future<Output = Answer> + Send {
+        Upstream::fetch(self, reference_id, Some(until), trace)
     }
 }

@@ -12,7 +12,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, Weak},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -23,8 +26,10 @@ use tokio::{
 };
 use tracing::Instrument;
 
-use super::{KtpResult, UpstreamError, stack::Upstream};
-use crate::{config::WaitSettings, reference_id::ReferenceId, trace::TraceContext};
+use super::{KtpResult, UpstreamError};
+use crate::{
+    config::WaitSettings, reference_id::ReferenceId, resilience::Failure, trace::TraceContext,
+};
 
 /// The upstream's answer for a job that does not exist (yet).
 pub const NOT_FOUND_CODE: &str = "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND";
@@ -43,6 +48,18 @@ pub enum Waited {
     /// The waiter's end came while the job was still not found: the last
     /// such answer, if any poll had answered by then.
     NotYet(Option<UpstreamError>),
+}
+
+/// One result call, as a poll makes it: the upstream stack in production,
+/// a scripted answer in the tests of this module.
+pub(super) trait Fetch: Clone + Send + Sync + 'static {
+    /// The job's answer now, asked within `until`.
+    fn fetch(
+        &self,
+        reference_id: &ReferenceId,
+        until: Instant,
+        trace: Option<&TraceContext>,
+    ) -> impl Future<Output = Answer> + Send;
 }
 
 /// Whether `answer` says the job does not exist yet.
@@ -69,6 +86,9 @@ struct Poll {
     latest: watch::Receiver<Option<Answer>>,
     /// The latest end among the waiters; only changed under the map's lock.
     until: Mutex<Instant>,
+    /// Set by the task when it stops by itself (an answer, or no waiter
+    /// left to ask for): an end without it is a panic or an abort.
+    ended: Arc<AtomicBool>,
     task: AbortHandle,
     polls: Weak<Mutex<HashMap<String, Weak<Poll>>>>,
 }
@@ -104,14 +124,14 @@ impl Polls {
         }
     }
 
-    pub(super) async fn wait(
+    pub(super) async fn wait<F: Fetch>(
         &self,
-        upstream: &Upstream,
+        fetch: &F,
         reference_id: &ReferenceId,
         until: Instant,
         trace: Option<&TraceContext>,
     ) -> Waited {
-        let poll = self.join(upstream, reference_id, until, trace);
+        let poll = self.join(fetch, reference_id, until, trace);
         let mut latest = poll.latest.clone();
         let mut last_not_found = None;
         loop {
@@ -123,10 +143,18 @@ impl Polls {
             }
             tokio::select! {
                 changed = latest.changed() => {
-                    // The poll ended without a newer answer (it was the last
-                    // one before the poll's end, which is not before ours).
                     if changed.is_err() {
-                        return Waited::NotYet(last_not_found);
+                        // The poll stopped without a newer answer (it was
+                        // the last one before the poll's end, which is not
+                        // before ours)...
+                        if poll.ended.load(Ordering::Acquire) {
+                            return Waited::NotYet(last_not_found);
+                        }
+                        // ...or it died: a bug, not a job still running.
+                        tracing::error!(
+                            "the shared poll of a waiting call ended without an answer: it panicked or was aborted"
+                        );
+                        return Waited::Answered(Err(UpstreamError::flight_lost()));
                     }
                 }
                 () = tokio::time::sleep_until(until) => return Waited::NotYet(last_not_found),
@@ -135,9 +163,9 @@ impl Polls {
     }
 
     /// The poll for `reference_id`, joined (and its end extended) or started.
-    fn join(
+    fn join<F: Fetch>(
         &self,
-        upstream: &Upstream,
+        fetch: &F,
         reference_id: &ReferenceId,
         until: Instant,
         trace: Option<&TraceContext>,
@@ -152,11 +180,12 @@ impl Polls {
         let (tx, rx) = watch::channel(None);
         // The task learns its poll once the poll exists.
         let (start, started) = oneshot::channel();
+        let ended = Arc::new(AtomicBool::new(false));
         let run = self.run(
-            upstream.clone(),
+            fetch.clone(),
             reference_id.clone(),
             trace.cloned(),
-            tx,
+            (tx, Arc::clone(&ended)),
             started,
         );
         // The poll's requests log within the span of the call that started it.
@@ -165,6 +194,7 @@ impl Polls {
             key: reference_id.as_str().to_owned(),
             latest: rx,
             until: Mutex::new(until),
+            ended,
             task: task.abort_handle(),
             polls: Arc::downgrade(&self.polls),
         });
@@ -175,61 +205,69 @@ impl Polls {
 
     /// The poll itself: ask, publish, pause, until an answer that is not
     /// "not found", or until the next ask would come after every waiter's end.
-    fn run(
+    fn run<F: Fetch>(
         &self,
-        upstream: Upstream,
+        fetch: F,
         reference_id: ReferenceId,
         trace: Option<TraceContext>,
-        tx: watch::Sender<Option<Answer>>,
+        (tx, ended): (watch::Sender<Option<Answer>>, Arc<AtomicBool>),
         started: oneshot::Receiver<Weak<Poll>>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let (first, max) = (self.first_interval, self.max_interval);
         let polls = Arc::clone(&self.polls);
         async move {
             let Ok(me) = started.await else { return };
-            let mut interval = first;
-            loop {
-                let until = match me.upgrade() {
-                    Some(poll) => *lock(&poll.until),
-                    None => return,
-                };
-                let answer = upstream
-                    .fetch(&reference_id, Some(until), trace.as_ref())
-                    .await;
-                let again = not_found_yet(&answer);
-                tx.send_replace(Some(answer));
-                if !again {
-                    break;
-                }
-                let next = Instant::now() + interval;
-                // Decided under the map's lock, where waiters join: none can
-                // extend the end of a poll that is stopping.
-                let stop = {
-                    let mut map = lock(&polls);
-                    let Some(poll) = me.upgrade() else { return };
-                    let stop = next >= *lock(&poll.until);
-                    if stop
-                        && map
-                            .get(reference_id.as_str())
-                            .is_some_and(|w| w.ptr_eq(&me))
-                    {
-                        map.remove(reference_id.as_str());
+            let polled = async {
+                let mut interval = first;
+                loop {
+                    let until = match me.upgrade() {
+                        Some(poll) => *lock(&poll.until),
+                        None => return,
+                    };
+                    let answer = fetch.fetch(&reference_id, until, trace.as_ref()).await;
+                    let again = not_found_yet(&answer);
+                    tx.send_replace(Some(answer));
+                    if !again {
+                        break;
                     }
-                    stop
-                };
-                if stop {
-                    return;
+                    let next = Instant::now() + interval;
+                    // Decided under the map's lock, where waiters join: none
+                    // can extend the end of a poll that is stopping. The
+                    // handle is taken first, so that it drops after the lock
+                    // is released: if the waiters have all left, it is the
+                    // last one, and its `Drop` takes the map's lock itself.
+                    let stop = {
+                        let Some(poll) = me.upgrade() else { return };
+                        let mut map = lock(&polls);
+                        let stop = next >= *lock(&poll.until);
+                        if stop
+                            && map
+                                .get(reference_id.as_str())
+                                .is_some_and(|w| w.ptr_eq(&me))
+                        {
+                            map.remove(reference_id.as_str());
+                        }
+                        stop
+                    };
+                    if stop {
+                        return;
+                    }
+                    tokio::time::sleep_until(next).await;
+                    interval = interval.mul_f64(1.5).min(max);
                 }
-                tokio::time::sleep_until(next).await;
-                interval = interval.mul_f64(1.5).min(max);
-            }
-            let mut map = lock(&polls);
-            if map
-                .get(reference_id.as_str())
-                .is_some_and(|w| w.ptr_eq(&me))
-            {
-                map.remove(reference_id.as_str());
-            }
+                let mut map = lock(&polls);
+                if map
+                    .get(reference_id.as_str())
+                    .is_some_and(|w| w.ptr_eq(&me))
+                {
+                    map.remove(reference_id.as_str());
+                }
+            };
+            polled.await;
+            // Stopped by itself. A panic or an abort never gets here, and
+            // the waiters, seeing the answers end without this, say so.
+            // Before `tx` drops: a waiter reads it once the channel closes.
+            ended.store(true, Ordering::Release);
         }
     }
 }
@@ -237,6 +275,126 @@ impl Polls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A poll's result call: "not found" after `delay`, or a panic.
+    #[derive(Clone)]
+    struct Scripted {
+        delay: Duration,
+        panics: bool,
+    }
+
+    impl Fetch for Scripted {
+        async fn fetch(&self, _: &ReferenceId, _: Instant, _: Option<&TraceContext>) -> Answer {
+            if self.delay.is_zero() {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(self.delay).await;
+            }
+            assert!(!self.panics, "a bug in the poll");
+            Err(UpstreamError::Status {
+                status: 404,
+                error_code: Some(NOT_FOUND_CODE.to_owned()),
+                retry_after: None,
+            })
+        }
+    }
+
+    fn polls(every: Duration) -> Polls {
+        Polls {
+            first_interval: every,
+            max_interval: every,
+            polls: Arc::default(),
+        }
+    }
+
+    fn id(text: &str) -> ReferenceId {
+        ReferenceId::parse(text.to_owned()).unwrap()
+    }
+
+    /// Waiters of a few ids join and leave at random moments while their
+    /// polls run, on a multi-threaded runtime (any pod with more than one
+    /// CPU). A poll whose last handle dropped while the polls map was
+    /// locked would lock it again and hang its worker, then every wait; a
+    /// watchdog turns that hang into a failure.
+    #[test]
+    fn waiters_joining_and_leaving_never_hang_a_worker() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                // Polls and leaving waiters wake on the same timer ticks
+                // (tokio's are 1 ms), so they run at the same moments on
+                // different workers, round after round.
+                let polls = polls(Duration::from_millis(1));
+                let fetch = Scripted {
+                    delay: Duration::ZERO,
+                    panics: false,
+                };
+                let mut waiters = tokio::task::JoinSet::new();
+                for n in 0..200_000u64 {
+                    let (polls, fetch) = (polls.clone(), fetch.clone());
+                    waiters.spawn(async move {
+                        let id = id(&format!("job-{}", n % 32));
+                        let stay = Duration::from_millis(n % 4);
+                        let until = Instant::now() + Duration::from_millis(n % 3 + 1);
+                        let wait = polls.wait(&fetch, &id, until, None);
+                        // Leave early (the caller went away) or wait it out.
+                        let _ = tokio::time::timeout(stay, wait).await;
+                    });
+                    if n % 64 == 0 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+                while waiters.join_next().await.is_some() {}
+            });
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done_rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "the waits hung (a worker blocked on the polls map's lock)"
+        );
+    }
+
+    /// A poll that dies is the gateway's bug: its waiters say so
+    /// (INTERNAL_ERROR), never "not found yet".
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_that_panics_fails_its_waiters_as_lost() {
+        let polls = polls(Duration::from_secs(1));
+        let fetch = Scripted {
+            delay: Duration::from_millis(10),
+            panics: true,
+        };
+        let until = Instant::now() + Duration::from_secs(30);
+        let job = id("job");
+        let (a, b) = tokio::join!(
+            polls.wait(&fetch, &job, until, None),
+            polls.wait(&fetch, &job, until, None),
+        );
+        for waited in [a, b] {
+            assert!(
+                matches!(waited, Waited::Answered(Err(UpstreamError::FlightLost))),
+                "{waited:?}"
+            );
+        }
+    }
+
+    /// A poll that stops by itself (no waiter's end left to poll for) is
+    /// no loss: its waiters get the last "not found".
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_that_stops_leaves_its_waiters_not_found() {
+        let polls = polls(Duration::from_secs(1));
+        let fetch = Scripted {
+            delay: Duration::from_millis(10),
+            panics: false,
+        };
+        let until = Instant::now() + Duration::from_millis(1500);
+        let waited = polls.wait(&fetch, &id("job"), until, None).await;
+        assert!(matches!(waited, Waited::NotYet(Some(_))), "{waited:?}");
+    }
 
     #[test]
     fn only_the_documented_404_means_not_finished_yet() {

@@ -44,7 +44,6 @@ pub(crate) mod env {
     pub(crate) const APP_ID_FILE: &str = "KTP_GATEWAY__UPSTREAM__APP_ID_FILE";
     pub(crate) const API_KEY: &str = "KTP_GATEWAY__UPSTREAM__API_KEY";
     pub(crate) const API_KEY_FILE: &str = "KTP_GATEWAY__UPSTREAM__API_KEY_FILE";
-    pub(crate) const TOKENS_FILE: &str = "KTP_GATEWAY__AUTH__TOKENS_FILE";
     pub(crate) const ALLOW_UNAUTHENTICATED: &str = "KTP_GATEWAY__AUTH__ALLOW_UNAUTHENTICATED";
 }
 
