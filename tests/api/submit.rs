@@ -652,3 +652,77 @@ async fn a_failed_submit_names_the_id_the_gateway_generated() {
         "the id the upstream was sent"
     );
 }
+
+/// The caller's deadline runs out while the upstream is still taking the
+/// submit: the vendor may have accepted (and billed) the job, under an id
+/// the gateway generated. The DEADLINE_EXCEEDED names that id, so the
+/// caller resubmits under it (ALREADY_EXISTS: the first got through) and
+/// reads the job with a wait, instead of submitting a second job.
+#[tokio::test]
+async fn a_deadline_during_the_submit_keeps_the_generated_id() {
+    let app = TestApp::spawn().await;
+    app.upstream.jobs_finish_after(Duration::ZERO);
+    app.upstream.otherwise_submit(Reply::delayed(
+        Duration::from_secs(5),
+        Reply::accepted("IGNORED"),
+    ));
+    let e = expect_error(
+        app.submit_with(submit_request(valid_image(), ""), |r| {
+            r.set_timeout(Duration::from_millis(500));
+        })
+        .await,
+    );
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::DeadlineExceeded, "DEADLINE_EXCEEDED")
+    );
+    let id = e.meta("reference_id").unwrap_or_default().to_owned();
+    assert!(is_uuid_v4(&id), "{id:?}");
+    assert_eq!(only_submit(&app).reference_id(), Some(id.clone()));
+
+    // The README's guidance: the same id again.
+    app.upstream.otherwise_submit(Reply::reference_id_exists());
+    let again = expect_error(app.submit(submit_request(valid_image(), &id)).await);
+    assert_eq!(again.code, Code::AlreadyExists);
+    assert_eq!(again.meta("reference_id"), Some(id.as_str()));
+    let card = app
+        .wait_for(&id, Some(Duration::from_secs(5)))
+        .await
+        .expect("the first submit's job")
+        .into_inner();
+    assert_eq!(card.reference_id, id);
+}
+
+/// `ExtractKtp` and `GetKtpResult` name their (valid) id on a deadline too;
+/// an invalid one is never echoed.
+#[tokio::test]
+async fn every_error_after_the_id_is_valid_names_it() {
+    let app = TestApp::spawn().await;
+    app.upstream.otherwise_submit(Reply::delayed(
+        Duration::from_secs(5),
+        Reply::accepted("IGNORED"),
+    ));
+    let e = expect_error(
+        app.extract_with(extract_request(valid_image(), "EXTRACT-LATE"), |r| {
+            r.set_timeout(Duration::from_millis(500));
+        })
+        .await,
+    );
+    assert_eq!(e.code, Code::DeadlineExceeded);
+    assert_eq!(e.meta("reference_id"), Some("EXTRACT-LATE"));
+
+    app.upstream.on(
+        "RESULT-LATE",
+        Reply::delayed(Duration::from_secs(5), Reply::not_found()),
+    );
+    let e = expect_error(
+        app.call_with("RESULT-LATE", |r| r.set_timeout(Duration::from_millis(500)))
+            .await,
+    );
+    assert_eq!(e.code, Code::DeadlineExceeded);
+    assert_eq!(e.meta("reference_id"), Some("RESULT-LATE"));
+
+    let e = expect_error(app.call(&"x".repeat(129)).await);
+    assert_eq!(e.reason(), "INVALID_REFERENCE_ID");
+    assert_eq!(e.meta("reference_id"), None, "an invalid id is not echoed");
+}

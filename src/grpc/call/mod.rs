@@ -186,7 +186,16 @@ impl Call {
     /// The one conversion from domain error to status: renders `err`'s row
     /// and keeps what the log line needs.
     pub(super) fn fail(&self, err: &GatewayError) -> Status {
-        let row = status::classify(err);
+        let mut row = status::classify(err);
+        // Once the call's id is valid (given, or generated before the first
+        // attempt), every error names it: after a lost answer or a deadline
+        // the upstream may hold the job, and the id may be one the caller
+        // never saw. An invalid id is never set, so never echoed.
+        if let Some(id) = self.reference_id.get()
+            && !row.metadata.iter().any(|(k, _)| *k == status::REFERENCE_ID)
+        {
+            row.metadata.push((status::REFERENCE_ID, id.clone()));
+        }
         let level = log_level(&row);
         let upstream_http_status = row
             .metadata

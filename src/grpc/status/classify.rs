@@ -74,7 +74,7 @@ pub fn classify(err: &GatewayError) -> Row {
         GatewayError::ForJob {
             reference_id,
             error,
-        } => classify(error).with("reference_id", reference_id),
+        } => classify(error).with(super::REFERENCE_ID, reference_id),
         // tonic's own codes for these (OUT_OF_RANGE, INTERNAL) would blame
         // the server or suggest a retry; the request is what is wrong.
         GatewayError::Malformed(m) => match m.kind {

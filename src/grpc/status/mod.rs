@@ -24,6 +24,9 @@ pub const UPSTREAM_DOMAIN: &str = "api.verihubs.com";
 pub const GATEWAY_DOMAIN: &str = "ktp-gateway";
 /// `ErrorInfo` metadata key of the upstream's HTTP status, whenever there was one.
 pub const UPSTREAM_HTTP_STATUS: &str = "upstream_http_status";
+/// `ErrorInfo` metadata key of the call's reference id, on every error once
+/// the id is valid.
+pub const REFERENCE_ID: &str = "reference_id";
 /// Retry delay suggested when the upstream gave no `Retry-After`.
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 

@@ -40,6 +40,9 @@ const RESOURCE_INFO: Detail = Detail::ResourceInfo {
 const AFTER_SUBMIT: (&str, Meta) = ("reference_id", Meta::ReferenceId);
 /// An error before anything was sent names no job.
 const NO_JOB: (&str, Meta) = ("reference_id", Absent);
+/// Every error once the call's id is valid names it (on `GetKtpResult`
+/// too): the caller's own id.
+const NAMES_ID: (&str, Meta) = ("reference_id", Meta::ReferenceId);
 
 /// An example calling `GetKtpResult`.
 const fn example(name: &'static str, trigger: Trigger, expect: Expect) -> Example {

@@ -4,13 +4,22 @@
 
 use super::*;
 
+/// `GetKtpResult` checks its id before the mask, so its refusal names the
+/// (valid) id, as every error after that does; `ExtractKtp` checks the mask
+/// before its image and id, so it names no job.
+const MASK_AFTER_ID: &[(&str, Meta)] = &[("upstream_http_status", Absent), NAMES_ID];
+const MASK_BEFORE_ID: &[(&str, Meta)] = &[("upstream_http_status", Absent), NO_JOB];
+
 const fn read_mask(name: &'static str, rpc: Rpc, paths: &'static [&'static str]) -> Example {
     on(
         rpc,
         name,
         provoke(Provoke::ReadMask(paths)),
         gateway("INVALID_ARGUMENT", "INVALID_READ_MASK")
-            .meta(&[("upstream_http_status", Absent), NO_JOB])
+            .meta(match rpc {
+                Rpc::GetKtpResult => MASK_AFTER_ID,
+                _ => MASK_BEFORE_ID,
+            })
             .detail(ON_READ_MASK)
             .attempts(0),
     )
@@ -59,23 +68,32 @@ pub(super) const FIELD_NOT_ALLOWED: Entry = Entry {
         example(
             "address, for a caller allowed nik and full_name",
             provoke(Provoke::FieldNotAllowed),
-            not_allowed(),
+            not_allowed(NAMES_ID),
         ),
         on(
             Rpc::ExtractKtp,
             "ExtractKtp: address, for a caller allowed nik and full_name",
             provoke(Provoke::FieldNotAllowed),
-            not_allowed(),
+            not_allowed(NO_JOB),
         ),
     ],
 };
 
-const fn not_allowed() -> Expect {
+/// As for the mask: `reference_id` names the job on `GetKtpResult` (the id
+/// is checked first), none on `ExtractKtp`.
+const fn not_allowed(job: (&'static str, Meta)) -> Expect {
     gateway("PERMISSION_DENIED", "FIELD_NOT_ALLOWED")
-        .meta(&[
-            ("field", Is("address")),
-            ("upstream_http_status", Absent),
-            NO_JOB,
-        ])
+        .meta(match job.1 {
+            Absent => &[
+                ("field", Is("address")),
+                ("upstream_http_status", Absent),
+                NO_JOB,
+            ],
+            _ => &[
+                ("field", Is("address")),
+                ("upstream_http_status", Absent),
+                NAMES_ID,
+            ],
+        })
         .attempts(0)
 }
