@@ -180,14 +180,19 @@ impl Failure for UpstreamError {
 
     /// The attempt ended without its whole answer, and the request may have
     /// taken effect: no HTTP status came back, or a 2xx head did and the
-    /// body was then lost (the upstream had accepted it). Conservative: a
-    /// connection refused before sending reads the same as one lost after,
-    /// as the error does not tell them apart.
+    /// body was then lost (the upstream had accepted it), or a proxy's 502
+    /// or 504 answered (it may have forwarded the request, and the vendor
+    /// taken it, before its own upstream failed or timed out).
+    /// Conservative: a connection refused before sending reads the same as
+    /// one lost after, as the error does not tell them apart.
     fn outcome_unknown(&self) -> bool {
         match self {
             Self::Timeout { status, .. } | Self::Transport { status, .. } => {
                 status.is_none_or(|s| (200..300).contains(&s))
             }
+            Self::Status {
+                status: 502 | 504, ..
+            } => true,
             _ => false,
         }
     }
@@ -300,6 +305,10 @@ mod tests {
         assert!(!timeout(Some(503)).outcome_unknown());
         assert!(!cut(Some(503)).outcome_unknown());
         assert!(!status(503).outcome_unknown());
+        assert!(!status(500).outcome_unknown());
+        // A gateway's or proxy's failure: it may have forwarded the request.
+        assert!(status(502).outcome_unknown());
+        assert!(status(504).outcome_unknown());
         assert!(!UpstreamError::circuit_open(Duration::ZERO).outcome_unknown());
     }
 

@@ -726,3 +726,31 @@ async fn every_error_after_the_id_is_valid_names_it() {
     assert_eq!(e.reason(), "INVALID_REFERENCE_ID");
     assert_eq!(e.meta("reference_id"), None, "an invalid id is not echoed");
 }
+
+/// A 502 or 504 comes from a proxy that may have forwarded the submit
+/// before its own upstream failed: the retry that finds the id taken met
+/// the caller's own job (OK), as after a lost answer. A 503 or 500 was the
+/// vendor's own refusal: the id taken then is someone else's.
+#[tokio::test]
+async fn a_taken_id_after_a_502_or_504_is_the_callers_own_job() {
+    let app = TestApp::spawn().await;
+    for (id, first) in [
+        ("PROXY-502", Reply::Json(502, json!({}))),
+        ("PROXY-504", Reply::Json(504, json!({}))),
+    ] {
+        let answered = submit_through(&app, id, vec![first, Reply::reference_id_exists()])
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+        assert_eq!(answered, id);
+        assert_eq!(app.upstream.attempts(id), 2, "{id}");
+    }
+    let e = expect_error(
+        submit_through(
+            &app,
+            "VENDOR-500",
+            vec![Reply::Json(500, json!({})), Reply::reference_id_exists()],
+        )
+        .await,
+    );
+    assert_eq!(e.code, Code::AlreadyExists);
+}
