@@ -47,6 +47,14 @@ pub enum GatewayError {
         /// How long the call waited.
         waited: Duration,
     },
+    /// `wait.max_wait` ended a wait in which no poll had answered (an
+    /// upstream slower than the wait): the job may well be there, so not
+    /// the caller's deadline, and not the upstream's "not found".
+    #[error("no poll answered within the wait of {} ms", waited.as_millis())]
+    NoAnswerInWait {
+        /// How long the call waited.
+        waited: Duration,
+    },
     /// The job was submitted, but its result was not ready when the wait
     /// ended; it is not lost, and can be read later.
     #[error("the job's result was not ready after {} ms", waited.as_millis())]

@@ -67,8 +67,18 @@ impl KtpApi {
                         waited: started.elapsed(),
                     });
                 }
-                // No poll answered before the end: as if the deadline ran out.
-                Waited::NotYet(None) => return Err(GatewayError::DeadlineExceeded),
+                // No poll answered before the end: the caller's deadline
+                // (DEADLINE_EXCEEDED stays the caller's own), or our
+                // `wait.max_wait`, which the call outlived.
+                Waited::NotYet(None) => {
+                    let own_end = started + self.limits.max_wait;
+                    if call.deadline().is_some_and(|d| d <= own_end) {
+                        return Err(GatewayError::DeadlineExceeded);
+                    }
+                    return Err(GatewayError::NoAnswerInWait {
+                        waited: started.elapsed(),
+                    });
+                }
             }
         } else {
             self.upstream

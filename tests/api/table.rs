@@ -476,6 +476,15 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
             let result = call.send(&app).await;
             (app, ID.to_owned(), result)
         }
+        Provoke::NoAnswerInWait => {
+            let app = TestApp::spawn_with(one_poll).await;
+            app.upstream
+                .on(ID, Reply::delayed(SLOW, Reply::not_found()));
+            let mut call = Call::new(rpc, ID);
+            call.wait = true;
+            let result = call.send(&app).await;
+            (app, ID.to_owned(), result)
+        }
         Provoke::OversizedImageMessage => {
             let app = TestApp::spawn().await;
             let mut call = Call::new(rpc, ID);

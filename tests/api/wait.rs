@@ -287,3 +287,37 @@ async fn without_wait_a_job_not_done_is_not_found_at_once() {
     tokio::time::sleep(MS(400)).await;
     assert_eq!(app.upstream.result_times("NOWAIT-1").len(), 1, "asked once");
 }
+
+/// An upstream slower than the whole wait: no poll answered, so the call
+/// cannot say "not found" (the upstream never said so), and the end was
+/// the gateway's own `wait.max_wait`, not the caller's deadline: NOT_FOUND
+/// `RESULT_NOT_READY` with `waited_ms`, no `upstream_http_status`. When the
+/// caller's own deadline ends it, DEADLINE_EXCEEDED stays.
+#[tokio::test]
+async fn a_wait_no_poll_answered_ends_with_result_not_ready_or_the_callers_deadline() {
+    let app = waiting_app(millis(200), millis(200), |s| {
+        s.wait.max_wait = wait_millis(500);
+    })
+    .await;
+    app.upstream
+        .otherwise(Reply::delayed(Duration::from_secs(5), Reply::not_found()));
+    let e = expect_error(app.wait_for("SLOW-1", Some(Duration::from_secs(4))).await);
+    assert_eq!(
+        (e.code, e.reason(), e.domain()),
+        (Code::NotFound, "RESULT_NOT_READY", "ktp-gateway"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.meta("waited_ms")
+            .is_some_and(|w| w.parse::<u64>().is_ok())
+    );
+    assert_eq!(e.meta("upstream_http_status"), None);
+    assert_eq!(e.meta("reference_id"), Some("SLOW-1"));
+
+    let e = expect_error(
+        app.wait_for("SLOW-2", Some(Duration::from_millis(300)))
+            .await,
+    );
+    assert_eq!(e.code, Code::DeadlineExceeded, "{}", e.message);
+}

@@ -65,6 +65,12 @@ pub fn classify(err: &GatewayError) -> Row {
         GatewayError::NotFoundAfterWait { error, waited } => {
             classify_upstream(error).with("waited_ms", waited.as_millis())
         }
+        GatewayError::NoAnswerInWait { waited } => Row::gateway(
+            Code::NotFound,
+            RESULT_NOT_READY,
+            "no answer about the job came within wait.max_wait; ask again, with wait = true",
+        )
+        .with("waited_ms", waited.as_millis()),
         GatewayError::ResultNotReady { waited } => Row::gateway(
             Code::DeadlineExceeded,
             RESULT_NOT_READY,

@@ -607,6 +607,7 @@ pub static TABLE: &[Entry] = &[
         )],
     },
     asynchronous::NOT_FOUND_AFTER_WAIT,
+    asynchronous::NO_ANSWER_IN_WAIT,
     asynchronous::RESULT_NOT_READY,
     Entry {
         name: "rate_limited",

@@ -395,6 +395,9 @@ pub enum Provoke {
     WaitEnds,
     /// `ExtractKtp`: the submit is accepted, then as [`Provoke::WaitEnds`].
     ResultNotReady,
+    /// `GetKtpResult` with `wait`: the result call answers later than
+    /// `wait.max_wait`, so no poll answers before the wait ends.
+    NoAnswerInWait,
     /// `submit.max_in_flight` is 1 and one image-carrying call is in flight
     /// (`server.max_in_flight` at its default).
     ImageCallsOverloaded,

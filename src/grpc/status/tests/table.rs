@@ -104,7 +104,7 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
             let paths: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
             match crate::fields::visible(&paths, crate::fields::FieldSet::ALL) {
                 Err(crate::fields::MaskError::Unknown(path)) => {
-                    GatewayError::invalid_read_mask(path)
+                    after_valid_id(rpc, GatewayError::invalid_read_mask(path))
                 }
                 other => panic!("{paths:?} is a valid read mask: {other:?}"),
             }
@@ -112,9 +112,12 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
         Provoke::FieldNotAllowed => {
             let allowed = crate::fields::FieldSet::parse(["nik", "full_name"]).unwrap();
             match crate::fields::visible(&["address".to_owned()], allowed) {
-                Err(crate::fields::MaskError::NotAllowed(field)) => GatewayError::FieldNotAllowed {
-                    field: field.name(),
-                },
+                Err(crate::fields::MaskError::NotAllowed(field)) => after_valid_id(
+                    rpc,
+                    GatewayError::FieldNotAllowed {
+                        field: field.name(),
+                    },
+                ),
                 other => panic!("address is allowed: {other:?}"),
             }
         }
@@ -122,12 +125,24 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
             error: not_found(),
             waited: Duration::from_millis(1200),
         },
+        Provoke::NoAnswerInWait => GatewayError::NoAnswerInWait {
+            waited: Duration::from_millis(300),
+        },
         Provoke::ResultNotReady => GatewayError::ForJob {
             reference_id: REFERENCE_ID.into(),
             error: Box::new(GatewayError::ResultNotReady {
                 waited: Duration::from_millis(1200),
             }),
         },
+    }
+}
+
+/// `GetKtpResult` checks its id before its mask, and the call names a valid
+/// id on every error (`grpc::call`); `ExtractKtp` checks its mask first.
+fn after_valid_id(rpc: Rpc, error: GatewayError) -> GatewayError {
+    match rpc {
+        Rpc::GetKtpResult => for_job(error),
+        _ => error,
     }
 }
 

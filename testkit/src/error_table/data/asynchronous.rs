@@ -286,6 +286,30 @@ pub(super) const NOT_FOUND_AFTER_WAIT: Entry = Entry {
     )],
 };
 
+pub(super) const NO_ANSWER_IN_WAIT: Entry = Entry {
+    name: "no_answer_in_wait",
+    readme: Cells {
+        answer: "`GetKtpResult` with `wait`: no poll answered before `wait.max_wait` ended the wait (an upstream slower than the wait)",
+        code: "NOT_FOUND",
+        reason: "`RESULT_NOT_READY` (gateway); metadata `waited_ms`",
+        detail: "– ; no `upstream_http_status`; the caller's own deadline stays DEADLINE_EXCEEDED",
+    },
+    statuses: &[],
+    submit_statuses: &[],
+    code: GrpcCode::Is("NOT_FOUND"),
+    reason: Reason::Is("RESULT_NOT_READY", Gateway),
+    detail: Detail::None,
+    // The one poll is still out when the wait ends.
+    examples: &[example(
+        "wait.max_wait ends it before the slow upstream answers",
+        provoke(Provoke::NoAnswerInWait),
+        gateway("NOT_FOUND", "RESULT_NOT_READY").meta(&[
+            ("upstream_http_status", Absent),
+            ("waited_ms", Meta::Number),
+        ]),
+    )],
+};
+
 pub(super) const RESULT_NOT_READY: Entry = Entry {
     name: "result_not_ready",
     readme: Cells {
