@@ -1383,7 +1383,7 @@ pub static TABLE: &[Entry] = &[
     Entry {
         name: "shared_request_lost",
         readme: Cells {
-            answer: "the shared (coalesced) upstream request the call waited on panicked or was aborted: a gateway bug",
+            answer: "the shared (coalesced) upstream request, or the shared poll of a wait (`wait = true`, `ExtractKtp`), the call waited on panicked or was aborted: a gateway bug",
             code: "INTERNAL",
             reason: "`INTERNAL_ERROR` (gateway)",
             detail: "– ; logged at error level",
