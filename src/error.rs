@@ -37,8 +37,14 @@ pub enum GatewayError {
     Upstream(#[from] UpstreamError),
     /// The submit call failed or was refused; its 400s blame the request,
     /// unlike the result call's.
-    #[error("the upstream did not take the job: {0}")]
-    Submit(UpstreamError),
+    #[error("the upstream did not take the job: {error}")]
+    Submit {
+        /// What the submit call answered.
+        error: UpstreamError,
+        /// The request field that carried the image (`image` or
+        /// `image_url`), which an upstream refusal of the image names.
+        image_field: &'static str,
+    },
     /// A wait ended with the job still not found: the last such answer.
     #[error("{error} (after waiting {} ms)", waited.as_millis())]
     NotFoundAfterWait {

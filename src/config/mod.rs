@@ -38,8 +38,8 @@ pub use server::{ServerSettings, TlsFiles};
 pub use submit::SubmitSettings;
 pub use upstream::{BreakerSettings, ReferenceIdPlacement, RetrySettings, UpstreamSettings};
 pub use values::{
-    Attempts, BaseUrl, ByteLimit, Count, Count32, InvalidValue, ListenAddr, LogFilter,
-    MessageBytes, PerSecond, PositiveDuration, Ratio, Threads, WaitDuration,
+    Attempts, BaseUrl, Count, Count32, InvalidValue, ListenAddr, LogFilter, MessageBytes,
+    PerSecond, PositiveDuration, Ratio, Threads, WaitDuration,
 };
 pub use wait::WaitSettings;
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     secrets::Secret,
     values::{
-        Attempts, BaseUrl, ByteLimit, Count, Count32, PerSecond, PositiveDuration, Ratio, known,
+        Attempts, BaseUrl, Count, Count32, MessageBytes, PerSecond, PositiveDuration, Ratio, known,
     },
 };
 
@@ -33,7 +33,7 @@ pub struct UpstreamSettings {
     /// fails early.
     pub connect_timeout: PositiveDuration,
     /// Largest body read, so a runaway upstream cannot exhaust memory.
-    pub max_body_bytes: ByteLimit,
+    pub max_body_bytes: MessageBytes,
     /// Where the GET carries `reference_id`.
     pub reference_id_in: ReferenceIdPlacement,
     /// Idle keep-alive connections kept: as many as may be in flight, since
@@ -66,7 +66,7 @@ impl Default for UpstreamSettings {
             api_key_file: None,
             timeout: known::secs(10),
             connect_timeout: known::secs(3),
-            max_body_bytes: known::valid(ByteLimit::new(1024 * 1024)),
+            max_body_bytes: known::valid(MessageBytes::new(1024 * 1024)),
             reference_id_in: ReferenceIdPlacement::Both,
             pool_max_idle_per_host: 2048,
             pool_idle_timeout: known::secs(90),

@@ -117,13 +117,9 @@ count! {
 
 count! {
     /// A size in bytes of something held whole in memory (a request message,
-    /// an image), up to 64 MiB: more would let a few calls exhaust memory.
+    /// an image, an upstream body), up to 64 MiB: more would let a few calls
+    /// exhaust memory, and 0 would refuse everything.
     MessageBytes(usize): 1..=67_108_864, "must be from 1 to 67108864"
-}
-
-count! {
-    /// A size in bytes; 0 would refuse everything.
-    ByteLimit(usize): 1..=usize::MAX, "must be at least 1"
 }
 
 /// A duration greater than zero and at most `$max`, written like `750ms`,

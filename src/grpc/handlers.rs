@@ -162,11 +162,12 @@ impl KtpApi {
     /// call's image slot.
     async fn submit(&self, call: &Call, job: SubmitJob) -> Result<Submitted, GatewayError> {
         let reference_id = job.reference_id.as_str().to_owned();
+        let image_field = job.image_field();
         let submitted = self.upstream.submit(job, call.deadline()).await;
         call.release_slot();
-        submitted.map_err(|e| GatewayError::ForJob {
+        submitted.map_err(|error| GatewayError::ForJob {
             reference_id,
-            error: Box::new(GatewayError::Submit(e)),
+            error: Box::new(GatewayError::Submit { error, image_field }),
         })
     }
 

@@ -23,6 +23,17 @@ pub enum ImageInput {
     Url(String),
 }
 
+impl Image {
+    /// The request field that carried it: where an upstream's refusal of
+    /// the image points.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::File(_) => "image",
+            Self::Url(_) => "image_url",
+        }
+    }
+}
+
 /// An image that passed local validation.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Image {
@@ -38,6 +49,9 @@ pub enum InvalidImage {
     /// Neither `image` nor `image_url` was set, or `image` was empty.
     #[error("an image is required: set image (the file) or image_url")]
     Required,
+    /// `image_url` was chosen but left empty.
+    #[error("image_url is empty: set it to the image's https:// URL, or send the image itself")]
+    UrlRequired,
     /// Larger than `submit.max_image_bytes`.
     #[error("image is {size} bytes, more than the limit of {limit}")]
     TooLarge {
@@ -68,7 +82,7 @@ impl InvalidImage {
     /// A stable, machine-readable name of the violated rule.
     pub fn constraint(&self) -> &'static str {
         match self {
-            Self::Required => "required",
+            Self::Required | Self::UrlRequired => "required",
             Self::TooLarge { .. } => "size",
             Self::Format => "format",
             Self::Dimensions { .. } => "dimensions",
@@ -79,7 +93,7 @@ impl InvalidImage {
     /// The request field at fault.
     pub fn field(&self) -> &'static str {
         match self {
-            Self::Url => "image_url",
+            Self::Url | Self::UrlRequired => "image_url",
             _ => "image",
         }
     }
@@ -94,6 +108,7 @@ impl Image {
                 check_file(&bytes, max_bytes)?;
                 Ok(Self::File(bytes))
             }
+            Some(ImageInput::Url(raw)) if raw.is_empty() => Err(InvalidImage::UrlRequired),
             Some(ImageInput::Url(raw)) => parse_url(&raw).map(Self::Url),
         }
     }

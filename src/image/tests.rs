@@ -52,7 +52,7 @@ fn each_rule_has_its_constraint_and_field() {
     for (input, want) in [
         (None, InvalidImage::Required),
         (file(Vec::new()), InvalidImage::Required),
-        (url(""), InvalidImage::Url),
+        (url(""), InvalidImage::UrlRequired),
         (file(b"GIF89a rest of a gif".to_vec()), InvalidImage::Format),
         (file(b"not an image at all".to_vec()), InvalidImage::Format),
         // Magic bytes alone, no header to read the size from.
@@ -107,6 +107,11 @@ fn each_rule_has_its_constraint_and_field() {
         ("dimensions", "image")
     );
     assert_eq!(constraint(InvalidImage::Url), ("url", "image_url"));
+    // An empty URL is a missing one, on the field the caller chose.
+    assert_eq!(
+        constraint(InvalidImage::UrlRequired),
+        ("required", "image_url")
+    );
 }
 
 #[test]

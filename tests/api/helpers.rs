@@ -5,8 +5,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use ktp_gateway::{
     config::{
-        Attempts, BaseUrl, ByteLimit, Count, Count32, MessageBytes, PerSecond, PositiveDuration,
-        Ratio, Secret, Settings, TokensFile, WaitDuration,
+        Attempts, BaseUrl, Count, Count32, MessageBytes, PerSecond, PositiveDuration, Ratio,
+        Secret, Settings, TokensFile, WaitDuration,
     },
     proto::{
         ExtractKtpRequest, ExtractKtpResponse, GetKtpResultRequest, GetKtpResultResponse,
@@ -73,11 +73,6 @@ pub(crate) fn attempts(n: u32) -> Attempts {
 /// `submit.max_image_bytes`.
 pub(crate) fn message_bytes(n: usize) -> MessageBytes {
     MessageBytes::new(n).expect("a message size from 1 to 64 MiB")
-}
-
-/// `upstream.max_body_bytes`.
-pub(crate) fn byte_limit(n: usize) -> ByteLimit {
-    ByteLimit::new(n).expect("a size of at least 1")
 }
 
 /// `upstream.retry.budget_ratio`.

@@ -10,7 +10,7 @@ use tonic::Code;
 use ktp_gateway::config::Settings;
 
 use crate::helpers::{
-    TestApp, base_url, byte_limit, count32, expect_error, millis, sample_success,
+    TestApp, base_url, count32, expect_error, message_bytes, millis, sample_success,
 };
 
 const UPSTREAM: &str = "api.verihubs.com";
@@ -390,7 +390,7 @@ async fn connection_reset_or_cut_is_unavailable() {
 #[tokio::test]
 async fn an_oversized_error_page_does_not_hide_the_status() {
     let app = TestApp::spawn_with(|s| {
-        s.upstream.max_body_bytes = byte_limit(1024);
+        s.upstream.max_body_bytes = message_bytes(1024);
         no_breaker(s);
     })
     .await;
@@ -471,7 +471,7 @@ async fn upstream_slower_than_timeout_is_unavailable_timeout() {
 
 #[tokio::test]
 async fn bad_bodies_and_unexpected_statuses_are_internal_bad_response() {
-    let app = TestApp::spawn_with(|s| s.upstream.max_body_bytes = byte_limit(4096)).await;
+    let app = TestApp::spawn_with(|s| s.upstream.max_body_bytes = message_bytes(4096)).await;
     let big = format!(r#"{{"data": {{"nik": "{}"}}}}"#, "9".repeat(5000));
     let cases: Vec<(&str, Reply, &str)> = vec![
         (

@@ -754,3 +754,45 @@ async fn a_taken_id_after_a_502_or_504_is_the_callers_own_job() {
     );
     assert_eq!(e.code, Code::AlreadyExists);
 }
+
+/// An upstream refusal of the image points at the field the image came in:
+/// for an `image_url` submit, `image_url`. An empty `image_url` is a
+/// missing image, on that field.
+#[tokio::test]
+async fn image_errors_name_the_field_the_image_came_in() {
+    let app = TestApp::spawn().await;
+    app.upstream.on_submit(
+        "URL-TOO-BIG",
+        Reply::Json(
+            400,
+            json!({"message": "image too large", "error_code": "INVALID_PAYLOAD_IMAGE_SIZE"}),
+        ),
+    );
+    let by_url = ImageSource::Url("https://example.com/ktp.jpg".into());
+    let e = expect_error(app.submit(submit_request(by_url, "URL-TOO-BIG")).await);
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::InvalidArgument, "INVALID_PAYLOAD_IMAGE_SIZE")
+    );
+    let fields: Vec<_> = e
+        .details
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["image_url"]);
+
+    let empty = ImageSource::Url(String::new());
+    let e = expect_error(app.submit(submit_request(empty, "URL-EMPTY")).await);
+    assert_eq!(
+        (e.code, e.reason()),
+        (Code::InvalidArgument, "INVALID_IMAGE")
+    );
+    assert_eq!(e.meta("constraint"), Some("required"));
+    let fields: Vec<_> = e
+        .details
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["image_url"]);
+    assert_eq!(app.upstream.attempts("URL-EMPTY"), 0);
+}

@@ -122,7 +122,7 @@ fn check_row(why: InvalidImage) -> Result<(), TestCaseError> {
         .map(|(_, v)| v.as_str());
     prop_assert_eq!(constraint, Some(why.constraint()));
     let field = match why {
-        InvalidImage::Url => "image_url",
+        InvalidImage::Url | InvalidImage::UrlRequired => "image_url",
         _ => "image",
     };
     prop_assert!(
@@ -195,7 +195,9 @@ proptest! {
                     InvalidImage::Dimensions { width, height } => {
                         prop_assert!(magic && !acceptable(width, height));
                     }
-                    InvalidImage::Url => prop_assert!(false, "a file cannot have a bad URL"),
+                    InvalidImage::Url | InvalidImage::UrlRequired => {
+                        prop_assert!(false, "a file cannot have a bad URL")
+                    }
                 }
                 check_row(why)?;
             }
@@ -246,7 +248,12 @@ fn check_url(raw: String) -> Result<(), TestCaseError> {
         }
         Ok(other) => prop_assert!(false, "a URL became {:?}", other),
         Err(why) => {
-            prop_assert_eq!(why, InvalidImage::Url);
+            let expected = if raw.is_empty() {
+                InvalidImage::UrlRequired
+            } else {
+                InvalidImage::Url
+            };
+            prop_assert_eq!(why, expected);
             {
                 // A plain https URL of a host within the limit must pass.
                 let plain = spelled_https

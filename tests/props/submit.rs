@@ -175,7 +175,10 @@ fn check_submit(
         "a body alone produced {:?}",
         err
     );
-    let error = GatewayError::Submit(err.clone());
+    let error = GatewayError::Submit {
+        error: err.clone(),
+        image_field: "image",
+    };
     let row = classify(&error);
     if let Err(why) = documented(UpstreamCall::Submit, status, retry_after, &row) {
         return Err(TestCaseError::fail(format!(

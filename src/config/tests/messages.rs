@@ -60,7 +60,15 @@ fn each_kind_of_error_reads_as_before() {
             "KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES",
             "0",
             "invalid upstream.max_body_bytes (set with KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES): \
-             must be at least 1",
+             must be from 1 to 67108864",
+        ),
+        (
+            // A buffer sized from an upstream's Content-Length stays under
+            // this bound.
+            "KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES",
+            "67108865",
+            "invalid upstream.max_body_bytes (set with KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES): \
+             must be from 1 to 67108864",
         ),
         (
             "KTP_GATEWAY__UPSTREAM__MAX_BODY_BYTES",

@@ -61,7 +61,7 @@ pub fn classify(err: &GatewayError) -> Row {
             Row::gateway(Code::PermissionDenied, FIELD_NOT_ALLOWED, err.to_string())
                 .with("field", field)
         }
-        GatewayError::Submit(up) => classify_submit(up),
+        GatewayError::Submit { error, image_field } => classify_submit(error, image_field),
         GatewayError::NotFoundAfterWait { error, waited } => {
             classify_upstream(error).with("waited_ms", waited.as_millis())
         }
@@ -94,7 +94,7 @@ pub fn classify(err: &GatewayError) -> Row {
 }
 
 /// The submit call's own 400s; its other answers read as the result call's.
-fn classify_submit(err: &UpstreamError) -> Row {
+fn classify_submit(err: &UpstreamError, image_field: &'static str) -> Row {
     let UpstreamError::Status {
         status: 400,
         error_code: Some(code),
@@ -115,13 +115,14 @@ fn classify_submit(err: &UpstreamError) -> Row {
         )
         .detail(Detail::ResourceExists)
     } else if code.starts_with("INVALID_PAYLOAD") || code == reason::MISSING_PAYLOAD_IMAGE {
-        // The field the code names; the image when it names none.
+        // The field the code names; the image (as the caller sent it: the
+        // file or its URL) when it names none.
         let field = if code.contains("REFERENCE_ID") {
             "reference_id"
         } else if code.contains("QUALITY_VALIDATION") {
             "validate_quality"
         } else {
-            "image"
+            image_field
         };
         Row::upstream(
             Code::InvalidArgument,

@@ -22,14 +22,29 @@ use crate::{image::Image, reference_id::ReferenceId, resilience::Call, trace::Tr
 pub const REFERENCE_ID_EXISTS: &str = "INVALID_PAYLOAD_REFERENCE_ID_EXISTS";
 
 /// What the submit call sends. The image lives only inside `body`.
-#[derive(Debug)]
 pub struct SubmitJob {
     /// The id the job is filed under; every attempt sends the same one.
     pub reference_id: ReferenceId,
     /// The JSON body, built once.
     body: Bytes,
+    /// The request field the image came in (`image` or `image_url`).
+    image_field: &'static str,
     /// The caller's, passed on unchanged.
     pub trace: Option<TraceContext>,
+}
+
+/// The body holds the image (a photo of the card) or its URL, whose query
+/// may carry a signature: only its size shows, in every log line and panic
+/// message that prints a job or a call carrying one.
+impl std::fmt::Debug for SubmitJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubmitJob")
+            .field("reference_id", &self.reference_id)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("image_field", &self.image_field)
+            .field("trace", &self.trace)
+            .finish()
+    }
 }
 
 impl SubmitJob {
@@ -41,12 +56,19 @@ impl SubmitJob {
         reference_id: ReferenceId,
         trace: Option<TraceContext>,
     ) -> Self {
+        let image_field = image.field();
         let body = body(image, validate_quality, &reference_id);
         Self {
             reference_id,
             body,
+            image_field,
             trace,
         }
+    }
+
+    /// The request field the image came in (`image` or `image_url`).
+    pub fn image_field(&self) -> &'static str {
+        self.image_field
     }
 }
 

@@ -220,3 +220,29 @@ fn data_that_is_not_an_object_is_the_wrong_shape() {
         );
     }
 }
+
+/// A job (and the resilience call carrying it, which a retry's debug line
+/// or a panic message may print) shows the body's size, never the image's
+/// bytes or a URL's query (a signed URL's signature).
+#[test]
+fn debug_never_prints_the_image_or_a_urls_query() {
+    use crate::{image::Image, reference_id::ReferenceId, resilience::Call};
+    let id = || ReferenceId::parse("DEBUG-1".to_owned()).unwrap();
+    let png = ktp_testkit::images::valid();
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png);
+    let file = SubmitJob::new(Image::File(png.into()), false, id(), None);
+    let url = "https://example.com/ktp.jpg?X-Amz-Signature=SECRETSIG".to_owned();
+    let by_url = SubmitJob::new(Image::Url(url), true, id(), None);
+    for job in [file, by_url] {
+        let shown = format!("{job:?}");
+        let call = format!("{:?}", Call::<_, UpstreamError>::new(job, None));
+        for text in [shown, call] {
+            assert!(text.contains("DEBUG-1") && text.contains("bytes"), "{text}");
+            assert!(!text.contains(&b64[..40]), "image bytes in {text}");
+            assert!(
+                !text.contains("SECRETSIG") && !text.contains("example.com"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -6,11 +6,50 @@ use super::*;
 use crate::image::InvalidImage;
 
 fn submit(status: u16, code: Option<&str>) -> GatewayError {
-    GatewayError::Submit(UpstreamError::Status {
-        status,
-        error_code: code.map(str::to_owned),
-        retry_after: None,
-    })
+    submit_of("image", status, code)
+}
+
+/// A submit of an image that came in `image_field`.
+fn submit_of(image_field: &'static str, status: u16, code: Option<&str>) -> GatewayError {
+    GatewayError::Submit {
+        error: UpstreamError::Status {
+            status,
+            error_code: code.map(str::to_owned),
+            retry_after: None,
+        },
+        image_field,
+    }
+}
+
+/// The upstream's refusal of the image points at the field the caller sent
+/// it in: the file, or its URL.
+#[test]
+fn an_upstream_image_refusal_names_the_field_the_image_came_in() {
+    for field in ["image", "image_url"] {
+        for code in ["INVALID_PAYLOAD_IMAGE_SIZE", "MISSING_PAYLOAD_IMAGE"] {
+            let row = classify(&submit_of(field, 400, Some(code)));
+            assert_eq!(
+                row.detail,
+                Detail::BadRequest {
+                    field,
+                    description: format!("refused by the upstream ({code})"),
+                },
+                "{field} {code}"
+            );
+        }
+        // A code that names another field still names that one.
+        let row = classify(&submit_of(field, 400, Some("INVALID_PAYLOAD_REFERENCE_ID")));
+        assert!(
+            matches!(
+                row.detail,
+                Detail::BadRequest {
+                    field: "reference_id",
+                    ..
+                }
+            ),
+            "{row:?}"
+        );
+    }
 }
 
 #[test]
@@ -32,6 +71,7 @@ fn local_image_failures_name_the_rule_and_the_field() {
             "image",
         ),
         (InvalidImage::Url, "url", "image_url"),
+        (InvalidImage::UrlRequired, "required", "image_url"),
     ] {
         let err = GatewayError::InvalidImage(why);
         assert_eq!(

@@ -44,7 +44,10 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
     // name the job.
     let upstream = |e: UpstreamError| {
         if rpc.carries_image() {
-            for_job(GatewayError::Submit(e))
+            for_job(GatewayError::Submit {
+                error: e,
+                image_field: "image",
+            })
         } else {
             GatewayError::Upstream(e)
         }
@@ -161,9 +164,10 @@ fn answered(rpc: Rpc, trigger: Trigger, answer: Answer) -> Option<GatewayError> 
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
     let body = answer.body.to_bytes();
     let err = match trigger {
-        Trigger::Submit(_) => {
-            GatewayError::Submit(submit::interpret(answer.status, retry_after, &body).err()?)
-        }
+        Trigger::Submit(_) => GatewayError::Submit {
+            error: submit::interpret(answer.status, retry_after, &body).err()?,
+            image_field: "image",
+        },
         _ => GatewayError::Upstream(interpret(answer.status, retry_after, &body).err()?),
     };
     // A job's error, after its submit, or the submit's own: the caller

@@ -188,7 +188,7 @@ pub(super) const SUBMIT_INVALID_PAYLOAD: Entry = Entry {
         answer: "submit: 400 any other `INVALID_PAYLOAD*`, or `MISSING_PAYLOAD_IMAGE`",
         code: "INVALID_ARGUMENT",
         reason: "that code, as given (upstream)",
-        detail: "`BadRequest` violation on the field the code names (`reference_id`, `validate_quality`; else `image`)",
+        detail: "`BadRequest` violation on the field the code names (`reference_id`, `validate_quality`; else the image's: `image`, or `image_url` for a URL submit)",
     },
     statuses: &[],
     submit_statuses: &[Exact(400)],
