@@ -13,6 +13,7 @@ use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 use axum::{
     Router,
     body::Bytes,
+    extract::DefaultBodyLimit,
     extract::{Query, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
@@ -41,13 +42,17 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// Starts the sandbox on an ephemeral loopback port; a submitted job
-    /// answers its result after `processing_time`.
-    pub async fn start(processing_time: Duration) -> std::io::Result<Self> {
+    /// answers its result after `processing_time`. It takes a submit of any
+    /// image up to `max_image_bytes` (`submit.max_image_bytes`), as the
+    /// gateway sends it: base64 inside a JSON body.
+    pub async fn start(processing_time: Duration, max_image_bytes: usize) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let app = Router::new()
             .route(&format!("/{RESULT_PATH}"), get(result))
             .route(&format!("/{SUBMIT_PATH}"), post(submit))
+            // axum's default (2 MiB) would refuse a photo of 1.5 MB.
+            .layer(DefaultBodyLimit::max(max_submit_body(max_image_bytes)))
             .with_state(Arc::new(Jobs::new(processing_time)));
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -70,6 +75,15 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The largest submit body the gateway sends: the image in base64 (with
+/// padding), plus the JSON around it (the keys, an id of at most 128 bytes,
+/// or instead of the image a URL of at most 2,048 bytes), with room to spare.
+fn max_submit_body(max_image_bytes: usize) -> usize {
+    base64::encoded_len(max_image_bytes, true)
+        .unwrap_or(usize::MAX)
+        .saturating_add(16 * 1024)
 }
 
 /// Both calls need the credentials headers, as the vendor's do.

@@ -145,9 +145,12 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let _sandbox = if settings.sandbox.enabled {
-        let sandbox = Sandbox::start(*settings.sandbox.processing_time)
-            .await
-            .map_err(ServeError::Sandbox)?;
+        let sandbox = Sandbox::start(
+            *settings.sandbox.processing_time,
+            *settings.submit.max_image_bytes,
+        )
+        .await
+        .map_err(ServeError::Sandbox)?;
         tracing::warn!(
             upstream = %sandbox.base_url(),
             "SANDBOX MODE: answers are canned and fictional, no real upstream is called"

@@ -355,3 +355,25 @@ async fn no_log_line_holds_image_bytes_or_an_image_urls_query_at_any_level() {
         assert_absent(&lines, value, "personal value");
     }
 }
+
+/// The sandbox takes every image the gateway accepts (up to
+/// `submit.max_image_bytes`, base64 included): a real photo of 4.5 MB,
+/// whose base64 body (6 MB) is far over a web framework's 2 MiB default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_takes_a_photo_as_large_as_the_gateway_accepts() {
+    let gateway = sandbox(&[]);
+    let mut client = gateway.ktp().await;
+    let photo = images::padded(images::jpeg(4000, 3000), 4_500_000);
+    let r = client
+        .extract_ktp(with_request_id(
+            extract(photo, "CLI-LARGE-PHOTO"),
+            "cli-large-photo",
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("a 4.5 MB JPEG: {e:?}"))
+        .into_inner()
+        .result
+        .expect("result");
+    assert_eq!(r.reference_id, "CLI-LARGE-PHOTO");
+    stop(gateway).await;
+}
