@@ -86,6 +86,14 @@ pub enum GatewayError {
     /// `auth.tokens_file` is set and the call's bearer token is missing or wrong.
     #[error(transparent)]
     Unauthenticated(#[from] Unauthenticated),
+    /// The request message did not fully arrive within
+    /// `server.request_read_timeout` of its headers; the call was ended
+    /// and what it held freed.
+    #[error("the request message did not fully arrive within {} ms of its headers", limit.as_millis())]
+    RequestReadTimeout {
+        /// `server.request_read_timeout`.
+        limit: Duration,
+    },
     /// `server.max_in_flight` calls were already in flight; shed at once.
     #[error("the gateway is at its limit of {limit} calls in flight")]
     Overloaded {

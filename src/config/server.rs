@@ -63,6 +63,11 @@ pub struct ServerSettings {
     pub keepalive_interval: PositiveDuration,
     /// A PING not answered within this closes the connection.
     pub keepalive_timeout: PositiveDuration,
+    /// A request message must have fully arrived this long after its
+    /// request headers, or the call ends (DEADLINE_EXCEEDED
+    /// `REQUEST_READ_TIMEOUT`) and frees what it held: a client that sends
+    /// headers and stalls cannot hold an image slot or a call for longer.
+    pub request_read_timeout: PositiveDuration,
 }
 
 impl Default for ServerSettings {
@@ -82,6 +87,7 @@ impl Default for ServerSettings {
             max_connection_age_grace: known::secs(60),
             keepalive_interval: known::secs(30),
             keepalive_timeout: known::secs(10),
+            request_read_timeout: known::secs(30),
         }
     }
 }

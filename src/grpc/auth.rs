@@ -4,8 +4,6 @@
 //! [`super::call::CallLayer`] records it like any other call.
 
 use std::{
-    future::Future,
-    pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
@@ -17,7 +15,7 @@ use tonic::{
 };
 use tower::Layer;
 
-use super::call::Call;
+use super::call::{Call, Gated};
 use crate::{error::GatewayError, security::auth::BearerTokens};
 
 /// Checks `authorization: Bearer <token>` against the configured tokens.
@@ -64,7 +62,7 @@ where
 {
     type Response = http::Response<Body>;
     type Error = S::Error;
-    type Future = AuthFuture<S::Future>;
+    type Future = Gated<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -81,34 +79,10 @@ where
                 Ok(caller) => call.set_caller(caller),
                 Err(why) => {
                     let refused = call.fail(&GatewayError::Unauthenticated(why));
-                    return AuthFuture::Refused(Some(refused.into_http()));
+                    return Gated::Refused(Some(refused.into_http()));
                 }
             }
         }
-        AuthFuture::Admitted(self.inner.call(request))
-    }
-}
-
-/// The answer of [`Authenticated`]: a refusal, or the inner service's.
-#[derive(Debug)]
-pub enum AuthFuture<F> {
-    /// The refusal, already rendered; an `Option` so that the first poll can
-    /// take it.
-    Refused(Option<http::Response<Body>>),
-    /// The inner service's future, polled through.
-    Admitted(F),
-}
-
-impl<F, E> Future for AuthFuture<F>
-where
-    F: Future<Output = Result<http::Response<Body>, E>> + Unpin,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        match self.get_mut() {
-            Self::Refused(response) => Poll::Ready(Ok(response.take().unwrap_or_default())),
-            Self::Admitted(inner) => Pin::new(inner).poll(cx),
-        }
+        Gated::Admitted(self.inner.call(request))
     }
 }

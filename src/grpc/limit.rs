@@ -1,18 +1,24 @@
-//! Per-method request size limits. tonic has one message limit per service,
+//! Bounds on a request body as it arrives: its method's size limit and
+//! `server.request_read_timeout`. tonic has one message limit per service,
 //! set to the largest any method needs (an image upload); this body wrapper
 //! holds each method to its own, reading the gRPC length prefix of the
 //! message as it arrives, so a `GetKtpResult` of 5 MB is refused before it
-//! is buffered, like one over tonic's own limit.
+//! is buffered, like one over tonic's own limit. And a body still arriving
+//! when its read time is up is cut, so a client that sends headers and
+//! stalls holds its call (and an image slot) no longer than that.
 
 use std::{
     error::Error,
+    future::Future,
     pin::Pin,
     sync::{Arc, OnceLock},
     task::{Context, Poll},
+    time::Duration,
 };
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
 use tonic::codegen::Bytes;
 
 /// Length of the prefix of every gRPC message: a compression flag, then
@@ -31,7 +37,34 @@ pub struct TooLarge {
     pub limit: usize,
 }
 
-/// A request body whose first message may be at most `limit` bytes.
+/// The message had not fully arrived when its read time was up.
+#[derive(Debug, thiserror::Error)]
+#[error("the request message did not fully arrive within {} ms of its headers", limit.as_millis())]
+pub struct ReadTimeout {
+    /// `server.request_read_timeout`.
+    pub limit: Duration,
+}
+
+/// Why a body was cut, for the call layer to answer.
+#[derive(Debug)]
+pub enum Refused {
+    /// Over the method's size limit.
+    TooLarge(TooLarge),
+    /// Not fully received in time.
+    TimedOut(ReadTimeout),
+}
+
+/// When a body must have fully arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadBy {
+    /// The request headers' arrival plus the limit.
+    pub at: Instant,
+    /// `server.request_read_timeout`, for the error.
+    pub limit: Duration,
+}
+
+/// A request body whose first message may be at most `limit` bytes, and
+/// which must have arrived by `read_by`.
 #[derive(Debug)]
 pub struct Limited<B> {
     inner: B,
@@ -39,21 +72,44 @@ pub struct Limited<B> {
     /// The prefix bytes seen so far, until all five are.
     prefix: [u8; PREFIX],
     seen: usize,
-    /// Set when the limit was exceeded, for the call layer to answer.
-    exceeded: Arc<OnceLock<TooLarge>>,
+    read_by: Option<ReadBy>,
+    /// The timer of `read_by`, made only once the body has to be waited
+    /// for (the usual small message arrives with its headers).
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Set when the body was cut, for the call layer to answer why.
+    refused: Arc<OnceLock<Refused>>,
 }
 
 impl<B> Limited<B> {
-    /// Wraps `inner`; a message over `limit` is refused and noted in
-    /// `exceeded`, which the call layer reads to answer why.
-    pub fn new(inner: B, limit: usize, exceeded: Arc<OnceLock<TooLarge>>) -> Self {
+    /// Wraps `inner`; a message over `limit`, or one still arriving at
+    /// `read_by`, is cut and the reason noted in `refused`, which the call
+    /// layer reads to answer why.
+    pub fn new(
+        inner: B,
+        limit: usize,
+        read_by: Option<ReadBy>,
+        refused: Arc<OnceLock<Refused>>,
+    ) -> Self {
         Self {
             inner,
             limit,
             prefix: [0; PREFIX],
             seen: 0,
-            exceeded,
+            read_by,
+            timer: None,
+            refused,
         }
+    }
+
+    /// Whether the read time is up; starts the timer on the first wait.
+    fn timed_out(&mut self, cx: &mut Context<'_>) -> Option<ReadTimeout> {
+        let read_by = self.read_by?;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(read_by.at)));
+        timer.as_mut().poll(cx).is_ready().then_some(ReadTimeout {
+            limit: read_by.limit,
+        })
     }
 
     /// Reads prefix bytes from `data`; `Err` once the length is known to be
@@ -105,14 +161,21 @@ where
                     && let Err(too_large) = this.inspect(data)
                 {
                     let message = too_large.to_string();
-                    let _ = this.exceeded.set(too_large);
+                    let _ = this.refused.set(Refused::TooLarge(too_large));
                     return Poll::Ready(Some(Err(message.into())));
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => match this.timed_out(cx) {
+                Some(timed_out) => {
+                    let message = timed_out.to_string();
+                    let _ = this.refused.set(Refused::TimedOut(timed_out));
+                    Poll::Ready(Some(Err(message.into())))
+                }
+                None => Poll::Pending,
+            },
         }
     }
 
@@ -130,7 +193,7 @@ mod tests {
     use super::*;
 
     fn limited(limit: usize) -> Limited<()> {
-        Limited::new((), limit, Arc::default())
+        Limited::new((), limit, None, Arc::default())
     }
 
     #[test]

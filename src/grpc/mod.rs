@@ -40,22 +40,33 @@ pub fn ktp_service(
     metrics: Metrics,
     in_flight: InFlightLimit,
     settings: &Settings,
-) -> call::Recorded<auth::Authenticated<KtpServiceServer<handlers::KtpApi>>> {
-    let image_calls = call::MethodLimits {
-        max_message_bytes: *settings.submit.max_image_bytes + MAX_REQUEST_BYTES,
-        in_flight: Some(InFlightLimit::new(*settings.submit.max_in_flight)),
-    };
-    let calls = call::CallLayer::new(metrics, in_flight, MAX_REQUEST_BYTES)
-        .method(SUBMIT_KTP, image_calls.clone())
-        .method(EXTRACT_KTP, image_calls);
+) -> call::Recorded<auth::Authenticated<call::Slotted<KtpServiceServer<handlers::KtpApi>>>> {
+    let image_message = *settings.submit.max_image_bytes + MAX_REQUEST_BYTES;
+    let calls = call::CallLayer::new(
+        metrics,
+        in_flight,
+        MAX_REQUEST_BYTES,
+        *settings.server.request_read_timeout,
+    )
+    .method(SUBMIT_KTP, image_message)
+    .method(EXTRACT_KTP, image_message);
+    // One cap for both image RPCs: it bounds the memory images hold.
+    let image_slots = InFlightLimit::new(*settings.submit.max_in_flight);
+    let slots = call::SlotLayer::new(vec![
+        (SUBMIT_KTP, image_slots.clone()),
+        (EXTRACT_KTP, image_slots),
+    ]);
     let limits = handlers::Limits {
         max_image_bytes: *settings.submit.max_image_bytes,
         max_wait: *settings.wait.max_wait,
     };
     let largest = calls.largest_message();
+    // Outermost first: the call is recorded and bounded (in flight, size,
+    // read time), then authenticated, then given its image slot.
     ServiceBuilder::new()
         .layer(calls)
         .layer(auth::AuthLayer::new(settings.auth.tokens().cloned()))
+        .layer(slots)
         .service(
             KtpServiceServer::new(handlers::KtpApi::new(upstream, limits))
                 .max_decoding_message_size(largest),

@@ -411,3 +411,71 @@ pub(crate) fn expect_error<T: std::fmt::Debug>(result: Result<T, Status>) -> Err
         details,
     }
 }
+
+/// A call a gRPC client could not make on purpose: its request headers and
+/// the first `sent` bytes of a `message_len`-byte message, then nothing.
+/// Holding it keeps the stream open (and stalled); [`Stalled::answer`]
+/// waits for the gateway's status.
+pub(crate) struct Stalled {
+    answer: h2::client::ResponseFuture,
+    _body: h2::SendStream<bytes::Bytes>,
+}
+
+impl Stalled {
+    /// Opens the stream on `connection`, with `authorization` if given.
+    pub(crate) async fn open(
+        connection: &h2::client::SendRequest<bytes::Bytes>,
+        method: &str,
+        authorization: Option<&str>,
+        message_len: u32,
+        sent: usize,
+    ) -> Self {
+        let mut request = tonic::codegen::http::Request::post(format!("http://gateway{method}"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers");
+        if let Some(token) = authorization {
+            request = request.header("authorization", token);
+        }
+        let request = request.body(()).expect("request head");
+        let mut connection = connection.clone().ready().await.expect("stream allowed");
+        let (answer, mut body) = connection
+            .send_request(request, false)
+            .expect("send the headers");
+        let mut data = vec![0u8];
+        data.extend_from_slice(&message_len.to_be_bytes());
+        data.resize(5 + sent, 0x0a);
+        body.send_data(data.into(), false)
+            .expect("send part of the body");
+        Self {
+            answer,
+            _body: body,
+        }
+    }
+
+    /// The gateway's answer: its `grpc-status` (with details) from the
+    /// headers of a trailers-only answer, or from the trailers.
+    pub(crate) async fn answer(self) -> Status {
+        let response = self.answer.await.expect("an answer");
+        if let Some(status) = Status::from_header_map(response.headers()) {
+            return status;
+        }
+        let mut body = response.into_body();
+        while body.data().await.is_some() {}
+        let trailers = body
+            .trailers()
+            .await
+            .expect("trailers")
+            .expect("trailers sent");
+        Status::from_header_map(&trailers).expect("grpc-status")
+    }
+}
+
+/// A raw HTTP/2 connection to the gateway, for [`Stalled`] streams.
+pub(crate) async fn h2_connection(addr: SocketAddr) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (client, connection) = h2::client::handshake(tcp).await.expect("HTTP/2 handshake");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}

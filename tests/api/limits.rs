@@ -10,8 +10,8 @@ use ktp_testkit::{fake_upstream::Reply, images};
 use tonic::Code;
 
 use crate::helpers::{
-    TestApp, channel, count, expect_error, extract_request, message_bytes, millis, sample_success,
-    submit_request, valid_image,
+    Stalled, TestApp, channel, count, expect_error, extract_request, h2_connection, message_bytes,
+    millis, sample_success, secs, submit_request, tokens_file, valid_image,
 };
 
 const KIB: usize = 1024;
@@ -216,4 +216,74 @@ async fn a_waiting_extract_holds_no_image_slot() {
             e.meta("max_in_flight")
         );
     }
+}
+
+/// Clients that send a call's headers and stall: unauthenticated ones are
+/// refused before they can take an image slot, and authenticated ones hold
+/// theirs only until `server.request_read_timeout`, when their calls end
+/// with DEADLINE_EXCEEDED `REQUEST_READ_TIMEOUT` and free the slots.
+#[tokio::test]
+async fn stalled_bodies_hold_no_image_slot_past_the_read_timeout() {
+    let mut tokens = tempfile::NamedTempFile::new().expect("tokens file");
+    std::io::Write::write_all(&mut tokens, b"stall-token-1\n").expect("write tokens");
+    let app = TestApp::spawn_with(|s| {
+        s.auth.tokens_file = tokens_file(tokens.path());
+        s.server.request_read_timeout = secs(1);
+    })
+    .await;
+    let connection = h2_connection(app.addr).await;
+    const SUBMIT: &str = "/ktp.v1.KtpService/SubmitKtp";
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        stalled.push(Stalled::open(&connection, SUBMIT, None, 100_000, 10).await);
+    }
+    let mut authenticated = Vec::new();
+    for _ in 0..16 {
+        authenticated.push(
+            Stalled::open(
+                &connection,
+                SUBMIT,
+                Some("Bearer stall-token-1"),
+                100_000,
+                10,
+            )
+            .await,
+        );
+    }
+    let refused = stalled.remove(0).answer().await;
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    // Every slot is held now; a caller without a token is still told so,
+    // not OVERLOADED: it never contends for a slot.
+    let late = Stalled::open(&connection, SUBMIT, None, 100_000, 10).await;
+    let refused = late.answer().await;
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut request = tonic::Request::new(submit_request(valid_image(), "AFTER-STALL-1"));
+    request.metadata_mut().insert(
+        "authorization",
+        "Bearer stall-token-1".parse().expect("ASCII"),
+    );
+    app.client
+        .clone()
+        .submit_ktp(request)
+        .await
+        .expect("every image slot is free again");
+
+    for call in authenticated {
+        let status = call.answer().await;
+        let e = expect_error::<()>(Err(status));
+        assert_eq!(
+            (e.code, e.reason()),
+            (Code::DeadlineExceeded, "REQUEST_READ_TIMEOUT"),
+            "{}",
+            e.message
+        );
+    }
+    assert_eq!(
+        app.upstream.submits().len(),
+        1,
+        "only the whole one was sent"
+    );
+    drop(stalled);
 }

@@ -28,8 +28,9 @@ use ktp_testkit::{
 use tonic::{Code, Request, Status, codegen::http::uri::PathAndQuery, transport::Channel};
 
 use crate::helpers::{
-    API_KEY, APP_ID, RawRequest, TestApp, attempts, base_url, channel, count, count32,
-    extract_request, millis, sample_success, secs, submit_request, tokens_file, wait_millis,
+    API_KEY, APP_ID, RawRequest, Stalled, TestApp, attempts, base_url, channel, count, count32,
+    extract_request, h2_connection, millis, sample_success, secs, submit_request, tokens_file,
+    wait_millis,
 };
 
 /// The reference id of each example's call.
@@ -484,6 +485,13 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
             call.wait = true;
             let result = call.send(&app).await;
             (app, ID.to_owned(), result)
+        }
+        Provoke::StalledBody => {
+            let app = TestApp::spawn_with(|s| s.server.request_read_timeout = millis(300)).await;
+            let connection = h2_connection(app.addr).await;
+            let stalled = Stalled::open(&connection, rpc.method(), None, 1000, 10).await;
+            let status = stalled.answer().await;
+            (app, ID.to_owned(), Err(status))
         }
         Provoke::OversizedImageMessage => {
             let app = TestApp::spawn().await;

@@ -1,5 +1,5 @@
-//! [`CallLayer`]: admission, per-method limits, and handing each call to
-//! its [`Recorder`].
+//! [`CallLayer`]: admission, per-method message limits and the body's read
+//! time, and handing each call to its [`Recorder`].
 
 use std::{
     convert::Infallible,
@@ -7,6 +7,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use tonic::{
@@ -19,7 +20,10 @@ use tracing::Instrument;
 
 use super::{Call, record::Recorder};
 use crate::{
-    error::GatewayError, grpc::limit::Limited, metrics::Metrics, proto::KTP_METHODS,
+    error::GatewayError,
+    grpc::limit::{Limited, ReadBy},
+    metrics::Metrics,
+    proto::KTP_METHODS,
     resilience::overload::InFlightLimit,
 };
 
@@ -29,49 +33,51 @@ pub struct CallLayer {
     metrics: Metrics,
     in_flight: InFlightLimit,
     max_message_bytes: usize,
-    /// Methods whose limits differ from the default.
-    methods: Arc<Vec<(&'static str, MethodLimits)>>,
-}
-
-/// What a method may take beyond the process-wide cap on calls in flight.
-#[derive(Debug, Clone)]
-pub struct MethodLimits {
-    /// Largest request message.
-    pub max_message_bytes: usize,
-    /// A cap of its own on calls in flight (calls that hold an image).
-    pub in_flight: Option<InFlightLimit>,
+    /// `server.request_read_timeout`: a call's request message must have
+    /// arrived this long after its headers.
+    read_timeout: Duration,
+    /// Methods whose largest message differs from the default.
+    methods: Arc<Vec<(&'static str, usize)>>,
 }
 
 impl CallLayer {
     /// Every method: calls in flight capped by `in_flight`, request
-    /// messages by `max_message_bytes`, unless [`Self::method`] says else.
-    pub fn new(metrics: Metrics, in_flight: InFlightLimit, max_message_bytes: usize) -> Self {
+    /// messages by `max_message_bytes` (unless [`Self::method`] says else)
+    /// and their arrival by `read_timeout` after the headers.
+    pub fn new(
+        metrics: Metrics,
+        in_flight: InFlightLimit,
+        max_message_bytes: usize,
+        read_timeout: Duration,
+    ) -> Self {
         Self {
             metrics,
             in_flight,
             max_message_bytes,
+            read_timeout,
             methods: Arc::default(),
         }
     }
 
-    /// `method` (a full name, `/ktp.v1.KtpService/SubmitKtp`) gets `limits`.
-    pub fn method(mut self, method: &'static str, limits: MethodLimits) -> Self {
-        Arc::make_mut(&mut self.methods).push((method, limits));
+    /// `method` (a full name, `/ktp.v1.KtpService/SubmitKtp`) takes
+    /// messages up to `max_message_bytes`.
+    pub fn method(mut self, method: &'static str, max_message_bytes: usize) -> Self {
+        Arc::make_mut(&mut self.methods).push((method, max_message_bytes));
         self
     }
 
-    fn limits(&self, method: &str) -> (usize, Option<&InFlightLimit>) {
-        match self.methods.iter().find(|(m, _)| *m == method) {
-            Some((_, l)) => (l.max_message_bytes, l.in_flight.as_ref()),
-            None => (self.max_message_bytes, None),
-        }
+    fn max_message_bytes(&self, method: &str) -> usize {
+        self.methods
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map_or(self.max_message_bytes, |(_, bytes)| *bytes)
     }
 
     /// The largest message any method takes: tonic's own limit.
     pub fn largest_message(&self) -> usize {
         self.methods
             .iter()
-            .map(|(_, l)| l.max_message_bytes)
+            .map(|(_, bytes)| *bytes)
             .fold(self.max_message_bytes, usize::max)
     }
 }
@@ -116,7 +122,7 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         // Only our own methods are recorded: the label set stays bounded.
         let Some(method) = KTP_METHODS.iter().find(|m| **m == request.uri().path()) else {
-            let unlimited = request.map(|b| Limited::new(b, usize::MAX, Arc::default()));
+            let unlimited = request.map(|b| Limited::new(b, usize::MAX, None, Arc::default()));
             return Box::pin(self.inner.call(unlimited));
         };
         let call = Arc::new(Call::new(method, request.headers()));
@@ -132,21 +138,14 @@ where
             });
             return Box::pin(std::future::ready(Ok(recorder.finish(status.into_http()))));
         };
-        let (max_message_bytes, own_limit) = self.layer.limits(method);
-        // A method's own slot (an image's memory) is the call's until its
-        // handler releases it, at the latest when the call ends.
-        match own_limit.map(InFlightLimit::try_admit) {
-            Some(None) => {
-                let limit = own_limit.map_or(0, InFlightLimit::limit);
-                let status = call.fail(&GatewayError::Overloaded { limit });
-                return Box::pin(std::future::ready(Ok(recorder.finish(status.into_http()))));
-            }
-            Some(Some(permit)) => call.hold_slot(permit),
-            None => {}
-        }
-        let oversized = Arc::clone(&call.oversized);
+        let max_message_bytes = self.layer.max_message_bytes(method);
+        let read_by = ReadBy {
+            at: call.started + self.layer.read_timeout,
+            limit: self.layer.read_timeout,
+        };
+        let refused = Arc::clone(&call.refused_body);
         request.extensions_mut().insert(call);
-        let request = request.map(|b| Limited::new(b, max_message_bytes, oversized));
+        let request = request.map(|b| Limited::new(b, max_message_bytes, Some(read_by), refused));
         // Every line logged while the call runs carries its request id.
         // Those lines are all DEBUG or finer, so is the span: at the default
         // level it is never built (bench/README.md, change 9).

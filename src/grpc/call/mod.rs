@@ -24,7 +24,7 @@ use tonic::{
 };
 use tracing::Level;
 
-use super::{limit::TooLarge, metadata, status};
+use super::{limit::Refused, metadata, status};
 use crate::{
     error::GatewayError, proto::KtpChecks, resilience::overload::InFlight, security::auth::Caller,
     trace::TraceContext,
@@ -44,8 +44,9 @@ pub struct Call {
     /// line and `ResourceInfo`).
     reference_id: OnceLock<String>,
     outcome: OnceLock<Outcome>,
-    /// Set when the request message was over its method's limit.
-    oversized: Arc<OnceLock<TooLarge>>,
+    /// Set when the request body was cut: over its method's size limit,
+    /// or not fully received within `server.request_read_timeout`.
+    refused_body: Arc<OnceLock<Refused>>,
     /// The call waits for its job: timed apart from the others.
     waits: AtomicBool,
     /// The method's own slot, while the call holds what it bounds.
@@ -86,7 +87,7 @@ impl Call {
             trace: metadata::trace_context(headers),
             reference_id: OnceLock::new(),
             outcome: OnceLock::new(),
-            oversized: Arc::default(),
+            refused_body: Arc::default(),
             waits: AtomicBool::new(false),
             slot: Mutex::new(None),
             caller: OnceLock::new(),
@@ -144,7 +145,8 @@ impl Call {
         let _ = self.checks.set(checks);
     }
 
-    fn hold_slot(&self, permit: InFlight) {
+    /// Keeps the method's own slot (`submit.max_in_flight`) for the call.
+    pub(super) fn hold_slot(&self, permit: InFlight) {
         *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
     }
 
@@ -219,6 +221,36 @@ impl Call {
     }
 }
 
+/// The answer of a layer that may refuse a call before the service it
+/// wraps sees it (auth, a method's slots): the refusal, already rendered,
+/// or the inner service's answer.
+#[derive(Debug)]
+pub enum Gated<F> {
+    /// The refusal; an `Option` so that the first poll can take it.
+    Refused(Option<http::Response<tonic::body::Body>>),
+    /// The inner service's future, polled through.
+    Admitted(F),
+}
+
+impl<F, E> Future for Gated<F>
+where
+    F: Future<Output = Result<http::Response<tonic::body::Body>, E>> + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        match self.get_mut() {
+            Self::Refused(response) => {
+                std::task::Poll::Ready(Ok(response.take().unwrap_or_default()))
+            }
+            Self::Admitted(inner) => std::pin::Pin::new(inner).poll(cx),
+        }
+    }
+}
+
 /// The level of a failed call's log line.
 fn log_level(row: &status::Row) -> Level {
     match row.code {
@@ -236,10 +268,12 @@ fn log_level(row: &status::Row) -> Level {
 
 mod layer;
 mod record;
+mod slots;
 
-pub use layer::{CallLayer, MethodLimits, Recorded};
+pub use layer::{CallLayer, Recorded};
 #[cfg(test)]
 pub(in crate::grpc) use record::refusal;
+pub use slots::{MethodSlots, SlotLayer, Slotted};
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,7 @@ use tracing::Level;
 use super::{Call, Outcome};
 use crate::{
     error::{GatewayError, MalformedRequest, Refusal},
-    grpc::{metadata::REQUEST_ID_HEADER, status::code_name},
+    grpc::{limit::Refused, metadata::REQUEST_ID_HEADER, status::code_name},
     metrics::Metrics,
     proto::CheckResult,
     trace::TraceContext,
@@ -40,11 +40,16 @@ impl Recorder {
                 // request message itself. Its codes (OUT_OF_RANGE, INTERNAL)
                 // would blame the server; give it the gateway's row instead.
                 Some(refused) if refused.code() != Code::Ok => {
-                    let err = match self.call.oversized.get() {
-                        Some(too_large) => GatewayError::Malformed(MalformedRequest {
-                            kind: Refusal::TooLarge,
-                            message: too_large.to_string(),
-                        }),
+                    let err = match self.call.refused_body.get() {
+                        Some(Refused::TooLarge(too_large)) => {
+                            GatewayError::Malformed(MalformedRequest {
+                                kind: Refusal::TooLarge,
+                                message: too_large.to_string(),
+                            })
+                        }
+                        Some(Refused::TimedOut(timed_out)) => GatewayError::RequestReadTimeout {
+                            limit: timed_out.limit,
+                        },
                         None => refusal(&refused),
                     };
                     self.call.fail(&err).into_http()

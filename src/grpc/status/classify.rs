@@ -27,6 +27,9 @@ pub fn classify(err: &GatewayError) -> Row {
             DEADLINE_EXCEEDED,
             "the call's deadline ran out before the upstream answered",
         ),
+        GatewayError::RequestReadTimeout { .. } => {
+            Row::gateway(Code::DeadlineExceeded, REQUEST_READ_TIMEOUT, err.to_string())
+        }
         GatewayError::Unauthenticated(why) => {
             let reason = match why {
                 Unauthenticated::Missing => BEARER_TOKEN_MISSING,

@@ -46,6 +46,8 @@ pub mod reason {
     pub const UPSTREAM_TIMEOUT: &str = "UPSTREAM_TIMEOUT";
     /// The caller's `grpc-timeout` ran out before the upstream answered.
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+    /// The request message did not arrive within `server.request_read_timeout`.
+    pub const REQUEST_READ_TIMEOUT: &str = "REQUEST_READ_TIMEOUT";
     /// The upstream's answer was unusable; metadata `problem` says how.
     pub const UPSTREAM_BAD_RESPONSE: &str = "UPSTREAM_BAD_RESPONSE";
     /// The breaker is open, so no upstream call was made.

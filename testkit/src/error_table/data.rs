@@ -1115,6 +1115,37 @@ pub static TABLE: &[Entry] = &[
         )],
     },
     Entry {
+        name: "request_read_timeout",
+        readme: Cells {
+            answer: "the request message not fully received within `server.request_read_timeout` (30 s) of its request headers (a client that stalls mid-body)",
+            code: "DEADLINE_EXCEEDED",
+            reason: "`REQUEST_READ_TIMEOUT` (gateway)",
+            detail: "– ; no upstream call; the call's place among `server.max_in_flight` and its image slot are freed",
+        },
+        statuses: &[],
+        submit_statuses: &[],
+        code: GrpcCode::Is("DEADLINE_EXCEEDED"),
+        reason: Reason::Is("REQUEST_READ_TIMEOUT", Gateway),
+        detail: Detail::None,
+        examples: &[
+            example(
+                "headers, then half a message, then nothing",
+                provoke(Provoke::StalledBody),
+                gateway("DEADLINE_EXCEEDED", "REQUEST_READ_TIMEOUT")
+                    .meta(&[NO_JOB])
+                    .attempts(0),
+            ),
+            on(
+                Rpc::SubmitKtp,
+                "SubmitKtp: part of an image, then nothing",
+                provoke(Provoke::StalledBody),
+                gateway("DEADLINE_EXCEEDED", "REQUEST_READ_TIMEOUT")
+                    .meta(&[NO_JOB])
+                    .attempts(0),
+            ),
+        ],
+    },
+    Entry {
         name: "caller_deadline",
         readme: Cells {
             answer: "the caller's deadline (`grpc-timeout`) runs out first",

@@ -398,6 +398,9 @@ pub enum Provoke {
     /// `GetKtpResult` with `wait`: the result call answers later than
     /// `wait.max_wait`, so no poll answers before the wait ends.
     NoAnswerInWait,
+    /// The request headers and the first bytes of the message are sent,
+    /// then nothing, past `server.request_read_timeout` (set short).
+    StalledBody,
     /// `submit.max_in_flight` is 1 and one image-carrying call is in flight
     /// (`server.max_in_flight` at its default).
     ImageCallsOverloaded,

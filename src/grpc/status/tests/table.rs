@@ -128,6 +128,9 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
             error: not_found(),
             waited: Duration::from_millis(1200),
         },
+        Provoke::StalledBody => GatewayError::RequestReadTimeout {
+            limit: Duration::from_millis(300),
+        },
         Provoke::NoAnswerInWait => GatewayError::NoAnswerInWait {
             waited: Duration::from_millis(300),
         },

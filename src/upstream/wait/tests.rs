@@ -1,0 +1,141 @@
+//! Which answers mean "not yet", and the shared poll's life: waiters
+//! joining and leaving on a multi-threaded runtime, a poll that dies, a
+//! poll that stops.
+
+use super::*;
+
+/// A poll's result call: "not found" after `delay`, or a panic.
+#[derive(Clone)]
+struct Scripted {
+    delay: Duration,
+    panics: bool,
+}
+
+impl Fetch for Scripted {
+    async fn fetch(&self, _: &ReferenceId, _: Instant, _: Option<&TraceContext>) -> Answer {
+        if self.delay.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(self.delay).await;
+        }
+        assert!(!self.panics, "a bug in the poll");
+        Err(UpstreamError::Status {
+            status: 404,
+            error_code: Some(NOT_FOUND_CODE.to_owned()),
+            retry_after: None,
+        })
+    }
+}
+
+fn polls(every: Duration) -> Polls {
+    Polls {
+        first_interval: every,
+        max_interval: every,
+        polls: Arc::default(),
+    }
+}
+
+fn id(text: &str) -> ReferenceId {
+    ReferenceId::parse(text.to_owned()).unwrap()
+}
+
+/// Waiters of a few ids join and leave at random moments while their
+/// polls run, on a multi-threaded runtime (any pod with more than one
+/// CPU). A poll whose last handle dropped while the polls map was
+/// locked would lock it again and hang its worker, then every wait; a
+/// watchdog turns that hang into a failure.
+#[test]
+fn waiters_joining_and_leaving_never_hang_a_worker() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // Polls and leaving waiters wake on the same timer ticks
+            // (tokio's are 1 ms), so they run at the same moments on
+            // different workers, round after round.
+            let polls = polls(Duration::from_millis(1));
+            let fetch = Scripted {
+                delay: Duration::ZERO,
+                panics: false,
+            };
+            let mut waiters = tokio::task::JoinSet::new();
+            for n in 0..200_000u64 {
+                let (polls, fetch) = (polls.clone(), fetch.clone());
+                waiters.spawn(async move {
+                    let id = id(&format!("job-{}", n % 32));
+                    let stay = Duration::from_millis(n % 4);
+                    let until = Instant::now() + Duration::from_millis(n % 3 + 1);
+                    let wait = polls.wait(&fetch, &id, until, None);
+                    // Leave early (the caller went away) or wait it out.
+                    let _ = tokio::time::timeout(stay, wait).await;
+                });
+                if n % 64 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            while waiters.join_next().await.is_some() {}
+        });
+        let _ = done_tx.send(());
+    });
+    assert!(
+        done_rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+        "the waits hung (a worker blocked on the polls map's lock)"
+    );
+}
+
+/// A poll that dies is the gateway's bug: its waiters say so
+/// (INTERNAL_ERROR), never "not found yet".
+#[tokio::test(start_paused = true)]
+async fn a_poll_that_panics_fails_its_waiters_as_lost() {
+    let polls = polls(Duration::from_secs(1));
+    let fetch = Scripted {
+        delay: Duration::from_millis(10),
+        panics: true,
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    let job = id("job");
+    let (a, b) = tokio::join!(
+        polls.wait(&fetch, &job, until, None),
+        polls.wait(&fetch, &job, until, None),
+    );
+    for waited in [a, b] {
+        assert!(
+            matches!(waited, Waited::Answered(Err(UpstreamError::FlightLost))),
+            "{waited:?}"
+        );
+    }
+}
+
+/// A poll that stops by itself (no waiter's end left to poll for) is
+/// no loss: its waiters get the last "not found".
+#[tokio::test(start_paused = true)]
+async fn a_poll_that_stops_leaves_its_waiters_not_found() {
+    let polls = polls(Duration::from_secs(1));
+    let fetch = Scripted {
+        delay: Duration::from_millis(10),
+        panics: false,
+    };
+    let until = Instant::now() + Duration::from_millis(1500);
+    let waited = polls.wait(&fetch, &id("job"), until, None).await;
+    assert!(matches!(waited, Waited::NotYet(Some(_))), "{waited:?}");
+}
+
+#[test]
+fn only_the_documented_404_means_not_finished_yet() {
+    let status = |status, code: Option<&str>| -> Answer {
+        Err(UpstreamError::Status {
+            status,
+            error_code: code.map(str::to_owned),
+            retry_after: None,
+        })
+    };
+    assert!(not_found_yet(&status(404, Some(NOT_FOUND_CODE))));
+    assert!(!not_found_yet(&status(404, None)));
+    assert!(!not_found_yet(&status(400, Some(NOT_FOUND_CODE))));
+    assert!(!not_found_yet(&status(503, None)));
+    assert!(!not_found_yet(&Ok(KtpResult::default())));
+}
