@@ -162,7 +162,11 @@ fn check_client(gateway: &mut Gateway, cmd: Command, name: &str) {
             "code": "UNAVAILABLE",
             "reason": "UPSTREAM_RATE_LIMITED",
             "domain": "ktp-gateway",
-            "metadata": {"upstream_http_status": "429"},
+            // Every error names the call's (valid) reference id.
+            "metadata": {
+                "upstream_http_status": "429",
+                "reference_id": "REFERENCE_ID_ERROR_RATE_LIMITED",
+            },
             "retry_delay_seconds": 2.0,
         }),
         json!({
