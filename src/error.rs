@@ -94,16 +94,54 @@ pub enum GatewayError {
         /// `server.request_read_timeout`.
         limit: Duration,
     },
-    /// `server.max_in_flight` calls were already in flight; shed at once.
-    #[error("the gateway is at its limit of {limit} calls in flight")]
+    /// One of the gateway's own bounds was reached; shed at once.
+    #[error("the gateway is at its limit of {limit} {}", scope.what())]
     Overloaded {
-        /// The cap that was reached, for the caller's `ErrorInfo`.
+        /// Which bound.
+        scope: Scope,
+        /// Its value, for the caller's `ErrorInfo`.
         limit: usize,
     },
     /// The gRPC layer refused the request message before the call's own
     /// code ran (over the size limit, not protobuf, not UTF-8).
     #[error(transparent)]
     Malformed(#[from] MalformedRequest),
+}
+
+/// Which of the gateway's bounds refused a call (`OVERLOADED`'s `scope`), so
+/// that a caller and an operator can tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `server.max_in_flight`: calls in flight.
+    Calls,
+    /// `submit.max_in_flight`: image-carrying calls in flight.
+    Submits,
+    /// `wait.max_waiting`: calls waiting for their job.
+    Waits,
+    /// `upstream.max_connections`: an upstream connection slot.
+    Upstream,
+}
+
+impl Scope {
+    /// The `scope` metadata value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Calls => "calls",
+            Self::Submits => "submits",
+            Self::Waits => "waits",
+            Self::Upstream => "upstream",
+        }
+    }
+
+    /// What the bound counts, for messages.
+    fn what(self) -> &'static str {
+        match self {
+            Self::Calls => "calls in flight",
+            Self::Submits => "image-carrying calls in flight",
+            Self::Waits => "calls waiting for their job",
+            Self::Upstream => "upstream connections in use",
+        }
+    }
 }
 
 /// How much of a caller's bad `read_mask` path an error repeats: enough to

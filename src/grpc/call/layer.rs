@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::{Call, record::Recorder};
 use crate::{
-    error::GatewayError,
+    error::{GatewayError, Scope},
     grpc::limit::{Limited, ReadBy},
     metrics::Metrics,
     proto::KTP_METHODS,
@@ -134,6 +134,7 @@ where
         // Held until the answer is ready: the cap counts calls, not requests.
         let Some(admitted) = self.layer.in_flight.try_admit() else {
             let status = call.fail(&GatewayError::Overloaded {
+                scope: Scope::Calls,
                 limit: self.layer.in_flight.limit(),
             });
             return Box::pin(std::future::ready(Ok(recorder.finish(status.into_http()))));

@@ -17,7 +17,10 @@ use tonic::{
 use tower::Layer;
 
 use super::{Call, Gated};
-use crate::{error::GatewayError, resilience::overload::InFlightLimit};
+use crate::{
+    error::{GatewayError, Scope},
+    resilience::overload::InFlightLimit,
+};
 
 /// The methods with a cap of their own, by full name.
 pub type MethodSlots = Vec<(&'static str, InFlightLimit)>;
@@ -83,6 +86,7 @@ where
                 Some(permit) => call.hold_slot(permit),
                 None => {
                     let refused = call.fail(&GatewayError::Overloaded {
+                        scope: Scope::Submits,
                         limit: limit.limit(),
                     });
                     return Gated::Refused(Some(refused.into_http()));

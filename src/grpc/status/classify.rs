@@ -5,7 +5,7 @@ use tonic::Code;
 
 use super::{DEFAULT_RETRY_DELAY, Detail, Row, reason};
 use crate::{
-    error::{GatewayError, Refusal},
+    error::{GatewayError, Refusal, Scope},
     security::auth::Unauthenticated,
     upstream::{UpstreamError, submit::REFERENCE_ID_EXISTS},
 };
@@ -37,12 +37,14 @@ pub fn classify(err: &GatewayError) -> Row {
             };
             Row::gateway(Code::Unauthenticated, reason, why.to_string())
         }
-        GatewayError::Overloaded { limit } => Row::gateway(
-            Code::ResourceExhausted,
-            OVERLOADED,
-            "the gateway is at its limit of calls in flight; retry with backoff",
-        )
-        .with("max_in_flight", limit),
+        GatewayError::Overloaded { scope, limit } => {
+            let row = overloaded(*scope, *limit, format!("{err}; retry with backoff"));
+            match scope {
+                // The key these two refusals had before `scope`, kept.
+                Scope::Calls | Scope::Submits => row.with("max_in_flight", limit),
+                Scope::Waits | Scope::Upstream => row,
+            }
+        }
         GatewayError::Upstream(up) => classify_upstream(up),
         GatewayError::InvalidImage(why) => {
             Row::gateway(Code::InvalidArgument, INVALID_IMAGE, why.to_string())
@@ -140,6 +142,13 @@ fn classify_submit(err: &UpstreamError, image_field: &'static str) -> Row {
         return bad_status(err);
     };
     row.with_http_status(400)
+}
+
+/// Every `OVERLOADED`: which bound (`scope`) and its value (`limit`).
+fn overloaded(scope: Scope, limit: usize, message: impl Into<String>) -> Row {
+    Row::gateway(Code::ResourceExhausted, reason::OVERLOADED, message)
+        .with("scope", scope.as_str())
+        .with("limit", limit)
 }
 
 /// An HTTP status the call does not expect.
@@ -295,12 +304,11 @@ fn classify_upstream(err: &UpstreamError) -> Row {
         )
         .with_optional_http_status(*status)
         .detail(Detail::RetryInfo(DEFAULT_RETRY_DELAY)),
-        UpstreamError::NoSlot { limit } => Row::gateway(
-            Code::ResourceExhausted,
-            OVERLOADED,
+        UpstreamError::NoSlot { limit } => overloaded(
+            Scope::Upstream,
+            *limit,
             "every upstream connection of the gateway stayed busy; nothing was sent; retry with backoff",
-        )
-        .with("limit", limit),
+        ),
         UpstreamError::FlightLost => Row::gateway(
             Code::Internal,
             INTERNAL_ERROR,

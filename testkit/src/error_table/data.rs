@@ -961,7 +961,7 @@ pub static TABLE: &[Entry] = &[
         readme: Cells {
             answer: "`server.max_in_flight` calls (or `submit.max_in_flight` image-carrying calls) already in flight",
             code: "RESOURCE_EXHAUSTED",
-            reason: "`OVERLOADED` (gateway); metadata `max_in_flight` = the limit reached",
+            reason: "`OVERLOADED` (gateway); metadata `scope` = `calls` / `submits`, `limit` and `max_in_flight` = the limit reached",
             detail: "– ; refused at once, never queued",
         },
         statuses: &[],
@@ -974,7 +974,11 @@ pub static TABLE: &[Entry] = &[
                 "one call allowed, one in flight",
                 provoke(Provoke::Overloaded),
                 gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
-                    .meta(&[("max_in_flight", Is("1"))])
+                    .meta(&[
+                        ("scope", Is("calls")),
+                        ("limit", Is("1")),
+                        ("max_in_flight", Is("1")),
+                    ])
                     .attempts(0),
             ),
             on(
@@ -982,7 +986,11 @@ pub static TABLE: &[Entry] = &[
                 "one image call allowed, one in flight",
                 provoke(Provoke::ImageCallsOverloaded),
                 gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
-                    .meta(&[("max_in_flight", Is("1"))])
+                    .meta(&[
+                        ("scope", Is("submits")),
+                        ("limit", Is("1")),
+                        ("max_in_flight", Is("1")),
+                    ])
                     .attempts(0),
             ),
             on(
@@ -990,7 +998,12 @@ pub static TABLE: &[Entry] = &[
                 "ExtractKtp: one image call allowed, one in flight",
                 provoke(Provoke::ImageCallsOverloaded),
                 gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
-                    .meta(&[("max_in_flight", Is("1")), NO_JOB])
+                    .meta(&[
+                        ("scope", Is("submits")),
+                        ("limit", Is("1")),
+                        ("max_in_flight", Is("1")),
+                        NO_JOB,
+                    ])
                     .attempts(0),
             ),
         ],
@@ -1000,7 +1013,7 @@ pub static TABLE: &[Entry] = &[
         readme: Cells {
             answer: "no upstream connection slot free (`upstream.max_connections` requests to the upstream in flight) within half of `upstream.timeout`",
             code: "RESOURCE_EXHAUSTED",
-            reason: "`OVERLOADED` (gateway); metadata `limit` = `upstream.max_connections`",
+            reason: "`OVERLOADED` (gateway); metadata `scope` = `upstream`, `limit` = `upstream.max_connections`",
             detail: "– ; nothing sent; not a circuit-breaker failure, not an upstream attempt in the metrics",
         },
         statuses: &[],
@@ -1013,7 +1026,11 @@ pub static TABLE: &[Entry] = &[
                 "one slot, held by a slow request",
                 provoke(Provoke::UpstreamSaturated),
                 gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
-                    .meta(&[("limit", Is("1")), ("upstream_http_status", Absent)])
+                    .meta(&[
+                        ("scope", Is("upstream")),
+                        ("limit", Is("1")),
+                        ("upstream_http_status", Absent),
+                    ])
                     .attempts(0),
             ),
             on(
@@ -1021,7 +1038,7 @@ pub static TABLE: &[Entry] = &[
                 "SubmitKtp: one slot, held by a slow request",
                 provoke(Provoke::UpstreamSaturated),
                 gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
-                    .meta(&[("limit", Is("1"))])
+                    .meta(&[("scope", Is("upstream")), ("limit", Is("1"))])
                     .attempts(0),
             ),
             on(
@@ -1029,7 +1046,7 @@ pub static TABLE: &[Entry] = &[
                 "ExtractKtp: one slot, held by a slow request",
                 provoke(Provoke::UpstreamSaturated),
                 gateway("RESOURCE_EXHAUSTED", "OVERLOADED")
-                    .meta(&[("limit", Is("1")), AFTER_SUBMIT])
+                    .meta(&[("scope", Is("upstream")), ("limit", Is("1")), AFTER_SUBMIT])
                     .attempts(0),
             ),
         ],

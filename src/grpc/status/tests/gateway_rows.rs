@@ -55,12 +55,23 @@ fn row_unauthenticated() {
 
 #[test]
 fn row_overloaded() {
-    let err = GatewayError::Overloaded { limit: 64 };
-    assert_eq!(
-        row(&err),
-        (Code::ResourceExhausted, "OVERLOADED".into(), GATEWAY_DOMAIN)
-    );
-    assert_eq!(meta(&err, "max_in_flight").as_deref(), Some("64"));
+    use crate::error::Scope;
+    for (scope, name, old_key) in [
+        (Scope::Calls, "calls", true),
+        (Scope::Submits, "submits", true),
+        (Scope::Waits, "waits", false),
+        (Scope::Upstream, "upstream", false),
+    ] {
+        let err = GatewayError::Overloaded { scope, limit: 64 };
+        assert_eq!(
+            row(&err),
+            (Code::ResourceExhausted, "OVERLOADED".into(), GATEWAY_DOMAIN)
+        );
+        assert_eq!(meta(&err, "scope").as_deref(), Some(name));
+        assert_eq!(meta(&err, "limit").as_deref(), Some("64"));
+        let kept = meta(&err, "max_in_flight");
+        assert_eq!(kept.as_deref(), old_key.then_some("64"), "{name}");
+    }
 }
 
 #[test]
@@ -71,6 +82,7 @@ fn row_upstream_saturated() {
         (Code::ResourceExhausted, "OVERLOADED".into(), GATEWAY_DOMAIN)
     );
     assert_eq!(meta(&err, "limit").as_deref(), Some("2"));
+    assert_eq!(meta(&err, "scope").as_deref(), Some("upstream"));
     assert_eq!(
         classify(&err).detail,
         Detail::None,

@@ -65,9 +65,14 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
         Provoke::UnsupportedCompression => refused(Refusal::Other(Code::Unimplemented as i32)),
         Provoke::BearerTokenMissing => GatewayError::Unauthenticated(Unauthenticated::Missing),
         Provoke::BearerTokenInvalid => GatewayError::Unauthenticated(Unauthenticated::Invalid),
-        Provoke::Overloaded | Provoke::ImageCallsOverloaded => {
-            GatewayError::Overloaded { limit: 1 }
-        }
+        Provoke::Overloaded => GatewayError::Overloaded {
+            scope: crate::error::Scope::Calls,
+            limit: 1,
+        },
+        Provoke::ImageCallsOverloaded => GatewayError::Overloaded {
+            scope: crate::error::Scope::Submits,
+            limit: 1,
+        },
         Provoke::UpstreamSaturated => upstream(UpstreamError::NoSlot { limit: 1 }),
         Provoke::SharedRequestLost => upstream(UpstreamError::FlightLost),
         Provoke::CallerDeadline => GatewayError::DeadlineExceeded,
