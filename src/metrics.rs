@@ -37,6 +37,7 @@ pub struct Metrics {
     grpc_duration: HistogramVec,
     grpc_wait_duration: HistogramVec,
     grpc_in_flight: IntGauge,
+    grpc_waiting: IntGauge,
     grpc_connections_open: IntGauge,
     grpc_connections_closed: IntCounterVec,
     caller_requests: IntCounterVec,
@@ -157,7 +158,11 @@ impl Metrics {
         )?;
         let grpc_in_flight = IntGauge::new(
             "ktp_gateway_grpc_requests_in_flight",
-            "KtpService calls being answered now.",
+            "KtpService calls being answered now and not waiting for their job (at most server.max_in_flight).",
+        )?;
+        let grpc_waiting = IntGauge::new(
+            "ktp_gateway_grpc_requests_waiting",
+            "KtpService calls waiting for their job now (at most wait.max_waiting).",
         )?;
         let grpc_connections_open = IntGauge::new(
             "ktp_gateway_grpc_connections_open",
@@ -235,6 +240,7 @@ impl Metrics {
         registry.register(Box::new(grpc_duration.clone()))?;
         registry.register(Box::new(grpc_wait_duration.clone()))?;
         registry.register(Box::new(grpc_in_flight.clone()))?;
+        registry.register(Box::new(grpc_waiting.clone()))?;
         registry.register(Box::new(grpc_connections_open.clone()))?;
         registry.register(Box::new(grpc_connections_closed.clone()))?;
         registry.register(Box::new(caller_requests.clone()))?;
@@ -252,6 +258,7 @@ impl Metrics {
             grpc_duration,
             grpc_wait_duration,
             grpc_in_flight,
+            grpc_waiting,
             grpc_connections_open,
             grpc_connections_closed,
             caller_requests,
@@ -341,9 +348,16 @@ impl Metrics {
     /// Values read at scrape time rather than kept up to date on every call.
     /// `log_lines_dropped` is the process's total so far (the log sink is
     /// process-wide, this registry is not).
-    pub fn refresh(&self, in_flight: usize, circuit: CircuitState, log_lines_dropped: u64) {
+    pub fn refresh(
+        &self,
+        (in_flight, waiting): (usize, usize),
+        circuit: CircuitState,
+        log_lines_dropped: u64,
+    ) {
         self.grpc_in_flight
             .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+        self.grpc_waiting
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
         self.set_circuit_state(circuit);
         let _one_at_a_time = self
             .log_lines_catch_up

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::values::{PositiveDuration, WaitDuration, known};
+use super::values::{Count, PositiveDuration, WaitDuration, known};
 
 /// The wait section.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -17,6 +17,12 @@ pub struct WaitSettings {
     pub max_poll_interval: PositiveDuration,
     /// Longest wait of one call when its caller sets no shorter deadline.
     pub max_wait: WaitDuration,
+    /// Calls waiting for their job at once, process-wide; past it:
+    /// RESOURCE_EXHAUSTED `OVERLOADED` (scope `waits`). A waiting call
+    /// counts only here, not in `server.max_in_flight`. Unset: derived at
+    /// start from the memory the process may use, from the same budget as
+    /// `server.max_in_flight` (`resilience::capacity`).
+    pub max_waiting: Option<Count>,
 }
 
 impl Default for WaitSettings {
@@ -25,6 +31,7 @@ impl Default for WaitSettings {
             poll_interval: known::secs(1),
             max_poll_interval: known::secs(4),
             max_wait: known::wait_secs(30),
+            max_waiting: None,
         }
     }
 }

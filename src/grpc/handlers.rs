@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use super::call::Call;
 use crate::{
     convert,
-    error::GatewayError,
+    error::{GatewayError, Scope},
     fields::{self, FieldSet, MaskError},
     image::{Image, ImageInput},
     proto::{
@@ -19,6 +19,7 @@ use crate::{
         SubmitKtpRequest, SubmitKtpResponse, ktp_service_server::KtpService,
     },
     reference_id::ReferenceId,
+    resilience::overload::{InFlight, InFlightLimit},
     upstream::{
         KtpResult, Upstream,
         submit::{SubmitJob, Submitted},
@@ -27,12 +28,14 @@ use crate::{
 };
 
 /// What the handlers need besides the upstream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// `submit.max_image_bytes`.
     pub max_image_bytes: usize,
     /// `wait.max_wait`: the longest wait when the caller's deadline is later.
     pub max_wait: Duration,
+    /// `wait.max_waiting`: the cap on calls waiting for their job.
+    pub waiting: InFlightLimit,
 }
 
 /// The RPC handlers; cheap to clone (the upstream client shares its pool).
@@ -59,7 +62,8 @@ impl KtpApi {
         let fields = visible_fields(call, request.read_mask)?;
         let result = if request.wait {
             let started = Instant::now();
-            match self.wait(call, &id, started).await {
+            let place = self.waiting_place()?;
+            match self.wait(call, &id, started, place).await {
                 Waited::Answered(answer) => answer?,
                 Waited::NotYet(Some(error)) => {
                     return Err(GatewayError::NotFoundAfterWait {
@@ -111,6 +115,8 @@ impl KtpApi {
         let fields = visible_fields(call, request.read_mask)?;
         let image = request.image_source.map(ImageInput::from);
         let job = self.job(call, image, request.validate_quality, request.reference_id)?;
+        // Before the submit: a full wait cap refuses before anything is billed.
+        let place = self.waiting_place()?;
         let submitted = self.submit(call, job).await?;
         // Checked when the answer was read: an id the gateway could send.
         let id = ReferenceId::parse(submitted.reference_id.clone())
@@ -120,7 +126,7 @@ impl KtpApi {
             reference_id: submitted.reference_id.clone(),
             error: Box::new(error),
         };
-        let result = match self.wait(call, &id, started).await {
+        let result = match self.wait(call, &id, started, place).await {
             Waited::Answered(answer) => answer.map_err(|e| after(e.into()))?,
             Waited::NotYet(_) => {
                 return Err(after(GatewayError::ResultNotReady {
@@ -171,10 +177,27 @@ impl KtpApi {
         })
     }
 
-    /// Waits for the job under `id` until the caller's deadline or
-    /// `wait.max_wait` after `started`, whichever comes first.
-    async fn wait(&self, call: &Call, id: &ReferenceId, started: Instant) -> Waited {
-        call.set_waiting();
+    /// A place among `wait.max_waiting`, or OVERLOADED (scope `waits`).
+    fn waiting_place(&self) -> Result<InFlight, GatewayError> {
+        self.limits
+            .waiting
+            .try_admit()
+            .ok_or(GatewayError::Overloaded {
+                scope: Scope::Waits,
+                limit: self.limits.waiting.limit(),
+            })
+    }
+
+    /// Waits for the job under `id`, in `place`, until the caller's deadline
+    /// or `wait.max_wait` after `started`, whichever comes first.
+    async fn wait(
+        &self,
+        call: &Call,
+        id: &ReferenceId,
+        started: Instant,
+        place: InFlight,
+    ) -> Waited {
+        call.start_waiting(place);
         let own_end = started + self.limits.max_wait;
         let until = call.deadline().map_or(own_end, |d| d.min(own_end));
         self.upstream.wait_for_result(id, until, call.trace()).await

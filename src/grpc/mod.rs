@@ -38,7 +38,7 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 pub fn ktp_service(
     upstream: Upstream,
     metrics: Metrics,
-    in_flight: InFlightLimit,
+    (in_flight, waiting): (InFlightLimit, InFlightLimit),
     settings: &Settings,
 ) -> call::Recorded<auth::Authenticated<call::Slotted<KtpServiceServer<handlers::KtpApi>>>> {
     let image_message = *settings.submit.max_image_bytes + MAX_REQUEST_BYTES;
@@ -59,6 +59,7 @@ pub fn ktp_service(
     let limits = handlers::Limits {
         max_image_bytes: *settings.submit.max_image_bytes,
         max_wait: *settings.wait.max_wait,
+        waiting,
     };
     let largest = calls.largest_message();
     // Outermost first: the call is recorded and bounded (in flight, size,

@@ -59,8 +59,8 @@ fn renders_every_metric_with_bounded_labels() {
     m.record_retry();
     m.record_coalesced();
     m.record_check("nik_gender", "fail");
-    m.refresh(3, CircuitState::Open, 5);
-    m.refresh(3, CircuitState::Open, 7);
+    m.refresh((3, 11), CircuitState::Open, 5);
+    m.refresh((3, 11), CircuitState::Open, 7);
     let text = m.render();
     for line in [
         r#"ktp_gateway_grpc_requests_total{code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,
@@ -71,6 +71,7 @@ fn renders_every_metric_with_bounded_labels() {
         "ktp_gateway_upstream_retries_total 1",
         "ktp_gateway_coalesced_requests_total 1",
         "ktp_gateway_grpc_requests_in_flight 3",
+        "ktp_gateway_grpc_requests_waiting 11",
         "ktp_gateway_log_lines_dropped_total 7",
         r#"ktp_gateway_upstream_circuit_state{state="open"} 1"#,
         r#"ktp_gateway_upstream_circuit_state{state="closed"} 0"#,

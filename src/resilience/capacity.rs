@@ -1,16 +1,19 @@
-//! The default `server.max_in_flight`: derived at start from the memory the
-//! process may use, so that shedding (RESOURCE_EXHAUSTED `OVERLOADED`) starts
-//! well before the kernel's OOM killer would end the pod.
+//! The default `server.max_in_flight` and `wait.max_waiting`: derived at
+//! start from the memory the process may use, so that shedding
+//! (RESOURCE_EXHAUSTED `OVERLOADED`) starts well before the kernel's OOM
+//! killer would end the pod.
 //!
 //! The rule (README, "Overload shedding"): the limit is the smaller of the
 //! cgroup's memory limit (v2 `memory.max`, else v1 `memory.limit_in_bytes`,
 //! of the process's own cgroup and its ancestors) and physical memory
-//! (`MemTotal`); the cap is (limit − [`BASELINE_BYTES`] − the submits'
-//! reserve) ÷ [`HEADROOM_DIVISOR`] ÷ [`PER_CALL_BYTES`], clamped to
-//! [`MIN_CAP`]..=[`MAX_CAP`]. The reserve ([`submit_reserve`]) keeps room for
-//! `submit.max_in_flight` images of `submit.max_image_bytes` at once, which
-//! no in-flight call may take. Parsing is pure (and tested); reading files is
-//! a thin shell around it.
+//! (`MemTotal`). One budget, with the headroom taken once: (limit −
+//! [`BASELINE_BYTES`] − the submits' reserve) ÷ [`HEADROOM_DIVISOR`]. Calls in
+//! flight get [`IN_FLIGHT_SHARE`] of it at [`PER_CALL_BYTES`] each, clamped to
+//! [`MIN_CAP`]..=[`MAX_CAP`]; waiting calls get what the in-flight cap leaves
+//! of it at [`PER_WAIT_BYTES`] each, clamped to [`MIN_WAITS`]..=[`MAX_WAITS`].
+//! The reserve ([`submit_reserve`]) keeps room for `submit.max_in_flight`
+//! images of `submit.max_image_bytes` at once, which no other call may take.
+//! Parsing is pure (and tested); reading files is a thin shell around it.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +33,18 @@ pub const BASELINE_BYTES: u64 = 16 * MIB;
 /// over HTTP/2 (`bench/README.md`, "2026-12-06: where the memory goes").
 pub const PER_CALL_BYTES: u64 = 72 * KIB;
 
+/// Memory one call holds while it waits for its job (`GetKtpResult` with
+/// `wait`, `ExtractKtp` after its submit): its HTTP/2 stream, its futures, its
+/// share of a poll; polls are paced through a few upstream connections, so
+/// none is its own. Measured with `bench/load/run --waits`
+/// (`bench/README.md`).
+pub const PER_WAIT_BYTES: u64 = 12 * KIB;
+
+/// The part of the budget calls in flight may take, as a fraction
+/// (numerator, denominator): waiting calls take the rest. Two fifths: a
+/// 384 MiB pod admits over 600 calls in flight and over 5,000 waiting.
+pub const IN_FLIGHT_SHARE: (u64, u64) = (2, 5);
+
 /// Calls may take half of what is left after the baseline: the other half
 /// absorbs allocator fragmentation, log bursts and the kernel's socket
 /// buffers, which the cgroup also charges to the pod.
@@ -42,16 +57,26 @@ pub const MIN_CAP: usize = 64;
 /// more sockets and upstream connections than is sensible to run.
 pub const MAX_CAP: usize = 16_384;
 
+/// Never fewer waiting calls: below this a small pod would refuse ordinary
+/// waits.
+pub const MIN_WAITS: usize = 64;
+
+/// Never more waiting calls, however large the machine: each holds an
+/// HTTP/2 stream of a client connection.
+pub const MAX_WAITS: usize = 100_000;
+
 /// Memory one image submit in flight holds, per byte of the image: its
 /// base64 body (4/3) plus the gRPC receive buffer while the message arrives;
 /// measured 1.92 at 16 in flight (`bench/README.md`, "Memory of image
 /// submits"), rounded up.
 pub const SUBMIT_BYTES_PER_IMAGE_BYTE: u64 = 2;
 
-/// The cap when no memory figure could be read (not Linux): the one derived
-/// for a 256 MiB pod, the base manifest's limit, at the default submit
-/// settings (16 images of 5,000,000 bytes).
-pub const FALLBACK_CAP: usize = 621;
+/// The caps when no memory figure could be read (not Linux): the ones
+/// derived for a 384 MiB pod, the base manifest's limit, at the default
+/// submit settings (16 images of 5,000,000 bytes).
+pub const FALLBACK_CAP: usize = 612;
+/// See [`FALLBACK_CAP`].
+pub const FALLBACK_WAITS: usize = 5_518;
 
 /// Where the memory limit came from (logged at start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,27 +119,48 @@ pub fn submit_reserve(submits: usize, max_image_bytes: usize) -> u64 {
         .saturating_mul(SUBMIT_BYTES_PER_IMAGE_BYTE)
 }
 
-/// The cap for `limit_bytes` of memory with `reserved_bytes` kept for
-/// submits, by the rule of this module.
-pub fn cap_for(limit_bytes: u64, reserved_bytes: u64) -> usize {
-    let calls = limit_bytes
+/// What calls in flight and waiting calls share of `limit_bytes`, with
+/// `reserved_bytes` kept for submits: the headroom taken once.
+pub fn budget(limit_bytes: u64, reserved_bytes: u64) -> u64 {
+    limit_bytes
         .saturating_sub(BASELINE_BYTES)
         .saturating_sub(reserved_bytes)
         / HEADROOM_DIVISOR
-        / PER_CALL_BYTES;
+}
+
+/// The in-flight cap for `limit_bytes` of memory with `reserved_bytes`
+/// kept for submits, by the rule of this module.
+pub fn cap_for(limit_bytes: u64, reserved_bytes: u64) -> usize {
+    let (share, of) = IN_FLIGHT_SHARE;
+    let calls = budget(limit_bytes, reserved_bytes) / of * share / PER_CALL_BYTES;
     usize::try_from(calls)
         .unwrap_or(usize::MAX)
         .clamp(MIN_CAP, MAX_CAP)
 }
 
-/// Memory `cap` calls in flight take at most by the same figures: the
-/// baseline, the submits' reserve, and the cap times the memory per call
-/// (for checking manifests).
-pub fn memory_for(cap: usize, reserved_bytes: u64) -> u64 {
+/// The wait cap for `limit_bytes` of memory with `reserved_bytes` kept for
+/// submits and `in_flight` calls in flight (derived or set): what they
+/// leave of the budget.
+pub fn waits_for(limit_bytes: u64, reserved_bytes: u64, in_flight: usize) -> usize {
+    let calls = u64::try_from(in_flight)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(PER_CALL_BYTES);
+    let waits = budget(limit_bytes, reserved_bytes).saturating_sub(calls) / PER_WAIT_BYTES;
+    usize::try_from(waits)
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_WAITS, MAX_WAITS)
+}
+
+/// Memory `cap` calls in flight and `waits` waiting calls take at most by
+/// the same figures: the baseline, the submits' reserve, and each cap times
+/// its memory per call (for checking manifests).
+pub fn memory_for(cap: usize, waits: usize, reserved_bytes: u64) -> u64 {
     let cap = u64::try_from(cap).unwrap_or(u64::MAX);
+    let waits = u64::try_from(waits).unwrap_or(u64::MAX);
     BASELINE_BYTES
         .saturating_add(reserved_bytes)
         .saturating_add(cap.saturating_mul(PER_CALL_BYTES))
+        .saturating_add(waits.saturating_mul(PER_WAIT_BYTES))
 }
 
 /// A cgroup limit file's content: `Some(None)` for "max" (no limit),
@@ -217,20 +263,37 @@ pub fn memory_limit(read: impl Fn(&Path) -> Option<String>) -> Option<MemoryLimi
     }
 }
 
-/// `server.max_in_flight`: the setting when given, else derived from this
-/// process's memory limit less `reserved_bytes` for submits. Logs the cap and
-/// its inputs (INFO "in-flight cap").
-pub fn max_in_flight(setting: Option<usize>, reserved_bytes: u64) -> usize {
-    if let Some(cap) = setting {
-        tracing::info!(
-            max_in_flight = cap,
-            source = "server.max_in_flight",
-            "in-flight cap"
-        );
-        return cap;
-    }
-    match memory_limit(|path| std::fs::read_to_string(path).ok()) {
-        Some(limit) => {
+/// The two caps of one process: calls in flight and waiting calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// `server.max_in_flight`.
+    pub in_flight: usize,
+    /// `wait.max_waiting`.
+    pub waiting: usize,
+}
+
+/// `server.max_in_flight` and `wait.max_waiting`: each setting when given,
+/// else derived from this process's memory limit less `reserved_bytes` for
+/// submits. Logs each cap and its inputs (INFO "in-flight cap", "wait cap").
+pub fn caps(
+    in_flight_setting: Option<usize>,
+    waiting_setting: Option<usize>,
+    reserved_bytes: u64,
+) -> Caps {
+    let limit = match (in_flight_setting, waiting_setting) {
+        (Some(_), Some(_)) => None,
+        _ => memory_limit(|path| std::fs::read_to_string(path).ok()),
+    };
+    let in_flight = match (in_flight_setting, limit) {
+        (Some(cap), _) => {
+            tracing::info!(
+                max_in_flight = cap,
+                source = "server.max_in_flight",
+                "in-flight cap"
+            );
+            cap
+        }
+        (None, Some(limit)) => {
             let cap = cap_for(limit.bytes, reserved_bytes);
             tracing::info!(
                 max_in_flight = cap,
@@ -244,7 +307,7 @@ pub fn max_in_flight(setting: Option<usize>, reserved_bytes: u64) -> usize {
             );
             cap
         }
-        None => {
+        (None, None) => {
             tracing::warn!(
                 max_in_flight = FALLBACK_CAP,
                 source = "fallback",
@@ -252,7 +315,38 @@ pub fn max_in_flight(setting: Option<usize>, reserved_bytes: u64) -> usize {
             );
             FALLBACK_CAP
         }
-    }
+    };
+    let waiting = match (waiting_setting, limit) {
+        (Some(cap), _) => {
+            tracing::info!(max_waiting = cap, source = "wait.max_waiting", "wait cap");
+            cap
+        }
+        (None, Some(limit)) => {
+            let cap = waits_for(limit.bytes, reserved_bytes, in_flight);
+            tracing::info!(
+                max_waiting = cap,
+                source = "derived",
+                limit_source = limit.source.as_str(),
+                limit_bytes = limit.bytes,
+                per_wait_bytes = PER_WAIT_BYTES,
+                max_in_flight = in_flight,
+                per_call_bytes = PER_CALL_BYTES,
+                baseline_bytes = BASELINE_BYTES,
+                submit_reserve_bytes = reserved_bytes,
+                "wait cap"
+            );
+            cap
+        }
+        (None, None) => {
+            tracing::warn!(
+                max_waiting = FALLBACK_WAITS,
+                source = "fallback",
+                "wait cap: the memory limit could not be read; set wait.max_waiting"
+            );
+            FALLBACK_WAITS
+        }
+    };
+    Caps { in_flight, waiting }
 }
 
 #[cfg(test)]

@@ -7,11 +7,11 @@ const GIB: u64 = 1024 * MIB;
 #[test]
 fn limit_to_cap() {
     for (limit, cap) in [
-        (256 * MIB, 1_706),
-        (512 * MIB, 3_527),
-        (128 * MIB, 796),
-        (GIB, 7_168),
-        (32 * MIB, 113),
+        (256 * MIB, 682),
+        (512 * MIB, 1_410),
+        (128 * MIB, 318),
+        (GIB, 2_867),
+        (32 * MIB, MIN_CAP),
         // Clamped below: a tiny pod still takes some calls.
         (20 * MIB, MIN_CAP),
         (16 * MIB, MIN_CAP),
@@ -25,36 +25,58 @@ fn limit_to_cap() {
     // The defaults keep 16 × 5,000,000 × 2 bytes for submits.
     let submits = submit_reserve(16, 5_000_000);
     assert_eq!(submits, 160_000_000);
-    for (limit, cap) in [
-        (256 * MIB, 621),
-        (512 * MIB, 2_442),
-        (GIB, 6_082),
-        // Submits alone fill a small pod: the floor still holds.
-        (128 * MIB, MIN_CAP),
+    for (limit, cap, waits) in [
+        (256 * MIB, 248, 2_241),
+        (384 * MIB, 612, 5_518),
+        (512 * MIB, 976, 8_796),
+        (GIB, 2_433, 21_899),
+        // Submits alone fill a small pod: the floors still hold.
+        (128 * MIB, MIN_CAP, MIN_WAITS),
     ] {
         assert_eq!(cap_for(limit, submits), cap, "limit {limit}");
+        assert_eq!(waits_for(limit, submits, cap), waits, "limit {limit}");
     }
-    assert_eq!(FALLBACK_CAP, cap_for(256 * MIB, submits));
+    assert_eq!(FALLBACK_CAP, cap_for(384 * MIB, submits));
+    assert_eq!(FALLBACK_WAITS, waits_for(384 * MIB, submits, FALLBACK_CAP));
     assert_eq!(submit_reserve(usize::MAX, usize::MAX), u64::MAX);
 }
 
+/// One budget: both derived caps together fit the limit, with the headroom
+/// counted once.
 #[test]
-fn the_derived_cap_fits_its_limit() {
-    for mib in [64, 100, 128, 256, 300, 512, 1024, 2048] {
+fn the_derived_caps_fit_their_limit() {
+    let floors = MIN_CAP as u64 * PER_CALL_BYTES + MIN_WAITS as u64 * PER_WAIT_BYTES;
+    for mib in [64, 100, 128, 256, 300, 384, 512, 1024, 2048] {
         let limit = mib * MIB;
-        assert!(memory_for(cap_for(limit, 0), 0) <= limit, "{mib} MiB");
         let submits = submit_reserve(16, 5_000_000);
-        if limit > BASELINE_BYTES + submits + MIN_CAP as u64 * PER_CALL_BYTES {
-            let cap = cap_for(limit, submits);
-            assert!(memory_for(cap, submits) <= limit, "{mib} MiB with submits");
+        for reserved in [0, submits] {
+            if limit < BASELINE_BYTES + reserved + 2 * floors {
+                continue;
+            }
+            let cap = cap_for(limit, reserved);
+            let waits = waits_for(limit, reserved, cap);
+            let used = memory_for(cap, waits, reserved);
+            assert!(used <= limit, "{mib} MiB, reserve {reserved}");
+            // Within one call of the budget: nothing left idle.
+            let spare = budget(limit, reserved) - (used - BASELINE_BYTES - reserved);
+            assert!(spare < PER_WAIT_BYTES, "{mib} MiB: {spare} bytes unused");
         }
     }
-    assert_eq!(memory_for(1_920, 0), 151 * MIB);
     assert_eq!(
-        memory_for(621, 160_000_000),
-        16 * MIB + 160_000_000 + 621 * 72 * 1024
+        memory_for(612, 5_518, 160_000_000),
+        16 * MIB + 160_000_000 + 612 * 72 * 1024 + 5_518 * 12 * 1024
     );
-    assert_eq!(memory_for(usize::MAX, 0), u64::MAX);
+    assert_eq!(memory_for(usize::MAX, 0, 0), u64::MAX);
+}
+
+/// A cap set by hand takes its memory from the same budget: the other is
+/// what is left.
+#[test]
+fn a_set_in_flight_cap_leaves_the_rest_to_waits() {
+    let submits = submit_reserve(16, 5_000_000);
+    let limit = 384 * MIB;
+    assert!(waits_for(limit, submits, 100) > waits_for(limit, submits, 612));
+    assert_eq!(waits_for(limit, submits, 100_000), MIN_WAITS);
 }
 
 #[test]
@@ -220,11 +242,28 @@ fn where_the_limit_comes_from() {
 
 #[test]
 fn an_explicit_setting_wins() {
-    assert_eq!(max_in_flight(Some(7), 0), 7);
+    assert_eq!(
+        caps(Some(7), Some(9), 0),
+        Caps {
+            in_flight: 7,
+            waiting: 9
+        }
+    );
 }
 
 #[test]
-fn this_machine_gives_a_cap_in_bounds() {
-    let cap = max_in_flight(None, submit_reserve(16, 5_000_000));
-    assert!((MIN_CAP..=MAX_CAP).contains(&cap), "{cap}");
+fn this_machine_gives_caps_in_bounds() {
+    let reserve = submit_reserve(16, 5_000_000);
+    let derived = caps(None, None, reserve);
+    assert!(
+        (MIN_CAP..=MAX_CAP).contains(&derived.in_flight),
+        "{derived:?}"
+    );
+    assert!(
+        (MIN_WAITS..=MAX_WAITS).contains(&derived.waiting),
+        "{derived:?}"
+    );
+    // A set in-flight cap leaves the waits what it does not take.
+    let set = caps(Some(MIN_CAP), None, reserve);
+    assert!(set.waiting >= derived.waiting, "{set:?} {derived:?}");
 }

@@ -22,6 +22,7 @@ use crate::{
 pub(super) struct MetricsEndpoint {
     pub(super) metrics: Metrics,
     pub(super) in_flight: InFlightLimit,
+    pub(super) waiting: InFlightLimit,
     pub(super) upstream: Upstream,
 }
 
@@ -29,7 +30,7 @@ impl MetricsEndpoint {
     pub(super) async fn serve(self, listener: TcpListener) {
         let scrape = move || {
             self.metrics.refresh(
-                self.in_flight.in_flight(),
+                (self.in_flight.in_flight(), self.waiting.in_flight()),
                 self.upstream.circuit_phase().into(),
                 telemetry::lines_dropped(),
             );

@@ -1,5 +1,5 @@
-//! Wiring: the tonic server with the KTP service, health and reflection, and
-//! the shutdown sequence Kubernetes expects.
+//! Wiring: our accept loop serving tonic's router (the KTP service, health and
+//! reflection), and the shutdown sequence Kubernetes expects.
 //!
 //! The shutdown signal is a parameter, so tests drive the real server
 //! in-process and `main` passes SIGTERM/SIGINT.
@@ -166,13 +166,16 @@ pub async fn run_with(
     } else {
         Upstream::new(&settings.upstream, &settings.wait, metrics.clone())?
     };
-    let in_flight = InFlightLimit::new(capacity::max_in_flight(
+    let caps = capacity::caps(
         settings.server.max_in_flight.map(|c| *c),
+        settings.wait.max_waiting.map(|c| *c),
         capacity::submit_reserve(
             *settings.submit.max_in_flight,
             *settings.submit.max_image_bytes,
         ),
-    ));
+    );
+    let in_flight = InFlightLimit::new(caps.in_flight);
+    let waiting = InFlightLimit::new(caps.waiting);
     let metrics_addr = match metrics_listener {
         Some(listener) => {
             let addr = listener
@@ -181,6 +184,7 @@ pub async fn run_with(
             let scrape = MetricsEndpoint {
                 metrics: metrics.clone(),
                 in_flight: in_flight.clone(),
+                waiting: waiting.clone(),
                 upstream: upstream.clone(),
             };
             Some((addr, AbortOnDrop(tokio::spawn(scrape.serve(listener)))))
@@ -197,7 +201,7 @@ pub async fn run_with(
     } else {
         (None, None)
     };
-    let ktp = grpc::ktp_service(upstream, metrics.clone(), in_flight, &settings);
+    let ktp = grpc::ktp_service(upstream, metrics.clone(), (in_flight, waiting), &settings);
 
     let local_addr = listener
         .local_addr()

@@ -15,7 +15,12 @@ use tonic::Code;
 
 use ktp_gateway::config::{PositiveDuration, Settings};
 
-use crate::helpers::{TestApp, expect_error, millis, submit_request, valid_image, wait_millis};
+use ktp_gateway::proto::GetKtpResultRequest;
+
+use crate::helpers::{
+    TestApp, count, expect_error, extract_request, millis, sample_success, submit_request,
+    valid_image, wait_millis,
+};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -320,4 +325,68 @@ async fn a_wait_no_poll_answered_ends_with_result_not_ready_or_the_callers_deadl
             .await,
     );
     assert_eq!(e.code, Code::DeadlineExceeded, "{}", e.message);
+}
+
+/// Waiting calls have a cap of their own, `wait.max_waiting`, and count
+/// only there from their wait's start: a waiting call leaves its place among
+/// `server.max_in_flight` to others, the gauges tell them apart, and past
+/// the wait cap a waiting call is refused (OVERLOADED, scope `waits`),
+/// `ExtractKtp` before it submits anything.
+#[tokio::test]
+async fn waiting_calls_count_against_their_own_cap() {
+    let app = waiting_app(millis(200), millis(200), |s| {
+        s.server.max_in_flight = Some(count(1));
+        s.wait.max_waiting = Some(count(1));
+    })
+    .await;
+    app.upstream
+        .on("ANSWERED-1", Reply::Json(200, sample_success()));
+    let waiting = {
+        let mut client = app.client.clone();
+        let mut request = tonic::Request::new(GetKtpResultRequest {
+            read_mask: None,
+            reference_id: "NEVER-W".to_owned(),
+            wait: true,
+        });
+        request.set_timeout(Duration::from_secs(10));
+        tokio::spawn(async move { client.get_ktp_result(request).await })
+    };
+    // The waiting call holds its wait place, not the one call in flight.
+    let mut scraped = String::new();
+    for _ in 0..100 {
+        scraped = app.scrape().await;
+        if scraped.contains("ktp_gateway_grpc_requests_waiting 1") {
+            break;
+        }
+        tokio::time::sleep(MS(20)).await;
+    }
+    assert!(
+        scraped.contains("ktp_gateway_grpc_requests_waiting 1")
+            && scraped.contains("ktp_gateway_grpc_requests_in_flight 0"),
+        "{scraped}"
+    );
+    app.call("ANSWERED-1")
+        .await
+        .expect("the call in flight is not taken by the waiting one");
+
+    let e = expect_error(app.wait_for("NEVER-W2", Some(Duration::from_secs(5))).await);
+    assert_eq!(
+        (e.code, e.reason(), e.meta("scope"), e.meta("limit")),
+        (
+            Code::ResourceExhausted,
+            "OVERLOADED",
+            Some("waits"),
+            Some("1")
+        )
+    );
+    let e = expect_error(
+        app.extract(extract_request(valid_image(), "EXTRACT-WAITS-FULL"))
+            .await,
+    );
+    assert_eq!(e.meta("scope"), Some("waits"), "{}", e.message);
+    assert!(
+        app.upstream.submits().is_empty(),
+        "nothing is submitted (billed) when the wait cap is full"
+    );
+    waiting.abort();
 }

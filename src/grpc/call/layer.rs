@@ -131,7 +131,6 @@ where
             call: Arc::clone(&call),
             answered: false,
         };
-        // Held until the answer is ready: the cap counts calls, not requests.
         let Some(admitted) = self.layer.in_flight.try_admit() else {
             let status = call.fail(&GatewayError::Overloaded {
                 scope: Scope::Calls,
@@ -139,6 +138,9 @@ where
             });
             return Box::pin(std::future::ready(Ok(recorder.finish(status.into_http()))));
         };
+        // Held until the answer is ready or the call starts waiting: the
+        // cap counts calls, not requests, and not the waits.
+        call.hold_in_flight(admitted);
         let max_message_bytes = self.layer.max_message_bytes(method);
         let read_by = ReadBy {
             at: call.started + self.layer.read_timeout,
@@ -154,7 +156,6 @@ where
         let answer = self.inner.call(request).instrument(span);
         Box::pin(async move {
             let response = answer.await?;
-            drop(admitted);
             Ok(recorder.finish(response))
         })
     }

@@ -51,6 +51,10 @@ pub struct Call {
     waits: AtomicBool,
     /// The method's own slot, while the call holds what it bounds.
     slot: Mutex<Option<InFlight>>,
+    /// Its place among `server.max_in_flight`, until it starts waiting.
+    in_flight: Mutex<Option<InFlight>>,
+    /// Its place among `wait.max_waiting`, once it waits.
+    waiting: Mutex<Option<InFlight>>,
     /// Who called, once auth knows (unset: auth is off, anyone).
     caller: OnceLock<Caller>,
     /// The answer's consistency checks, counted when the call ends.
@@ -90,6 +94,8 @@ impl Call {
             refused_body: Arc::default(),
             waits: AtomicBool::new(false),
             slot: Mutex::new(None),
+            in_flight: Mutex::new(None),
+            waiting: Mutex::new(None),
             caller: OnceLock::new(),
             checks: OnceLock::new(),
         }
@@ -157,9 +163,28 @@ impl Call {
         self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
-    /// Marks the call as one that waits for its job (its duration is the
-    /// job's, so it is timed apart).
-    pub fn set_waiting(&self) {
+    /// Keeps the call's place among `server.max_in_flight`.
+    pub(super) fn hold_in_flight(&self, permit: InFlight) {
+        *self.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+    }
+
+    /// Gives back every place the call holds, as it ends.
+    pub(super) fn release_all(&self) {
+        for held in [&self.in_flight, &self.waiting, &self.slot] {
+            held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+    }
+
+    /// The call now waits for its job, holding `waiting` (its place among
+    /// `wait.max_waiting`) until it ends: it gives back its place among
+    /// `server.max_in_flight` (a waiting call is counted and priced apart),
+    /// and its duration is the job's, so it is timed apart too.
+    pub fn start_waiting(&self, waiting: InFlight) {
+        *self.waiting.lock().unwrap_or_else(|p| p.into_inner()) = Some(waiting);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         self.waits.store(true, Ordering::Relaxed);
     }
 

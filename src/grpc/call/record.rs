@@ -33,6 +33,7 @@ pub(super) struct Recorder {
 impl Recorder {
     pub(super) fn finish(mut self, response: http::Response<Body>) -> http::Response<Body> {
         self.answered = true;
+        self.call.release_all();
         let mut response = match self.call.outcome.get() {
             Some(_) => response,
             None => match Status::from_header_map(response.headers()) {
@@ -137,6 +138,7 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         if !self.answered {
+            self.call.release_all();
             self.record();
         }
     }

@@ -1,15 +1,20 @@
-//! The pod's memory limit holds the in-flight cap the binary uses in it.
+//! The pod's memory limit holds the in-flight and wait caps the binary uses
+//! in it.
 //!
-//! The binary derives `server.max_in_flight`, when it is not set, from the
-//! memory it may use (`ktp_gateway::resilience::capacity`); in the pod that
-//! is the container's `resources.limits.memory`. The cap the pod gets (set in
-//! the ConfigMap or env, else derived for that limit), times the measured
-//! memory per call, plus the baseline, must fit under the limit: else the
-//! kernel kills the pod before the gateway sheds.
+//! The binary derives `server.max_in_flight` and `wait.max_waiting`, when
+//! they are not set, from the memory it may use
+//! (`ktp_gateway::resilience::capacity`); in the pod that is the container's
+//! `resources.limits.memory`. The caps the pod gets (set in the ConfigMap or
+//! env, else derived for that limit), each times its measured memory per
+//! call, plus the baseline and the submits' reserve, must fit under the
+//! limit: else the kernel kills the pod before the gateway sheds.
 
 use ktp_gateway::{
     config::Settings,
-    resilience::capacity::{BASELINE_BYTES, PER_CALL_BYTES, cap_for, memory_for, submit_reserve},
+    resilience::capacity::{
+        BASELINE_BYTES, PER_CALL_BYTES, PER_WAIT_BYTES, cap_for, memory_for, submit_reserve,
+        waits_for,
+    },
 };
 use serde_json::Value;
 
@@ -61,18 +66,32 @@ pub(super) fn memory_agrees(container: &Value, settings: &Settings, errors: &mut
         Some(cap) => (*cap, "server.max_in_flight"),
         None => (cap_for(limit_bytes, submits), "derived from the limit"),
     };
-    let needed = memory_for(cap, submits);
+    let (waits, waits_source) = match settings.wait.max_waiting {
+        Some(waits) => (*waits, "wait.max_waiting"),
+        None => (
+            waits_for(limit_bytes, submits, cap),
+            "derived from the limit",
+        ),
+    };
+    let needed = memory_for(cap, waits, submits);
     if needed > limit_bytes {
         errors.push(format!(
-            "the in-flight cap {cap} ({source}) needs {needed} bytes ({} KiB per call, a \
-             {} MiB baseline and {submits} bytes for submits), more than the container's \
-             memory limit {text} ({limit_bytes} bytes): the pod would be OOM-killed before \
-             it sheds",
+            "the in-flight cap {cap} ({source}) and the wait cap {waits} ({waits_source}) \
+             need {needed} bytes ({} KiB per call in flight, {} KiB per waiting call, a {} MiB \
+             baseline and {submits} bytes for submits), more than the container's memory \
+             limit {text} ({limit_bytes} bytes): the pod would be OOM-killed before it sheds",
             PER_CALL_BYTES / 1024,
+            PER_WAIT_BYTES / 1024,
             BASELINE_BYTES >> 20
         ));
     }
 }
+
+/// What the base manifest must admit: 600 calls in flight beside the image
+/// submits' reserve, and 5,000 waiting calls (issue "waiting at scale").
+pub(super) const BASE_MIN_IN_FLIGHT: usize = 600;
+/// See [`BASE_MIN_IN_FLIGHT`].
+pub(super) const BASE_MIN_WAITING: usize = 5_000;
 
 #[test]
 fn quantities() {

@@ -491,13 +491,17 @@ async fn an_in_flight_cap_the_memory_limit_cannot_hold_fails() {
         .as_array_mut()
         .expect("the container has env");
     env.push(json!({"name": "KTP_GATEWAY__SERVER__MAX_IN_FLIGHT", "value": "4096"}));
-    assert_disagrees(&m, "the in-flight cap 4096 (server.max_in_flight) needs").await;
+    assert_disagrees(
+        &m,
+        "the in-flight cap 4096 (server.max_in_flight) and the wait cap",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submits_the_memory_limit_cannot_hold_fail() {
     // 64 images of 5,000,000 bytes keep 640 MB for submits: more than the
-    // 256 MiB limit, so even the smallest cap cannot fit beside them.
+    // 384 MiB limit, so even the smallest caps cannot fit beside them.
     let mut m = runnable("prod");
     let env = container(&mut m)["env"]
         .as_array_mut()
@@ -510,7 +514,11 @@ async fn submits_the_memory_limit_cannot_hold_fail() {
 async fn a_memory_limit_below_the_smallest_cap_fails() {
     let mut m = rendered("dev");
     container(&mut m)["resources"]["limits"]["memory"] = json!("16Mi");
-    assert_disagrees(&m, "the in-flight cap 64 (derived from the limit) needs").await;
+    assert_disagrees(
+        &m,
+        "the in-flight cap 64 (derived from the limit) and the wait cap 64",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -521,4 +529,24 @@ async fn a_container_without_a_memory_limit_fails() {
         .expect("resource limits")
         .remove("memory");
     assert_disagrees(&m, "the container has no memory limit").await;
+}
+
+/// The production pod's memory limit admits what the issue asks of it: at
+/// least 600 calls in flight and 5,000 waiting calls, with the image
+/// submits' reserve kept, from one budget.
+#[test]
+fn the_prod_limit_admits_600_calls_in_flight_and_5000_waits() {
+    use ktp_gateway::resilience::capacity::{cap_for, submit_reserve, waits_for};
+    let mut m = rendered("prod");
+    let limit = container(&mut m)["resources"]["limits"]["memory"]
+        .as_str()
+        .and_then(memory::quantity_bytes)
+        .expect("a memory limit");
+    let submits = submit_reserve(16, 5_000_000);
+    let in_flight = cap_for(limit, submits);
+    let waits = waits_for(limit, submits, in_flight);
+    assert!(
+        in_flight >= memory::BASE_MIN_IN_FLIGHT && waits >= memory::BASE_MIN_WAITING,
+        "{limit} bytes admit {in_flight} calls in flight and {waits} waits"
+    );
 }
