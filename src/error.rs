@@ -79,6 +79,15 @@ pub enum GatewayError {
         /// What went wrong.
         error: Box<GatewayError>,
     },
+    /// The server is shutting down and ended the call's wait: a waiting
+    /// call must not hold the pod for its job, which is not lost.
+    #[error("the gateway is shutting down; the job is not lost: {}", if *retry_as_is { "retry the call as is" } else { "resume with GetKtpResult (wait = true) on its reference id" })]
+    ShuttingDown {
+        /// The same call again (on another pod) is safe: a
+        /// `GetKtpResult(wait = true)`. Not for `ExtractKtp`, which would
+        /// submit the image again.
+        retry_as_is: bool,
+    },
     /// The caller's `grpc-timeout` ran out before the upstream answered; the
     /// upstream request was dropped.
     #[error("the caller's deadline ran out before the upstream answered")]

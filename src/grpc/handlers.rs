@@ -36,6 +36,9 @@ pub struct Limits {
     pub max_wait: Duration,
     /// `wait.max_waiting`: the cap on calls waiting for their job.
     pub waiting: InFlightLimit,
+    /// Turns true when the server's shutdown hands waiting calls back to
+    /// their callers (the end of `server.drain_delay`).
+    pub stop_waiting: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The RPC handlers; cheap to clone (the upstream client shares its pool).
@@ -63,7 +66,12 @@ impl KtpApi {
         let result = if request.wait {
             let started = Instant::now();
             let place = self.waiting_place()?;
-            match self.wait(call, &id, started, place).await {
+            let Some(waited) = self.wait(call, &id, started, place).await else {
+                // The pod is going away: the same call, as is, on another
+                // pod waits on.
+                return Err(GatewayError::ShuttingDown { retry_as_is: true });
+            };
+            match waited {
                 Waited::Answered(answer) => answer?,
                 Waited::NotYet(Some(error)) => {
                     return Err(GatewayError::NotFoundAfterWait {
@@ -126,7 +134,12 @@ impl KtpApi {
             reference_id: submitted.reference_id.clone(),
             error: Box::new(error),
         };
-        let result = match self.wait(call, &id, started, place).await {
+        let Some(waited) = self.wait(call, &id, started, place).await else {
+            // Not as is: that would submit the image again; the client
+            // resumes with GetKtpResult(wait = true) on the id.
+            return Err(after(GatewayError::ShuttingDown { retry_as_is: false }));
+        };
+        let result = match waited {
             Waited::Answered(answer) => answer.map_err(|e| after(e.into()))?,
             Waited::NotYet(_) => {
                 return Err(after(GatewayError::ResultNotReady {
@@ -189,18 +202,25 @@ impl KtpApi {
     }
 
     /// Waits for the job under `id`, in `place`, until the caller's deadline
-    /// or `wait.max_wait` after `started`, whichever comes first.
+    /// or `wait.max_wait` after `started`, whichever comes first; `None`
+    /// when the server's shutdown ended the wait first (at the end of
+    /// `server.drain_delay`, or at once after it): a waiting call must not
+    /// hold the pod for its job.
     async fn wait(
         &self,
         call: &Call,
         id: &ReferenceId,
         started: Instant,
         place: InFlight,
-    ) -> Waited {
+    ) -> Option<Waited> {
         call.start_waiting(place);
         let own_end = started + self.limits.max_wait;
         let until = call.deadline().map_or(own_end, |d| d.min(own_end));
-        self.upstream.wait_for_result(id, until, call.trace()).await
+        let mut stopping = self.limits.stop_waiting.clone();
+        tokio::select! {
+            waited = self.upstream.wait_for_result(id, until, call.trace()) => Some(waited),
+            _ = stopping.wait_for(|stop| *stop) => None,
+        }
     }
 }
 

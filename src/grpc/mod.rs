@@ -39,6 +39,7 @@ pub fn ktp_service(
     upstream: Upstream,
     metrics: Metrics,
     (in_flight, waiting): (InFlightLimit, InFlightLimit),
+    stop_waiting: tokio::sync::watch::Receiver<bool>,
     settings: &Settings,
 ) -> call::Recorded<auth::Authenticated<call::Slotted<KtpServiceServer<handlers::KtpApi>>>> {
     let image_message = *settings.submit.max_image_bytes + MAX_REQUEST_BYTES;
@@ -60,6 +61,7 @@ pub fn ktp_service(
         max_image_bytes: *settings.submit.max_image_bytes,
         max_wait: *settings.wait.max_wait,
         waiting,
+        stop_waiting,
     };
     let largest = calls.largest_message();
     // Outermost first: the call is recorded and bounded (in flight, size,

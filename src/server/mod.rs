@@ -201,7 +201,15 @@ pub async fn run_with(
     } else {
         (None, None)
     };
-    let ktp = grpc::ktp_service(upstream, metrics.clone(), (in_flight, waiting), &settings);
+    // Turned true when the drain delay ends: waiting calls answer then.
+    let (stop_waiting_tx, stop_waiting) = tokio::sync::watch::channel(false);
+    let ktp = grpc::ktp_service(
+        upstream,
+        metrics.clone(),
+        (in_flight, waiting),
+        stop_waiting,
+        &settings,
+    );
 
     let local_addr = listener
         .local_addr()
@@ -260,6 +268,10 @@ pub async fn run_with(
     }
 
     let _ = stop_tx.send(());
+    // Waiting calls would hold the pod for their jobs: they answer now
+    // (SHUTTING_DOWN, naming their job), and so does any that starts
+    // waiting from here on; calls that are not waiting drain.
+    stop_waiting_tx.send_replace(true);
     // A health Watch stream never ends by itself and would hold the drain
     // until the grace period: watchers have seen NOT_SERVING by now, so end
     // their streams (Check keeps answering NOT_SERVING until exit).

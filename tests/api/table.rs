@@ -486,6 +486,31 @@ async fn provoke(rpc: Rpc, what: Provoke) -> (TestApp, String, CallResult) {
             let result = call.send(&app).await;
             (app, ID.to_owned(), result)
         }
+        Provoke::ShutdownWhileWaiting => {
+            let mut app = TestApp::spawn_with(|s| {
+                s.server.drain_delay = Duration::from_millis(200);
+                s.wait.max_wait = wait_millis(20_000);
+            })
+            .await;
+            let mut call = Call::new(rpc, ID);
+            call.wait = true;
+            let waiting = tokio::spawn(call.on(app.client.clone()));
+            // Once the call polls (it waits, then), the SIGTERM.
+            for _ in 0..200 {
+                if app
+                    .upstream
+                    .results()
+                    .iter()
+                    .any(|r| r.reference_id().as_deref() == Some(ID))
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            app.begin_shutdown();
+            let result = waiting.await.expect("the call's task");
+            (app, ID.to_owned(), result)
+        }
         Provoke::StalledBody => {
             let app = TestApp::spawn_with(|s| s.server.request_read_timeout = millis(300)).await;
             let connection = h2_connection(app.addr).await;

@@ -18,7 +18,7 @@ use ktp_gateway::config::{PositiveDuration, Settings};
 use ktp_gateway::proto::GetKtpResultRequest;
 
 use crate::helpers::{
-    TestApp, count, expect_error, extract_request, millis, sample_success, submit_request,
+    TestApp, count, expect_error, extract_request, millis, sample_success, secs, submit_request,
     valid_image, wait_millis,
 };
 
@@ -389,4 +389,64 @@ async fn waiting_calls_count_against_their_own_cap() {
         "nothing is submitted (billed) when the wait cap is full"
     );
     waiting.abort();
+}
+
+/// At SIGTERM waiting calls do not hold the pod: when the drain delay ends,
+/// a waiting `GetKtpResult` answers UNAVAILABLE (retry as is, elsewhere)
+/// and a waiting `ExtractKtp` ABORTED (resume with a wait on its id), both
+/// SHUTTING_DOWN naming the job with RetryInfo 0 s, and the server stops
+/// long before its grace; a call that is not waiting drains as before.
+#[tokio::test]
+async fn at_shutdown_waiting_calls_hand_their_jobs_back() {
+    let mut app = waiting_app(millis(200), millis(200), |s| {
+        s.server.drain_delay = MS(300);
+        s.server.shutdown_grace = secs(20);
+        s.wait.max_wait = wait_millis(60_000);
+    })
+    .await;
+    app.upstream.on(
+        "DRAINED-1",
+        Reply::delayed(MS(800), Reply::Json(200, sample_success())),
+    );
+    let waiting = {
+        let mut client = app.client.clone();
+        let request = GetKtpResultRequest {
+            read_mask: None,
+            reference_id: "HANDED-BACK-1".to_owned(),
+            wait: true,
+        };
+        tokio::spawn(async move { client.get_ktp_result(request).await })
+    };
+    let extracting = {
+        let mut client = app.client.clone();
+        let request = extract_request(valid_image(), "HANDED-BACK-2");
+        tokio::spawn(async move { client.extract_ktp(request).await })
+    };
+    while app.upstream.result_times("HANDED-BACK-2").is_empty() {
+        tokio::time::sleep(MS(20)).await;
+    }
+    let draining = app.spawn_call("DRAINED-1");
+    let took = app.shut_down_within(Duration::from_secs(10)).await;
+    assert!(
+        took < Duration::from_secs(5),
+        "the waits held the pod: {took:?}"
+    );
+
+    let e = expect_error(waiting.await.expect("task"));
+    assert_eq!(
+        (e.code, e.reason(), e.domain()),
+        (Code::Unavailable, "SHUTTING_DOWN", "ktp-gateway"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.meta("reference_id"), Some("HANDED-BACK-1"));
+    assert_eq!(e.retry_delay(), Some(Duration::ZERO));
+    let e = expect_error(extracting.await.expect("task"));
+    assert_eq!((e.code, e.reason()), (Code::Aborted, "SHUTTING_DOWN"));
+    assert_eq!(e.meta("reference_id"), Some("HANDED-BACK-2"));
+    assert_eq!(e.retry_delay(), Some(Duration::ZERO));
+    draining
+        .await
+        .expect("task")
+        .expect("a call that was not waiting drains as before");
 }

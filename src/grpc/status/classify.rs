@@ -27,6 +27,17 @@ pub fn classify(err: &GatewayError) -> Row {
             DEADLINE_EXCEEDED,
             "the call's deadline ran out before the upstream answered",
         ),
+        GatewayError::ShuttingDown { retry_as_is } => Row::gateway(
+            // AIP-194: only UNAVAILABLE says "retry as is".
+            if *retry_as_is {
+                Code::Unavailable
+            } else {
+                Code::Aborted
+            },
+            SHUTTING_DOWN,
+            err.to_string(),
+        )
+        .detail(Detail::RetryInfo(std::time::Duration::ZERO)),
         GatewayError::RequestReadTimeout { .. } => {
             Row::gateway(Code::DeadlineExceeded, REQUEST_READ_TIMEOUT, err.to_string())
         }

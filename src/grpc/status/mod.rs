@@ -46,6 +46,9 @@ pub mod reason {
     pub const UPSTREAM_TIMEOUT: &str = "UPSTREAM_TIMEOUT";
     /// The caller's `grpc-timeout` ran out before the upstream answered.
     pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+    /// The server's shutdown ended a waiting call (UNAVAILABLE when it may be
+    /// retried as is, ABORTED for `ExtractKtp`).
+    pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
     /// The request message did not arrive within `server.request_read_timeout`.
     pub const REQUEST_READ_TIMEOUT: &str = "REQUEST_READ_TIMEOUT";
     /// The upstream's answer was unusable; metadata `problem` says how.

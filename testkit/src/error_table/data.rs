@@ -608,6 +608,8 @@ pub static TABLE: &[Entry] = &[
     },
     asynchronous::NOT_FOUND_AFTER_WAIT,
     asynchronous::NO_ANSWER_IN_WAIT,
+    asynchronous::SHUTTING_DOWN_WAIT,
+    asynchronous::SHUTTING_DOWN_EXTRACT,
     asynchronous::RESULT_NOT_READY,
     Entry {
         name: "rate_limited",

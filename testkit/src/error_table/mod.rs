@@ -401,6 +401,9 @@ pub enum Provoke {
     /// The request headers and the first bytes of the message are sent,
     /// then nothing, past `server.request_read_timeout` (set short).
     StalledBody,
+    /// A call waits for a job that does not finish, and the server begins
+    /// its shutdown (a short `server.drain_delay`).
+    ShutdownWhileWaiting,
     /// `submit.max_in_flight` is 1 and one image-carrying call is in flight
     /// (`server.max_in_flight` at its default).
     ImageCallsOverloaded,

@@ -173,6 +173,7 @@ fn names_the_job(x: &Example, failure: &Failure) -> Result<(), String> {
         Trigger::Provoke(p) => matches!(
             p,
             Provoke::ResultNotReady
+                | Provoke::ShutdownWhileWaiting
                 | Provoke::UpstreamSaturated
                 | Provoke::CircuitOpen
                 | Provoke::UpstreamTimeout

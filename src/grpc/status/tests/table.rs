@@ -133,6 +133,10 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
             error: not_found(),
             waited: Duration::from_millis(1200),
         },
+        Provoke::ShutdownWhileWaiting => match rpc {
+            Rpc::ExtractKtp => for_job(GatewayError::ShuttingDown { retry_as_is: false }),
+            _ => for_job(GatewayError::ShuttingDown { retry_as_is: true }),
+        },
         Provoke::StalledBody => GatewayError::RequestReadTimeout {
             limit: Duration::from_millis(300),
         },

@@ -310,6 +310,57 @@ pub(super) const NO_ANSWER_IN_WAIT: Entry = Entry {
     )],
 };
 
+/// The answer of a wait the shutdown ended: right away, again.
+const RETRY_NOW: Detail = Detail::RetryInfo(Delay::Exactly(Duration::ZERO));
+
+pub(super) const SHUTTING_DOWN_WAIT: Entry = Entry {
+    name: "shutting_down_wait",
+    readme: Cells {
+        answer: "`GetKtpResult` with `wait`: the gateway's shutdown reached the end of `server.drain_delay` while the call waited (or the call started waiting after it)",
+        code: "UNAVAILABLE",
+        reason: "`SHUTTING_DOWN` (gateway); metadata `reference_id`",
+        detail: "`RetryInfo` 0 s; retry the call as is (it reaches another pod)",
+    },
+    statuses: &[],
+    submit_statuses: &[],
+    code: GrpcCode::Is("UNAVAILABLE"),
+    reason: Reason::Is("SHUTTING_DOWN", Gateway),
+    detail: RETRY_NOW,
+    // The first poll, then the shutdown.
+    examples: &[example(
+        "SIGTERM while the job runs",
+        provoke(Provoke::ShutdownWhileWaiting),
+        gateway("UNAVAILABLE", "SHUTTING_DOWN")
+            .meta(&[("reference_id", Meta::ReferenceId)])
+            .detail(RETRY_NOW),
+    )],
+};
+
+pub(super) const SHUTTING_DOWN_EXTRACT: Entry = Entry {
+    name: "shutting_down_extract",
+    readme: Cells {
+        answer: "`ExtractKtp`: the gateway's shutdown reached the end of `server.drain_delay` while the call waited for its job",
+        code: "ABORTED",
+        reason: "`SHUTTING_DOWN` (gateway); metadata `reference_id`",
+        detail: "`RetryInfo` 0 s; not as is (that would submit the image again): resume with `GetKtpResult(wait = true)` on the id",
+    },
+    statuses: &[],
+    submit_statuses: &[],
+    code: GrpcCode::Is("ABORTED"),
+    reason: Reason::Is("SHUTTING_DOWN", Gateway),
+    detail: RETRY_NOW,
+    // One submit, one poll, then the shutdown.
+    examples: &[on(
+        Rpc::ExtractKtp,
+        "SIGTERM while the job runs",
+        provoke(Provoke::ShutdownWhileWaiting),
+        gateway("ABORTED", "SHUTTING_DOWN")
+            .meta(&[AFTER_SUBMIT])
+            .detail(RETRY_NOW)
+            .attempts(2),
+    )],
+};
+
 pub(super) const RESULT_NOT_READY: Entry = Entry {
     name: "result_not_ready",
     readme: Cells {
