@@ -225,8 +225,14 @@ impl Polls {
                         None => return,
                     };
                     let answer = fetch.fetch(&reference_id, until, trace.as_ref()).await;
-                    let again = not_found_yet(&answer);
-                    tx.send_replace(Some(answer));
+                    // No upstream connection slot: the gateway's own
+                    // saturation, not an answer about the job. The poll
+                    // pauses and asks again; its waiters never see it.
+                    let no_slot = matches!(answer, Err(UpstreamError::NoSlot { .. }));
+                    let again = no_slot || not_found_yet(&answer);
+                    if !no_slot {
+                        tx.send_replace(Some(answer));
+                    }
                     if !again {
                         break;
                     }
@@ -253,7 +259,9 @@ impl Polls {
                         return;
                     }
                     tokio::time::sleep_until(next).await;
-                    interval = interval.mul_f64(1.5).min(max);
+                    if !no_slot {
+                        interval = interval.mul_f64(1.5).min(max);
+                    }
                 }
                 let mut map = lock(&polls);
                 if map

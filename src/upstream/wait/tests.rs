@@ -139,3 +139,46 @@ fn only_the_documented_404_means_not_finished_yet() {
     assert!(!not_found_yet(&status(503, None)));
     assert!(!not_found_yet(&Ok(KtpResult::default())));
 }
+
+/// Busy for its first `busy` calls (no upstream connection slot), then the
+/// job's result.
+#[derive(Clone)]
+struct Saturated {
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+    busy: usize,
+}
+
+impl Fetch for Saturated {
+    async fn fetch(&self, _: &ReferenceId, _: Instant, _: Option<&TraceContext>) -> Answer {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n < self.busy {
+            Err(UpstreamError::NoSlot { limit: 4 })
+        } else {
+            Ok(KtpResult::default())
+        }
+    }
+}
+
+/// A poll that finds no upstream connection slot pauses and asks again: it
+/// never ends its waiters' calls with OVERLOADED.
+#[tokio::test(start_paused = true)]
+async fn a_poll_without_a_connection_slot_pauses_and_asks_again() {
+    let polls = polls(Duration::from_millis(100));
+    let fetch = Saturated {
+        calls: Arc::default(),
+        busy: 3,
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    let waited = polls.wait(&fetch, &id("job"), until, None).await;
+    assert!(matches!(waited, Waited::Answered(Ok(_))), "{waited:?}");
+    assert_eq!(fetch.calls.load(Ordering::SeqCst), 4);
+
+    // Busy until the end: no answer came, so none is reported.
+    let fetch = Saturated {
+        calls: Arc::default(),
+        busy: usize::MAX,
+    };
+    let until = Instant::now() + Duration::from_millis(550);
+    let waited = polls.wait(&fetch, &id("job-2"), until, None).await;
+    assert!(matches!(waited, Waited::NotYet(None)), "{waited:?}");
+}
