@@ -19,6 +19,12 @@
 //! (polled from `/proc/PID/status` every 50 ms, and its `VmHWM`), and ends
 //! with one `SUMMARY` line. Loopback only; bounded in time: calls carry a
 //! deadline, and the run stops by itself.
+//!
+//! With `--waits N` it measures waiting calls instead (`waits.rs`): N
+//! concurrent `GetKtpResult(wait = true)` (or `ExtractKtp` with `--extract`)
+//! for jobs that finish `--job-time` after their submit, against a fake
+//! upstream that answers "not found" until then and counts its GETs per job
+//! and its connections.
 #![expect(
     clippy::disallowed_macros,
     reason = "a bench tool: its report is its stdout (the gateway's logs go to a pipe)"
@@ -55,6 +61,8 @@ use ktp_gateway::proto::{
 use ktp_testkit::error_table::CODE_NAMES;
 use tonic::{Code, transport::Endpoint};
 
+mod waits;
+
 /// Drives the gateway binary with concurrent calls against a slow fake upstream.
 #[derive(Debug, Parser)]
 struct Args {
@@ -71,8 +79,10 @@ struct Args {
     #[arg(long, default_value_t = 2000)]
     concurrency: usize,
     /// HTTP/2 connections to the gateway (it allows 1,024 streams each).
-    #[arg(long, default_value_t = 8)]
-    connections: usize,
+    /// Default: 8; with `--waits`, one per 1,000 waits, so that every wait
+    /// is truly in flight.
+    #[arg(long)]
+    connections: Option<usize>,
     /// Fake upstream latency per request, in milliseconds.
     #[arg(long, default_value_t = 100)]
     latency_ms: u64,
@@ -80,6 +90,32 @@ struct Args {
     /// results.
     #[arg(long)]
     submit_bytes: Option<usize>,
+    /// Waits mode: this many concurrent waiting calls (each its own job),
+    /// instead of the load above.
+    #[arg(long)]
+    waits: Option<usize>,
+    /// Waits mode: each job finishes this long after its submit (`3s`,
+    /// `500ms`, `2m`; `1h` for jobs that never finish within the run).
+    #[arg(long, default_value = "3s")]
+    job_time: String,
+    /// Waits mode: `ExtractKtp` (submit through the gateway, then wait)
+    /// instead of `GetKtpResult(wait = true)` on jobs the bench submits to
+    /// the fake upstream itself.
+    #[arg(long)]
+    extract: bool,
+    /// Waits mode: the deadline of each call (`wait.max_wait` is set above
+    /// it, so the caller's deadline ends a wait).
+    #[arg(long, default_value = "15s")]
+    deadline: String,
+    /// Waits mode: start the calls evenly over this long instead of all at
+    /// once (for the figures of jobs submitted after the first ones were
+    /// seen to finish).
+    #[arg(long, default_value = "0s")]
+    spread: String,
+    /// Waits mode: the figures are also given for the jobs submitted after
+    /// this many jobs had been answered with their result upstream.
+    #[arg(long, default_value_t = 20)]
+    seen_jobs: usize,
 }
 
 /// The deadline each call carries: far above the expected latency, so a
@@ -98,12 +134,19 @@ fn main() -> ExitCode {
         args.duration = 5;
     }
     args.duration = args.duration.clamp(1, 600);
-    args.connections = args.connections.max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(&args)) {
+    let outcome = if let Some(n) = args.waits {
+        match waits::Settings::from_args(&args, n) {
+            Ok(settings) => runtime.block_on(waits::run(&args.gateway, &settings)),
+            Err(e) => Err(e),
+        }
+    } else {
+        runtime.block_on(run(&args))
+    };
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -171,8 +214,9 @@ async fn run(args: &Args) -> Result<bool, String> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // The gateway.
-    let mut gateway = Gateway::start(&args.gateway, upstream_addr)?;
+    let mut gateway = Gateway::start(&args.gateway, upstream_addr, &[])?;
     let rss = RssPoller::start(gateway.pid());
+    let connections = args.connections.unwrap_or(8).max(1);
     println!(
         "load: gateway pid {} on {}, upstream {upstream_addr} ({} ms), {} calls in flight over {} \
          connections for {} s",
@@ -180,13 +224,13 @@ async fn run(args: &Args) -> Result<bool, String> {
         gateway.addr,
         args.latency_ms,
         args.concurrency,
-        args.connections,
+        connections,
         args.duration
     );
 
     // The callers.
-    let mut clients = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
         let channel = Endpoint::from_shared(format!("http://{}", gateway.addr))
             .map_err(|e| e.to_string())?
             .connect_timeout(Duration::from_secs(5))
@@ -366,12 +410,20 @@ fn code_name(code: Code) -> &'static str {
 struct Gateway {
     child: Child,
     addr: SocketAddr,
+    /// The metrics endpoint (`GET /metrics`).
+    metrics_addr: Option<SocketAddr>,
     lines: Arc<AtomicU64>,
     warn_or_error: Arc<AtomicU64>,
 }
 
 impl Gateway {
-    fn start(bin: &PathBuf, upstream: SocketAddr) -> Result<Self, String> {
+    /// `extra`: settings of the mode, set after the defaults below and
+    /// before the environment's `KTP_GATEWAY__*`, which override them.
+    fn start(
+        bin: &PathBuf,
+        upstream: SocketAddr,
+        extra: &[(&str, String)],
+    ) -> Result<Self, String> {
         let mut cmd = Command::new(bin);
         cmd.env_clear();
         if let Some(path) = std::env::var_os("PATH") {
@@ -395,6 +447,7 @@ impl Gateway {
             ("KTP_GATEWAY__LOG__FILTER", "info".to_owned()),
             ("KTP_GATEWAY__SERVER__DRAIN_DELAY", "100ms".to_owned()),
         ]);
+        cmd.envs(extra.iter().map(|(k, v)| (k, v)));
         // Any KTP_GATEWAY__* of our environment overrides the above.
         cmd.envs(std::env::vars().filter(|(k, _)| k.starts_with("KTP_GATEWAY__")));
         let mut child = cmd
@@ -429,13 +482,17 @@ impl Gateway {
             let _ = child.kill();
             format!("the gateway did not announce its address within {START_TIMEOUT:?}")
         })?;
-        let addr = serde_json::from_str::<serde_json::Value>(&serving)
-            .ok()
-            .and_then(|v| v["addr"].as_str()?.parse().ok())
-            .ok_or_else(|| format!("no addr in the serving line: {serving}"))?;
+        let serving_line = serde_json::from_str::<serde_json::Value>(&serving).ok();
+        let field = |name: &str| -> Option<SocketAddr> {
+            serving_line.as_ref()?[name].as_str()?.parse().ok()
+        };
+        let addr =
+            field("addr").ok_or_else(|| format!("no addr in the serving line: {serving}"))?;
+        let metrics_addr = field("metrics_addr");
         Ok(Self {
             child,
             addr,
+            metrics_addr,
             lines,
             warn_or_error,
         })
