@@ -28,6 +28,11 @@ const WAIT_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
 ];
 
+/// Buckets of a job's processing time at the vendor: 0.25 s to 60 s.
+const JOB_BUCKETS: &[f64] = &[
+    0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0,
+];
+
 /// Every metric of the process, in its own registry (so tests can run many
 /// gateways in one process).
 #[derive(Debug, Clone)]
@@ -38,6 +43,8 @@ pub struct Metrics {
     grpc_wait_duration: HistogramVec,
     grpc_in_flight: IntGauge,
     grpc_waiting: IntGauge,
+    wait_polls: IntCounterVec,
+    job_processing: Histogram,
     grpc_connections_open: IntGauge,
     grpc_connections_closed: IntCounterVec,
     caller_requests: IntCounterVec,
@@ -59,75 +66,9 @@ pub struct Metrics {
 #[error("cannot encode the metrics: {0}")]
 pub struct EncodeError(#[from] prometheus::Error);
 
-/// Why a client connection of the gRPC port closed, as a metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionEnd {
-    /// The client closed it (or it broke).
-    Client,
-    /// TLS or the HTTP/2 preface failed or took longer than
-    /// `server.handshake_timeout`.
-    Handshake,
-    /// It reached `server.max_connection_age`: GOAWAY, then closed.
-    Age,
-    /// The server shut down.
-    Shutdown,
-}
+mod labels;
 
-impl ConnectionEnd {
-    const ALL: [Self; 4] = [Self::Client, Self::Handshake, Self::Age, Self::Shutdown];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Client => "client",
-            Self::Handshake => "handshake",
-            Self::Age => "age",
-            Self::Shutdown => "shutdown",
-        }
-    }
-}
-
-/// How an upstream attempt ended, as a metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    /// 2xx with data.
-    Success,
-    /// 2xx with a job `error_code`.
-    JobError,
-    /// A non-2xx status.
-    HttpError,
-    /// No complete answer within `upstream.timeout`.
-    Timeout,
-    /// Connection refused, reset, TLS failure.
-    TransportError,
-    /// An unusable body.
-    BadResponse,
-}
-
-impl AttemptOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::JobError => "job_error",
-            Self::HttpError => "http_error",
-            Self::Timeout => "timeout",
-            Self::TransportError => "transport_error",
-            Self::BadResponse => "bad_response",
-        }
-    }
-}
-
-/// The circuit breaker's state, as the `state` label of
-/// `ktp_gateway_upstream_circuit_state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CircuitState {
-    /// Calls go through.
-    Closed,
-    /// Calls fail fast until the cool-down ends.
-    Open,
-    /// One probe is out; its outcome closes or reopens the circuit.
-    HalfOpen,
-}
+pub use labels::{AttemptOutcome, CircuitState, ConnectionEnd};
 
 impl Metrics {
     /// Registers every metric. Fails only on a name clash, i.e. a bug here.
@@ -163,6 +104,20 @@ impl Metrics {
         let grpc_waiting = IntGauge::new(
             "ktp_gateway_grpc_requests_waiting",
             "KtpService calls waiting for their job now (at most wait.max_waiting).",
+        )?;
+        let wait_polls = IntCounterVec::new(
+            Opts::new(
+                "ktp_gateway_wait_polls_total",
+                "Upstream result calls made by waits (one per shared poll), by what they found: not_ready, finished, error.",
+            ),
+            &["outcome"],
+        )?;
+        let job_processing = Histogram::with_opts(
+            HistogramOpts::new(
+                "ktp_gateway_job_processing_seconds",
+                "How long the vendor took to finish the jobs this process submitted: the middle of the interval between the last poll that found a job unfinished and the first that found it finished, from the submit's answer.",
+            )
+            .buckets(JOB_BUCKETS.to_vec()),
         )?;
         let grpc_connections_open = IntGauge::new(
             "ktp_gateway_grpc_connections_open",
@@ -241,6 +196,8 @@ impl Metrics {
         registry.register(Box::new(grpc_wait_duration.clone()))?;
         registry.register(Box::new(grpc_in_flight.clone()))?;
         registry.register(Box::new(grpc_waiting.clone()))?;
+        registry.register(Box::new(wait_polls.clone()))?;
+        registry.register(Box::new(job_processing.clone()))?;
         registry.register(Box::new(grpc_connections_open.clone()))?;
         registry.register(Box::new(grpc_connections_closed.clone()))?;
         registry.register(Box::new(caller_requests.clone()))?;
@@ -259,6 +216,8 @@ impl Metrics {
             grpc_wait_duration,
             grpc_in_flight,
             grpc_waiting,
+            wait_polls,
+            job_processing,
             grpc_connections_open,
             grpc_connections_closed,
             caller_requests,
@@ -338,6 +297,16 @@ impl Metrics {
     /// effect is visible next to the attempt count.
     pub fn record_retry(&self) {
         self.upstream_retries.inc();
+    }
+
+    /// A wait's poll found its job `outcome` (`not_ready`, `finished`, `error`).
+    pub fn record_wait_poll(&self, outcome: &str) {
+        self.wait_polls.with_label_values(&[outcome]).inc();
+    }
+
+    /// A job this process submitted took about `estimate` to finish.
+    pub fn record_job_processing(&self, estimate: Duration) {
+        self.job_processing.observe(estimate.as_secs_f64());
     }
 
     /// A call that shared another's upstream request instead of making one.

@@ -41,7 +41,7 @@ pub use values::{
     Attempts, BaseUrl, Count, Count32, InvalidValue, ListenAddr, LogFilter, MessageBytes,
     PerSecond, PositiveDuration, Ratio, Threads, WaitDuration,
 };
-pub use wait::WaitSettings;
+pub use wait::{FirstPoll, WaitSettings};
 
 /// Prefix of every environment variable read as configuration.
 pub const ENV_PREFIX: &str = "KTP_GATEWAY";

@@ -168,7 +168,7 @@ impl Upstream {
             results: layers.result_stack(client.clone()),
             submits: layers.guarded(client),
             breaker: layers.breaker,
-            polls: Polls::new(wait),
+            polls: Polls::new(wait, (*layers.metrics).clone()),
         })
     }
 
@@ -195,7 +195,11 @@ impl Upstream {
         job: SubmitJob,
         deadline: Option<Instant>,
     ) -> Result<Submitted, UpstreamError> {
-        self.submits.clone().oneshot(Call::new(job, deadline)).await
+        let submitted = self.submits.clone().oneshot(Call::new(job, deadline)).await;
+        if let Ok(job) = &submitted {
+            self.polls.submitted(&job.reference_id);
+        }
+        submitted
     }
 
     /// Fetches one job's result, asking again while it is not found (not

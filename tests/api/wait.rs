@@ -13,7 +13,7 @@ use ktp_testkit::fake_upstream::Reply;
 use serde_json::json;
 use tonic::Code;
 
-use ktp_gateway::config::{PositiveDuration, Settings};
+use ktp_gateway::config::{FirstPoll, PositiveDuration, Settings};
 
 use ktp_gateway::proto::GetKtpResultRequest;
 
@@ -449,4 +449,73 @@ async fn at_shutdown_waiting_calls_hand_their_jobs_back() {
         .await
         .expect("task")
         .expect("a call that was not waiting drains as before");
+}
+
+/// The submit's time of a job, as the fake upstream received it.
+fn submitted_at(app: &TestApp, id: &str) -> Instant {
+    app.upstream
+        .submits()
+        .iter()
+        .find(|r| r.reference_id().as_deref() == Some(id))
+        .map(|r| r.received)
+        .expect("submitted")
+}
+
+/// Once a job has been seen finished, a wait on a job this process
+/// submitted makes its first poll when the job is likely done, not at once:
+/// one GET for a job that takes as long as the last ones; a job it did not
+/// submit is polled at once; `wait.first_poll` = `0s` keeps today's
+/// schedule. The polls and the learnt times are in the metrics.
+#[tokio::test]
+async fn the_first_poll_comes_when_the_job_is_likely_done() {
+    let app = waiting_app(secs(1), secs(4), |_| {}).await;
+    app.upstream.jobs_finish_after(MS(400));
+    for n in 1..=3 {
+        let id = format!("LEARNT-{n}");
+        app.extract(extract_request(valid_image(), &id))
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+        let polls = app.upstream.result_times(&id);
+        let first = polls[0] - submitted_at(&app, &id);
+        if n == 1 {
+            // Nothing learnt yet: at once, then a second later.
+            assert_eq!(polls.len(), 2, "{id}: {first:?}");
+            assert!(first < MS(300), "{id}: first poll after {first:?}");
+        } else {
+            // About half a second learnt (between 0 and 1 s).
+            assert_eq!(polls.len(), 1, "{id}: polled {} times", polls.len());
+            assert!(first >= MS(300), "{id}: first poll after {first:?}");
+        }
+    }
+    // Not submitted here: it may be an old job, asked for at once.
+    app.upstream
+        .on("FOREIGN-1", Reply::Json(200, sample_success()));
+    let started = Instant::now();
+    app.wait_for("FOREIGN-1", Some(Duration::from_secs(5)))
+        .await
+        .expect("a finished job");
+    assert!(started.elapsed() < MS(300), "{:?}", started.elapsed());
+
+    let scraped = app.scrape().await;
+    for line in [
+        r#"ktp_gateway_wait_polls_total{outcome="finished"} 4"#,
+        r#"ktp_gateway_wait_polls_total{outcome="not_ready"} 1"#,
+        "ktp_gateway_job_processing_seconds_count 3",
+    ] {
+        assert!(scraped.contains(line), "{line} in\n{scraped}");
+    }
+
+    let fixed = waiting_app(secs(1), secs(4), |s| {
+        s.wait.first_poll = FirstPoll::After(Duration::ZERO);
+    })
+    .await;
+    fixed.upstream.jobs_finish_after(MS(400));
+    for n in 1..=2 {
+        let id = format!("AT-ONCE-{n}");
+        fixed
+            .extract(extract_request(valid_image(), &id))
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+        assert_eq!(fixed.upstream.result_times(&id).len(), 2, "{id}");
+    }
 }

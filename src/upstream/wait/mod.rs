@@ -28,8 +28,13 @@ use tracing::Instrument;
 
 use super::{KtpResult, UpstreamError};
 use crate::{
-    config::WaitSettings, reference_id::ReferenceId, resilience::Failure, trace::TraceContext,
+    config::WaitSettings, metrics::Metrics, reference_id::ReferenceId, resilience::Failure,
+    trace::TraceContext,
 };
+
+mod learn;
+
+use learn::{Learner, Tracked};
 
 /// The upstream's answer for a job that does not exist (yet).
 pub const NOT_FOUND_CODE: &str = "INVALID_PAYLOAD_REFERENCE_ID_NOT_FOUND";
@@ -76,6 +81,39 @@ pub(super) struct Polls {
     first_interval: Duration,
     max_interval: Duration,
     polls: Arc<Mutex<HashMap<String, Weak<Poll>>>>,
+    /// When jobs this process submitted are likely done.
+    learner: Learner,
+    metrics: Metrics,
+}
+
+/// What a poll's answer says about its job, as the metric's `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollOutcome {
+    /// Not found yet: still being processed.
+    NotReady,
+    /// Its result or its job error.
+    Finished,
+    /// Any other error.
+    Error,
+}
+
+impl PollOutcome {
+    fn of(answer: &Answer) -> Self {
+        match answer {
+            _ if not_found_yet(answer) => Self::NotReady,
+            Ok(_) | Err(UpstreamError::JobFailed { .. }) => Self::Finished,
+            Err(_) => Self::Error,
+        }
+    }
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotReady => "not_ready",
+            Self::Finished => "finished",
+            Self::Error => "error",
+        }
+    }
 }
 
 /// One shared poll. Dropping the last handle stops it.
@@ -116,12 +154,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Polls {
-    pub(super) fn new(settings: &WaitSettings) -> Self {
+    pub(super) fn new(settings: &WaitSettings, metrics: Metrics) -> Self {
         Self {
             first_interval: *settings.poll_interval,
             max_interval: *settings.max_poll_interval,
             polls: Arc::default(),
+            learner: Learner::new(settings.first_poll, metrics.clone()),
+            metrics,
         }
+    }
+
+    /// This process's submit of `reference_id` was answered now: a wait on
+    /// it polls when the job is likely done.
+    pub(super) fn submitted(&self, reference_id: &str) {
+        self.learner.submitted(reference_id);
     }
 
     pub(super) async fn wait<F: Fetch>(
@@ -181,12 +227,13 @@ impl Polls {
         // The task learns its poll once the poll exists.
         let (start, started) = oneshot::channel();
         let ended = Arc::new(AtomicBool::new(false));
+        let (tracked, first_at) = self.learner.first_poll(reference_id.as_str());
         let run = self.run(
             fetch.clone(),
             reference_id.clone(),
             trace.cloned(),
             (tx, Arc::clone(&ended)),
-            started,
+            (started, tracked, first_at),
         );
         // The poll's requests log within the span of the call that started it.
         let task = tokio::spawn(run.instrument(tracing::Span::current()));
@@ -211,13 +258,27 @@ impl Polls {
         reference_id: ReferenceId,
         trace: Option<TraceContext>,
         (tx, ended): (watch::Sender<Option<Answer>>, Arc<AtomicBool>),
-        started: oneshot::Receiver<Weak<Poll>>,
+        (started, mut tracked, first_at): (
+            oneshot::Receiver<Weak<Poll>>,
+            Option<Tracked>,
+            Option<Instant>,
+        ),
     ) -> impl Future<Output = ()> + Send + 'static {
         let (first, max) = (self.first_interval, self.max_interval);
         let polls = Arc::clone(&self.polls);
+        let (learner, metrics) = (self.learner.clone(), self.metrics.clone());
         async move {
             let Ok(me) = started.await else { return };
             let polled = async {
+                // A job this process submitted is asked for when it is
+                // likely done, never after the waiters' end.
+                if let Some(at) = first_at {
+                    let until = match me.upgrade() {
+                        Some(poll) => *lock(&poll.until),
+                        None => return,
+                    };
+                    tokio::time::sleep_until(at.min(until)).await;
+                }
                 let mut interval = first;
                 loop {
                     let until = match me.upgrade() {
@@ -229,6 +290,15 @@ impl Polls {
                     // saturation, not an answer about the job. The poll
                     // pauses and asks again; its waiters never see it.
                     let no_slot = matches!(answer, Err(UpstreamError::NoSlot { .. }));
+                    if !no_slot {
+                        let outcome = PollOutcome::of(&answer);
+                        metrics.record_wait_poll(outcome.as_str());
+                        if let Some(job) = tracked.as_mut()
+                            && outcome != PollOutcome::Error
+                        {
+                            learner.polled(job, outcome == PollOutcome::Finished);
+                        }
+                    }
                     let again = no_slot || not_found_yet(&answer);
                     if !no_slot {
                         tx.send_replace(Some(answer));

@@ -28,10 +28,13 @@ impl Fetch for Scripted {
 }
 
 fn polls(every: Duration) -> Polls {
+    let metrics = crate::metrics::Metrics::new().unwrap();
     Polls {
         first_interval: every,
         max_interval: every,
         polls: Arc::default(),
+        learner: Learner::new(crate::config::FirstPoll::Auto, metrics.clone()),
+        metrics,
     }
 }
 

@@ -1,0 +1,72 @@
+//! The label values the metrics take: each an enum, so that no label can
+//! hold anything but these bounded names.
+
+/// Why a client connection of the gRPC port closed, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionEnd {
+    /// The client closed it (or it broke).
+    Client,
+    /// TLS or the HTTP/2 preface failed or took longer than
+    /// `server.handshake_timeout`.
+    Handshake,
+    /// It reached `server.max_connection_age`: GOAWAY, then closed.
+    Age,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl ConnectionEnd {
+    pub(super) const ALL: [Self; 4] = [Self::Client, Self::Handshake, Self::Age, Self::Shutdown];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Handshake => "handshake",
+            Self::Age => "age",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// How an upstream attempt ended, as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// 2xx with data.
+    Success,
+    /// 2xx with a job `error_code`.
+    JobError,
+    /// A non-2xx status.
+    HttpError,
+    /// No complete answer within `upstream.timeout`.
+    Timeout,
+    /// Connection refused, reset, TLS failure.
+    TransportError,
+    /// An unusable body.
+    BadResponse,
+}
+
+impl AttemptOutcome {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::JobError => "job_error",
+            Self::HttpError => "http_error",
+            Self::Timeout => "timeout",
+            Self::TransportError => "transport_error",
+            Self::BadResponse => "bad_response",
+        }
+    }
+}
+
+/// The circuit breaker's state, as the `state` label of
+/// `ktp_gateway_upstream_circuit_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    /// Calls go through.
+    Closed,
+    /// Calls fail fast until the cool-down ends.
+    Open,
+    /// One probe is out; its outcome closes or reopens the circuit.
+    HalfOpen,
+}
