@@ -1,15 +1,16 @@
 //! The gRPC edge: everything that knows tonic, except the server wiring.
 //!
 //! A call flows through [`call::CallLayer`] (metadata, shedding, the one log
-//! line and metrics, `x-request-id`), [`auth::AuthLayer`] (bearer tokens),
-//! tonic's generated server (decoding) and a handler in [`handlers`], which
+//! line and metrics, `x-request-id`), the gates of [`auth::layer`] (bearer
+//! tokens) and [`call::ImageSlots`] (the image calls' slots), tonic's
+//! generated server (decoding) and a handler in [`handlers`], which
 //! returns a domain result; [`status`] renders domain errors as statuses.
 //! A new RPC is a handler method: the layers give it everything else.
 //!
 //! - [`call`]: the layer that records every call, and [`call::Call`].
-//! - [`auth`]: bearer-token authentication as a layer.
+//! - [`auth`]: bearer-token authentication as a gate.
 //! - [`handlers`]: the `ktp.v1.KtpService` RPCs.
-//! - [`limit`]: per-method request size limits.
+//! - [`limit`]: the request body's bounds (per-method size, read time).
 //! - [`metadata`]: request id, `grpc-timeout`, `traceparent` from the headers.
 //! - [`status`]: the error table: domain error → gRPC status and details.
 
@@ -41,7 +42,9 @@ pub fn ktp_service(
     (in_flight, waiting): (InFlightLimit, InFlightLimit),
     stop_waiting: tokio::sync::watch::Receiver<bool>,
     settings: &Settings,
-) -> call::Recorded<auth::Authenticated<call::Slotted<KtpServiceServer<handlers::KtpApi>>>> {
+) -> call::Recorded<
+    call::Gate<call::Gate<KtpServiceServer<handlers::KtpApi>, call::ImageSlots>, auth::Tokens>,
+> {
     let image_message = *settings.submit.max_image_bytes + MAX_REQUEST_BYTES;
     let calls = call::CallLayer::new(
         metrics,
@@ -53,10 +56,10 @@ pub fn ktp_service(
     .method(EXTRACT_KTP, image_message);
     // One cap for both image RPCs: it bounds the memory images hold.
     let image_slots = InFlightLimit::new(*settings.submit.max_in_flight);
-    let slots = call::SlotLayer::new(vec![
+    let slots = call::GateLayer::new(call::ImageSlots::new(vec![
         (SUBMIT_KTP, image_slots.clone()),
         (EXTRACT_KTP, image_slots),
-    ]);
+    ]));
     let limits = handlers::Limits {
         max_image_bytes: *settings.submit.max_image_bytes,
         max_wait: *settings.wait.max_wait,
@@ -68,7 +71,7 @@ pub fn ktp_service(
     // read time), then authenticated, then given its image slot.
     ServiceBuilder::new()
         .layer(calls)
-        .layer(auth::AuthLayer::new(settings.auth.tokens().cloned()))
+        .layer(auth::layer(settings.auth.tokens().cloned()))
         .layer(slots)
         .service(
             KtpServiceServer::new(handlers::KtpApi::new(upstream, limits))

@@ -218,7 +218,7 @@ pub async fn run_with(
     // Reflection shows the contract only, but where callers need a token
     // for the data they need one for the schema too; health stays open
     // (the kubelet sends no token).
-    let schema_auth = grpc::auth::AuthLayer::new(settings.auth.tokens().cloned());
+    let schema_auth = grpc::auth::layer(settings.auth.tokens().cloned());
     let mut routes = Routes::new(health_service);
     if let Some(v1) = reflection_v1 {
         routes = routes.add_service(schema_auth.layer(v1));

@@ -246,36 +246,6 @@ impl Call {
     }
 }
 
-/// The answer of a layer that may refuse a call before the service it
-/// wraps sees it (auth, a method's slots): the refusal, already rendered,
-/// or the inner service's answer.
-#[derive(Debug)]
-pub enum Gated<F> {
-    /// The refusal; an `Option` so that the first poll can take it.
-    Refused(Option<http::Response<tonic::body::Body>>),
-    /// The inner service's future, polled through.
-    Admitted(F),
-}
-
-impl<F, E> Future for Gated<F>
-where
-    F: Future<Output = Result<http::Response<tonic::body::Body>, E>> + Unpin,
-{
-    type Output = F::Output;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        match self.get_mut() {
-            Self::Refused(response) => {
-                std::task::Poll::Ready(Ok(response.take().unwrap_or_default()))
-            }
-            Self::Admitted(inner) => std::pin::Pin::new(inner).poll(cx),
-        }
-    }
-}
-
 /// The level of a failed call's log line.
 fn log_level(row: &status::Row) -> Level {
     match row.code {
@@ -291,14 +261,16 @@ fn log_level(row: &status::Row) -> Level {
     }
 }
 
+mod gate;
 mod layer;
 mod record;
 mod slots;
 
+pub use gate::{Admission, Gate, GateLayer, Gated};
 pub use layer::{CallLayer, Recorded};
 #[cfg(test)]
 pub(in crate::grpc) use record::refusal;
-pub use slots::{MethodSlots, SlotLayer, Slotted};
+pub use slots::ImageSlots;
 
 #[cfg(test)]
 mod tests {
