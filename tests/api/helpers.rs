@@ -479,3 +479,25 @@ pub(crate) async fn h2_connection(addr: SocketAddr) -> h2::client::SendRequest<b
     });
     client
 }
+
+/// Asserts that health answers SERVING for the whole server (`""`, liveness)
+/// and for `ktp.v1.KtpService` (readiness), asked without any token.
+pub(crate) async fn assert_serving(addr: SocketAddr) {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let mut health = HealthClient::new(channel(addr).await);
+    for service in ["", "ktp.v1.KtpService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("health of {service:?}: {e:?}"));
+        assert_eq!(
+            status.into_inner().status(),
+            ServingStatus::Serving,
+            "{service:?}"
+        );
+    }
+}

@@ -5,16 +5,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tonic::Code;
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
-};
 
 use ktp_gateway::proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient};
 use ktp_testkit::fake_upstream::Reply;
 
 use crate::helpers::{
-    TestApp, attempts, channel, count, count32, expect_error, millis, per_second, ratio,
-    sample_success,
+    TestApp, assert_serving, attempts, channel, count, count32, expect_error, millis, per_second,
+    ratio, sample_success,
 };
 
 fn unavailable() -> Reply {
@@ -235,16 +232,7 @@ async fn the_breaker_opens_fails_fast_and_recovers_through_a_probe() {
     );
 
     // Liveness and readiness stay SERVING while the circuit is open.
-    let mut health = HealthClient::new(channel(app.addr).await);
-    for service in ["", "ktp.v1.KtpService"] {
-        let status = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap();
-        assert_eq!(status.into_inner().status(), ServingStatus::Serving);
-    }
+    assert_serving(app.addr).await;
 
     tokio::time::sleep(Duration::from_millis(900)).await;
     app.upstream.on("X", Reply::Json(200, sample_success()));

@@ -13,7 +13,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::helpers::{TestApp, channel, expect_error, sample_success, tokens_file};
+use crate::helpers::{TestApp, assert_serving, channel, expect_error, sample_success, tokens_file};
 use ktp_gateway::{
     config::TlsFiles,
     proto::{GetKtpResultRequest, ktp_service_client::KtpServiceClient},
@@ -285,16 +285,7 @@ async fn with_tokens_reflection_needs_one_and_health_does_not() {
     }
 
     // The kubelet sends no token: health stays open.
-    let mut health = HealthClient::new(channel(app.addr).await);
-    for service in ["", "ktp.v1.KtpService"] {
-        let status = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("health of {service:?} without a token: {e:?}"));
-        assert_eq!(status.into_inner().status(), ServingStatus::Serving);
-    }
+    assert_serving(app.addr).await;
     assert!(app.upstream.requests().is_empty());
 }
 
