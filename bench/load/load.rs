@@ -103,6 +103,11 @@ struct Args {
     /// the fake upstream itself.
     #[arg(long)]
     extract: bool,
+    /// Waits mode, `GetKtpResult`: each call submits its job through the
+    /// gateway first (`SubmitKtp`, a small PNG), as a client would, so the
+    /// gateway knows when it was submitted.
+    #[arg(long, conflicts_with = "extract")]
+    submit: bool,
     /// Waits mode: the deadline of each call (`wait.max_wait` is set above
     /// it, so the caller's deadline ends a wait).
     #[arg(long, default_value = "15s")]

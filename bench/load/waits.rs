@@ -42,8 +42,8 @@ use axum::{
     routing::{get, post},
 };
 use ktp_gateway::proto::{
-    ExtractKtpRequest, GetKtpResultRequest, extract_ktp_request::ImageSource,
-    ktp_service_client::KtpServiceClient,
+    ExtractKtpRequest, GetKtpResultRequest, SubmitKtpRequest, extract_ktp_request::ImageSource,
+    ktp_service_client::KtpServiceClient, submit_ktp_request,
 };
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
@@ -76,6 +76,8 @@ pub(crate) struct Settings {
     deadline: Duration,
     spread: Duration,
     extract: bool,
+    /// `GetKtpResult` mode: submit through the gateway first.
+    submit: bool,
     connections: usize,
     seen_jobs: usize,
 }
@@ -96,6 +98,7 @@ impl Settings {
             deadline,
             spread,
             extract: args.extract,
+            submit: args.submit,
             connections: args
                 .connections
                 .unwrap_or_else(|| n.div_ceil(STREAMS_PER_CONNECTION))
@@ -107,6 +110,8 @@ impl Settings {
     fn method(&self) -> &'static str {
         if self.extract {
             "ExtractKtp"
+        } else if self.submit {
+            "SubmitKtp + GetKtpResult(wait = true)"
         } else {
             "GetKtpResult(wait = true)"
         }
@@ -341,7 +346,25 @@ async fn one_wait(
         request.set_timeout(settings.deadline);
         client.extract_ktp(request).await.map(drop)
     } else {
-        fake.submit(&reference_id);
+        if settings.submit {
+            let mut request = tonic::Request::new(SubmitKtpRequest {
+                image_source: Some(submit_ktp_request::ImageSource::Image(image)),
+                validate_quality: false,
+                reference_id: reference_id.clone(),
+            });
+            request.set_timeout(settings.deadline);
+            if let Err(status) = client.submit_ktp(request).await {
+                in_flight.now.fetch_sub(1, Ordering::Relaxed);
+                return Outcome {
+                    reference_id,
+                    answered: Instant::now(),
+                    code: status.code(),
+                    reason: status.get_details_error_info().map(|info| info.reason),
+                };
+            }
+        } else {
+            fake.submit(&reference_id);
+        }
         let mut request = tonic::Request::new(GetKtpResultRequest {
             reference_id: reference_id.clone(),
             wait: true,
@@ -404,8 +427,8 @@ pub(crate) async fn run(bin: &Path, settings: &Settings) -> Result<bool, String>
             format!("{}ms", max_wait.as_millis()),
         ),
     ];
-    if settings.extract {
-        // Every ExtractKtp holds an image slot while it submits.
+    if settings.extract || settings.submit {
+        // Every submit holds an image slot while it is sent.
         extra.push(("KTP_GATEWAY__SUBMIT__MAX_IN_FLIGHT", n.max(16).to_string()));
     }
     let mut gateway = Gateway::start(&bin.to_path_buf(), upstream_addr, &extra)?;
@@ -517,7 +540,7 @@ pub(crate) async fn run(bin: &Path, settings: &Settings) -> Result<bool, String>
         fake.gets.load(Ordering::Relaxed),
         fake.unknown_gets.load(Ordering::Relaxed),
         fake.submits.load(Ordering::Relaxed),
-        if settings.extract {
+        if settings.extract || settings.submit {
             " (through the gateway)"
         } else {
             " (by the bench, straight to the fake)"
@@ -526,6 +549,12 @@ pub(crate) async fn run(bin: &Path, settings: &Settings) -> Result<bool, String>
         c.total.load(Ordering::Relaxed),
     );
     println!("waits: all jobs: {}", report.all.line());
+    if !settings.spread.is_zero() {
+        println!(
+            "waits: by submit order, each tenth of the jobs: median added latency/GETs per job: {}",
+            report.tenths()
+        );
+    }
     match &report.after_seen {
         Some(figures) => println!(
             "waits: jobs submitted after {} jobs were answered upstream: {}",
@@ -609,6 +638,8 @@ struct Report {
     by_code: std::collections::BTreeMap<String, usize>,
     all: Figures,
     after_seen: Option<Figures>,
+    /// Every job's submit, GETs and added latency, in submit order.
+    timeline: Vec<(Instant, u32, Option<f64>)>,
 }
 
 impl Report {
@@ -633,6 +664,7 @@ impl Report {
             gets: Vec::new(),
             added: Vec::new(),
         };
+        let mut timeline = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             let job = jobs.get(&outcome.reference_id);
             let ready_at = job.map(|j| j.submitted + settings.job_time);
@@ -673,6 +705,7 @@ impl Report {
                 f.added.extend(added);
             };
             add(&mut all);
+            timeline.push((job.submitted, job.gets, added));
             if seen_at.is_some_and(|t| job.submitted > t) {
                 add(&mut after);
             }
@@ -681,6 +714,7 @@ impl Report {
             f.gets.sort_unstable();
             f.added.sort_unstable_by(f64::total_cmp);
         }
+        timeline.sort_unstable_by_key(|&(submitted, ..)| submitted);
         Self {
             ok,
             not_ready,
@@ -688,7 +722,31 @@ impl Report {
             by_code,
             all,
             after_seen: (after.jobs > 0).then_some(after),
+            timeline,
         }
+    }
+
+    /// The jobs in tenths by submit order: each tenth's median added
+    /// latency and GETs per job, to see the polling settle (or drift).
+    fn tenths(&self) -> String {
+        let n = self.timeline.len();
+        (0..10)
+            .filter_map(|t| {
+                let part = &self.timeline[n * t / 10..n * (t + 1) / 10];
+                if part.is_empty() {
+                    return None;
+                }
+                let gets: u64 = part.iter().map(|&(_, g, _)| u64::from(g)).sum();
+                let mut added: Vec<f64> = part.iter().filter_map(|&(.., a)| a).collect();
+                added.sort_unstable_by(f64::total_cmp);
+                Some(format!(
+                    "{:.2} s/{:.2}",
+                    pick(&added, 0.5).unwrap_or(f64::NAN),
+                    gets as f64 / part.len() as f64
+                ))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn codes(&self) -> String {
