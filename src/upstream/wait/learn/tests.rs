@@ -35,7 +35,7 @@ async fn the_first_poll_follows_what_was_learnt() {
     tokio::time::advance(MS(1500)).await;
     l.polled(&mut job, true);
 
-    let mut round = |hits: usize, misses: usize| {
+    let round = |hits: usize, misses: usize| {
         let mut jobs = Vec::new();
         for n in 0..hits + misses {
             let id = format!("R-{n}");
