@@ -25,6 +25,11 @@ pub struct WaitSettings {
     /// start from the memory the process may use, from the same budget as
     /// `server.max_in_flight` (`resilience::capacity`).
     pub max_waiting: Option<Count>,
+    /// Polls (upstream result calls made by waits) in flight at once,
+    /// process-wide: the waits' own traffic is paced, so a burst of waits
+    /// never opens a connection per poll (each upstream HTTP/1.1
+    /// connection holds about 27 KiB). A poll past it waits its turn.
+    pub max_polls_in_flight: Count,
     /// When a wait on a job this process submitted makes its first poll,
     /// counted from the submit's answer: `auto` (from how long the vendor
     /// took for recent jobs) or a fixed duration (`0s`: at once).
@@ -89,6 +94,7 @@ impl Default for WaitSettings {
             max_poll_interval: known::secs(4),
             max_wait: known::wait_secs(30),
             max_waiting: None,
+            max_polls_in_flight: known::valid(Count::new(64)),
             first_poll: FirstPoll::Auto,
         }
     }

@@ -84,6 +84,8 @@ pub(super) struct Polls {
     /// When jobs this process submitted are likely done.
     learner: Learner,
     metrics: Metrics,
+    /// `wait.max_polls_in_flight`: a poll asks only while it holds one.
+    pace: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a poll's answer says about its job, as the metric's `outcome`.
@@ -161,6 +163,7 @@ impl Polls {
             polls: Arc::default(),
             learner: Learner::new(settings.first_poll, metrics.clone()),
             metrics,
+            pace: Arc::new(tokio::sync::Semaphore::new(*settings.max_polls_in_flight)),
         }
     }
 
@@ -267,6 +270,7 @@ impl Polls {
         let (first, max) = (self.first_interval, self.max_interval);
         let polls = Arc::clone(&self.polls);
         let (learner, metrics) = (self.learner.clone(), self.metrics.clone());
+        let pace = Arc::clone(&self.pace);
         async move {
             let Ok(me) = started.await else { return };
             let polled = async {
@@ -285,7 +289,14 @@ impl Polls {
                         Some(poll) => *lock(&poll.until),
                         None => return,
                     };
-                    let answer = fetch.fetch(&reference_id, until, trace.as_ref()).await;
+                    let answer = {
+                        // Its turn among `wait.max_polls_in_flight` (the
+                        // semaphore is never closed), held while it asks.
+                        let Ok(_turn) = pace.acquire().await else {
+                            return;
+                        };
+                        fetch.fetch(&reference_id, until, trace.as_ref()).await
+                    };
                     // No upstream connection slot: the gateway's own
                     // saturation, not an answer about the job. The poll
                     // pauses and asks again; its waiters never see it.

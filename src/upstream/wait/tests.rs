@@ -35,6 +35,7 @@ fn polls(every: Duration) -> Polls {
         polls: Arc::default(),
         learner: Learner::new(crate::config::FirstPoll::Auto, metrics.clone()),
         metrics,
+        pace: Arc::new(tokio::sync::Semaphore::new(2)),
     }
 }
 
@@ -184,4 +185,50 @@ async fn a_poll_without_a_connection_slot_pauses_and_asks_again() {
     let until = Instant::now() + Duration::from_millis(550);
     let waited = polls.wait(&fetch, &id("job-2"), until, None).await;
     assert!(matches!(waited, Waited::NotYet(None)), "{waited:?}");
+}
+
+/// Counts the calls in progress at once; each takes `delay`.
+#[derive(Clone)]
+struct Counted {
+    now: Arc<std::sync::atomic::AtomicUsize>,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+    delay: Duration,
+}
+
+impl Fetch for Counted {
+    async fn fetch(&self, _: &ReferenceId, _: Instant, _: Option<&TraceContext>) -> Answer {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        self.now.fetch_sub(1, Ordering::SeqCst);
+        Ok(KtpResult::default())
+    }
+}
+
+/// The waits' polls are paced: however many jobs are waited for at once,
+/// at most `wait.max_polls_in_flight` (here 2) ask the upstream at a time,
+/// and every wait still gets its answer.
+#[tokio::test(start_paused = true)]
+async fn polls_of_many_jobs_at_once_take_turns() {
+    let polls = polls(Duration::from_secs(1));
+    let fetch = Counted {
+        now: Arc::default(),
+        most: Arc::default(),
+        delay: Duration::from_millis(100),
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut waits = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let (polls, fetch) = (polls.clone(), fetch.clone());
+        waits.spawn(async move {
+            polls
+                .wait(&fetch, &id(&format!("job-{n}")), until, None)
+                .await
+        });
+    }
+    while let Some(waited) = waits.join_next().await {
+        let waited = waited.unwrap();
+        assert!(matches!(waited, Waited::Answered(Ok(_))), "{waited:?}");
+    }
+    assert_eq!(fetch.most.load(Ordering::SeqCst), 2);
 }
