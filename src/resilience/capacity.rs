@@ -35,14 +35,15 @@ pub const PER_CALL_BYTES: u64 = 72 * KIB;
 
 /// Memory one call holds while it waits for its job (`GetKtpResult` with
 /// `wait`, `ExtractKtp` after its submit): its HTTP/2 stream, its futures, its
-/// share of a poll; polls are paced through a few upstream connections, so
-/// none is its own. Measured with `bench/load/run --waits`
-/// (`bench/README.md`).
-pub const PER_WAIT_BYTES: u64 = 12 * KIB;
+/// share of a poll; polls are paced (`wait.max_polls_in_flight`) through a
+/// few upstream connections, so none is its own. `bench/load/run --waits`
+/// measured 15.0 KiB at 3,000 waits arriving at once and 12.7 KiB at 10,000
+/// (`bench/README.md`, "waiting calls"), rounded up.
+pub const PER_WAIT_BYTES: u64 = 16 * KIB;
 
 /// The part of the budget calls in flight may take, as a fraction
 /// (numerator, denominator): waiting calls take the rest. Two fifths: a
-/// 384 MiB pod admits over 600 calls in flight and over 5,000 waiting.
+/// 448 MiB pod admits over 600 calls in flight and over 5,000 waiting.
 pub const IN_FLIGHT_SHARE: (u64, u64) = (2, 5);
 
 /// Calls may take half of what is left after the baseline: the other half
@@ -72,11 +73,11 @@ pub const MAX_WAITS: usize = 100_000;
 pub const SUBMIT_BYTES_PER_IMAGE_BYTE: u64 = 2;
 
 /// The caps when no memory figure could be read (not Linux): the ones
-/// derived for a 384 MiB pod, the base manifest's limit, at the default
+/// derived for a 448 MiB pod, the base manifest's limit, at the default
 /// submit settings (16 images of 5,000,000 bytes).
-pub const FALLBACK_CAP: usize = 612;
+pub const FALLBACK_CAP: usize = 794;
 /// See [`FALLBACK_CAP`].
-pub const FALLBACK_WAITS: usize = 5_518;
+pub const FALLBACK_WAITS: usize = 5_368;
 
 /// Where the memory limit came from (logged at start).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,18 +26,18 @@ fn limit_to_cap() {
     let submits = submit_reserve(16, 5_000_000);
     assert_eq!(submits, 160_000_000);
     for (limit, cap, waits) in [
-        (256 * MIB, 248, 2_241),
-        (384 * MIB, 612, 5_518),
-        (512 * MIB, 976, 8_796),
-        (GIB, 2_433, 21_899),
+        (256 * MIB, 248, 1_681),
+        (448 * MIB, 794, 5_368),
+        (512 * MIB, 976, 6_597),
+        (GIB, 2_433, 16_424),
         // Submits alone fill a small pod: the floors still hold.
         (128 * MIB, MIN_CAP, MIN_WAITS),
     ] {
         assert_eq!(cap_for(limit, submits), cap, "limit {limit}");
         assert_eq!(waits_for(limit, submits, cap), waits, "limit {limit}");
     }
-    assert_eq!(FALLBACK_CAP, cap_for(384 * MIB, submits));
-    assert_eq!(FALLBACK_WAITS, waits_for(384 * MIB, submits, FALLBACK_CAP));
+    assert_eq!(FALLBACK_CAP, cap_for(448 * MIB, submits));
+    assert_eq!(FALLBACK_WAITS, waits_for(448 * MIB, submits, FALLBACK_CAP));
     assert_eq!(submit_reserve(usize::MAX, usize::MAX), u64::MAX);
 }
 
@@ -46,7 +46,7 @@ fn limit_to_cap() {
 #[test]
 fn the_derived_caps_fit_their_limit() {
     let floors = MIN_CAP as u64 * PER_CALL_BYTES + MIN_WAITS as u64 * PER_WAIT_BYTES;
-    for mib in [64, 100, 128, 256, 300, 384, 512, 1024, 2048] {
+    for mib in [64, 100, 128, 256, 300, 384, 448, 512, 1024, 2048] {
         let limit = mib * MIB;
         let submits = submit_reserve(16, 5_000_000);
         for reserved in [0, submits] {
@@ -63,8 +63,8 @@ fn the_derived_caps_fit_their_limit() {
         }
     }
     assert_eq!(
-        memory_for(612, 5_518, 160_000_000),
-        16 * MIB + 160_000_000 + 612 * 72 * 1024 + 5_518 * 12 * 1024
+        memory_for(794, 5_368, 160_000_000),
+        16 * MIB + 160_000_000 + 794 * 72 * 1024 + 5_368 * 16 * 1024
     );
     assert_eq!(memory_for(usize::MAX, 0, 0), u64::MAX);
 }
@@ -74,7 +74,7 @@ fn the_derived_caps_fit_their_limit() {
 #[test]
 fn a_set_in_flight_cap_leaves_the_rest_to_waits() {
     let submits = submit_reserve(16, 5_000_000);
-    let limit = 384 * MIB;
+    let limit = 448 * MIB;
     assert!(waits_for(limit, submits, 100) > waits_for(limit, submits, 612));
     assert_eq!(waits_for(limit, submits, 100_000), MIN_WAITS);
 }

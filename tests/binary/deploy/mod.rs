@@ -501,7 +501,7 @@ async fn an_in_flight_cap_the_memory_limit_cannot_hold_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submits_the_memory_limit_cannot_hold_fail() {
     // 64 images of 5,000,000 bytes keep 640 MB for submits: more than the
-    // 384 MiB limit, so even the smallest caps cannot fit beside them.
+    // 448 MiB limit, so even the smallest caps cannot fit beside them.
     let mut m = runnable("prod");
     let env = container(&mut m)["env"]
         .as_array_mut()
