@@ -122,6 +122,10 @@ impl Layers {
 #[derive(Clone)]
 pub struct Upstream {
     results: ResultStack<UpstreamClient>,
+    /// The result call without coalescing, for the waits' polls: they are
+    /// shared per reference id already, and a coalesced request would cost
+    /// each poll a task and a channel more (2.2 KiB while it queues).
+    polled: Guarded<UpstreamClient>,
     submits: Guarded<UpstreamClient>,
     breaker: Arc<CircuitBreaker>,
     polls: Polls,
@@ -166,6 +170,7 @@ impl Upstream {
         let client = UpstreamClient::new(settings)?;
         Ok(Self {
             results: layers.result_stack(client.clone()),
+            polled: layers.guarded(client.clone()),
             submits: layers.guarded(client),
             breaker: layers.breaker,
             polls: Polls::new(wait, (*layers.metrics).clone()),
@@ -228,6 +233,10 @@ impl wait::Fetch for Upstream {
         until: Instant,
         trace: Option<&TraceContext>,
     ) -> impl Future<Output = Answer> + Send {
-        Upstream::fetch(self, reference_id, Some(until), trace)
+        let op = FetchResult {
+            reference_id: reference_id.clone(),
+            trace: trace.cloned(),
+        };
+        self.polled.clone().oneshot(Call::new(op, Some(until)))
     }
 }
