@@ -205,13 +205,16 @@ fn image_quality_of(data: &Value) -> Option<ImageQualityFlags> {
     ImageQualityFlags::deserialize(data.get("image_quality").filter(|v| v.is_object())?).ok()
 }
 
-/// Derived struct deserializers also accept a JSON array, field by field;
-/// the vendor's objects must be objects.
-fn object_only<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<ImageQualityFlags>, D::Error> {
+/// Derived struct deserializers also accept a JSON array, field by field
+/// (`{"data":["A"]}` would read `"A"` as the first field); the vendor's
+/// objects must be objects, or `null`.
+pub(in crate::upstream) fn object_only<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
     Option::<serde_json::Map<String, Value>>::deserialize(d)?
-        .map(|m| ImageQualityFlags::deserialize(Value::Object(m)).map_err(serde::de::Error::custom))
+        .map(|m| T::deserialize(Value::Object(m)).map_err(serde::de::Error::custom))
         .transpose()
 }
 

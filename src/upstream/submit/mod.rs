@@ -181,23 +181,13 @@ fn accepted_before(
 struct Envelope {
     message: Option<String>,
     error_code: Option<String>,
-    #[serde(default, deserialize_with = "object_only")]
+    #[serde(default, deserialize_with = "model::object_only")]
     data: Option<Data>,
 }
 
 #[derive(Deserialize)]
 struct Data {
     reference_id: Option<String>,
-}
-
-/// `data` as an object, or `None` when `null`. Derived struct deserializers
-/// also accept a JSON array, field by field: `{"data":["A"]}` would read
-/// `"A"` as the job's id (as `model`'s `object_only` does for the result
-/// call's `image_quality`).
-fn object_only<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Data>, D::Error> {
-    Option::<serde_json::Map<String, Value>>::deserialize(d)?
-        .map(|m| Data::deserialize(Value::Object(m)).map_err(serde::de::Error::custom))
-        .transpose()
 }
 
 /// Reads a submit answer: an error status as for the result call; a 2xx
