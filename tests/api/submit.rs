@@ -653,6 +653,21 @@ async fn a_failed_submit_names_the_id_the_gateway_generated() {
     );
 }
 
+/// A gateway whose upstream takes 5 s to accept a submit.
+async fn slow_submits() -> TestApp {
+    let app = TestApp::spawn().await;
+    app.upstream.otherwise_submit(Reply::delayed(
+        Duration::from_secs(5),
+        Reply::accepted("IGNORED"),
+    ));
+    app
+}
+
+/// A caller's deadline of half a second.
+fn half_a_second<T>(request: &mut tonic::Request<T>) {
+    request.set_timeout(Duration::from_millis(500));
+}
+
 /// The caller's deadline runs out while the upstream is still taking the
 /// submit: the vendor may have accepted (and billed) the job, under an id
 /// the gateway generated. The DEADLINE_EXCEEDED names that id, so the
@@ -660,17 +675,11 @@ async fn a_failed_submit_names_the_id_the_gateway_generated() {
 /// reads the job with a wait, instead of submitting a second job.
 #[tokio::test]
 async fn a_deadline_during_the_submit_keeps_the_generated_id() {
-    let app = TestApp::spawn().await;
+    let app = slow_submits().await;
     app.upstream.jobs_finish_after(Duration::ZERO);
-    app.upstream.otherwise_submit(Reply::delayed(
-        Duration::from_secs(5),
-        Reply::accepted("IGNORED"),
-    ));
     let e = expect_error(
-        app.submit_with(submit_request(valid_image(), ""), |r| {
-            r.set_timeout(Duration::from_millis(500));
-        })
-        .await,
+        app.submit_with(submit_request(valid_image(), ""), half_a_second)
+            .await,
     );
     assert_eq!(
         (e.code, e.reason()),
@@ -697,15 +706,12 @@ async fn a_deadline_during_the_submit_keeps_the_generated_id() {
 /// an invalid one is never echoed.
 #[tokio::test]
 async fn every_error_after_the_id_is_valid_names_it() {
-    let app = TestApp::spawn().await;
-    app.upstream.otherwise_submit(Reply::delayed(
-        Duration::from_secs(5),
-        Reply::accepted("IGNORED"),
-    ));
+    let app = slow_submits().await;
     let e = expect_error(
-        app.extract_with(extract_request(valid_image(), "EXTRACT-LATE"), |r| {
-            r.set_timeout(Duration::from_millis(500));
-        })
+        app.extract_with(
+            extract_request(valid_image(), "EXTRACT-LATE"),
+            half_a_second,
+        )
         .await,
     );
     assert_eq!(e.code, Code::DeadlineExceeded);
