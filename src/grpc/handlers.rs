@@ -83,8 +83,7 @@ impl KtpApi {
                 // (DEADLINE_EXCEEDED stays the caller's own), or our
                 // `wait.max_wait`, which the call outlived.
                 Waited::NotYet(None) => {
-                    let own_end = started + self.limits.max_wait;
-                    if call.deadline().is_some_and(|d| d <= own_end) {
+                    if call.deadline().is_some_and(|d| d <= self.own_end(started)) {
                         return Err(GatewayError::DeadlineExceeded);
                     }
                     return Err(GatewayError::NoAnswerInWait {
@@ -190,6 +189,12 @@ impl KtpApi {
         })
     }
 
+    /// When a wait begun at `started` ends if the caller's deadline is
+    /// later or unset: `wait.max_wait` after it.
+    fn own_end(&self, started: Instant) -> Instant {
+        started + self.limits.max_wait
+    }
+
     /// A place among `wait.max_waiting`, or OVERLOADED (scope `waits`).
     fn waiting_place(&self) -> Result<InFlight, GatewayError> {
         self.limits
@@ -214,7 +219,7 @@ impl KtpApi {
         place: InFlight,
     ) -> Option<Waited> {
         call.start_waiting(place);
-        let own_end = started + self.limits.max_wait;
+        let own_end = self.own_end(started);
         let until = call.deadline().map_or(own_end, |d| d.min(own_end));
         let mut stopping = self.limits.stop_waiting.clone();
         tokio::select! {

@@ -150,6 +150,15 @@ impl Drop for Poll {
     }
 }
 
+/// Removes `me`'s entry for `id`, and only its own: a newer poll for the id
+/// may have replaced it, and removing that one would let the next waiter
+/// start a duplicate.
+fn remove_own(map: &mut HashMap<String, Weak<Poll>>, id: &ReferenceId, me: &Weak<Poll>) {
+    if map.get(id.as_str()).is_some_and(|w| w.ptr_eq(me)) {
+        map.remove(id.as_str());
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // Plain values, valid even if a holder panicked.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -276,19 +285,15 @@ impl Polls {
             let polled = async {
                 // A job this process submitted is asked for when it is
                 // likely done, never after the waiters' end.
+                // The waiters' latest end; `None` once none is left.
+                let until_now = || me.upgrade().map(|poll| *lock(&poll.until));
                 if let Some(at) = first_at {
-                    let until = match me.upgrade() {
-                        Some(poll) => *lock(&poll.until),
-                        None => return,
-                    };
+                    let Some(until) = until_now() else { return };
                     tokio::time::sleep_until(at.min(until)).await;
                 }
                 let mut interval = first;
                 loop {
-                    let until = match me.upgrade() {
-                        Some(poll) => *lock(&poll.until),
-                        None => return,
-                    };
+                    let Some(until) = until_now() else { return };
                     let answer = {
                         // Its turn among `wait.max_polls_in_flight` (the
                         // semaphore is never closed), held while it asks.
@@ -309,13 +314,10 @@ impl Polls {
                         {
                             learner.polled(job, outcome == PollOutcome::Finished);
                         }
-                    }
-                    let again = no_slot || not_found_yet(&answer);
-                    if !no_slot {
                         tx.send_replace(Some(answer));
-                    }
-                    if !again {
-                        break;
+                        if outcome != PollOutcome::NotReady {
+                            break;
+                        }
                     }
                     let next = Instant::now() + interval;
                     // Decided under the map's lock, where waiters join: none
@@ -327,12 +329,8 @@ impl Polls {
                         let Some(poll) = me.upgrade() else { return };
                         let mut map = lock(&polls);
                         let stop = next >= *lock(&poll.until);
-                        if stop
-                            && map
-                                .get(reference_id.as_str())
-                                .is_some_and(|w| w.ptr_eq(&me))
-                        {
-                            map.remove(reference_id.as_str());
+                        if stop {
+                            remove_own(&mut map, &reference_id, &me);
                         }
                         stop
                     };
@@ -344,13 +342,7 @@ impl Polls {
                         interval = interval.mul_f64(1.5).min(max);
                     }
                 }
-                let mut map = lock(&polls);
-                if map
-                    .get(reference_id.as_str())
-                    .is_some_and(|w| w.ptr_eq(&me))
-                {
-                    map.remove(reference_id.as_str());
-                }
+                remove_own(&mut lock(&polls), &reference_id, &me);
             };
             polled.await;
             // Stopped by itself. A panic or an abort never gets here, and
