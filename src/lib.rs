@@ -17,7 +17,8 @@
 //! - [`reference_id`]: a newtype that can only hold a reference id worth sending upstream.
 //! - [`image`]: a newtype that can only hold an image worth submitting (JPEG or PNG,
 //!   size and resolution checked from the header).
-//! - [`trace`]: a caller's W3C trace context, passed on to the upstream.
+//! - [`trace`]: a call's W3C trace context, passed on to the upstream, and
+//!   the gateway's own OpenTelemetry spans ([`trace::span`]).
 //! - [`convert`]: upstream KTP data → protobuf response, with the typed views,
 //!   the consistency checks, and the clearing of fields outside a mask.
 //! - [`nik`]: the NIK's rules and its checks against the other fields, with
@@ -32,7 +33,8 @@
 //! - [`security`]: bearer tokens and TLS files.
 //! - [`metrics`]: the Prometheus registry (a leaf: it knows no other module).
 //! - [`telemetry`]: the `tracing` subscriber (JSON or text lines on stdout,
-//!   through a bounded queue and a thread of their own).
+//!   through a bounded queue and a thread of their own), and the span
+//!   export to an OTLP collector ([`telemetry::traces`]).
 //! - [`sandbox`]: the embedded, offline look-alike of the vendor's sandbox.
 //! - [`server`]: wiring: our own accept loop (`src/server/serve.rs`: the
 //!   connection cap; `src/server/lifetime.rs`: one connection's handshake

@@ -55,6 +55,7 @@ pub struct Metrics {
     coalesced: IntCounter,
     circuit_state: IntGaugeVec,
     log_lines_dropped: IntCounter,
+    trace_spans_dropped: IntCounterVec,
     /// Held while the log counter catches up with the process's total, so
     /// two scrapes at once cannot both add the same drops.
     log_lines_catch_up: Arc<Mutex<()>>,
@@ -180,6 +181,16 @@ impl Metrics {
             "ktp_gateway_log_lines_dropped_total",
             "Log lines dropped because stdout was not read fast enough (the log queue was full).",
         )?;
+        let trace_spans_dropped = IntCounterVec::new(
+            Opts::new(
+                "ktp_gateway_trace_spans_dropped_total",
+                "Spans not exported: the export queue was full, or the collector did not take their batch.",
+            ),
+            &["reason"],
+        )?;
+        for reason in ["queue_full", "export_failed"] {
+            trace_spans_dropped.with_label_values(&[reason]);
+        }
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "ktp_gateway_build_info",
@@ -208,6 +219,7 @@ impl Metrics {
         registry.register(Box::new(coalesced.clone()))?;
         registry.register(Box::new(circuit_state.clone()))?;
         registry.register(Box::new(log_lines_dropped.clone()))?;
+        registry.register(Box::new(trace_spans_dropped.clone()))?;
         registry.register(Box::new(build_info))?;
         let metrics = Self {
             registry,
@@ -228,6 +240,7 @@ impl Metrics {
             coalesced,
             circuit_state,
             log_lines_dropped,
+            trace_spans_dropped,
             log_lines_catch_up: Arc::default(),
         };
         metrics.set_circuit_state(CircuitState::Closed);
@@ -312,6 +325,13 @@ impl Metrics {
     /// A call that shared another's upstream request instead of making one.
     pub fn record_coalesced(&self) {
         self.coalesced.inc();
+    }
+
+    /// `spans` not exported, for `reason` (`queue_full`, `export_failed`).
+    pub fn record_spans_dropped(&self, reason: &'static str, spans: u64) {
+        self.trace_spans_dropped
+            .with_label_values(&[reason])
+            .inc_by(spans);
     }
 
     /// Values read at scrape time rather than kept up to date on every call.

@@ -25,6 +25,7 @@ mod server;
 mod submit;
 #[cfg(test)]
 mod tests;
+mod trace;
 mod upstream;
 mod values;
 mod wait;
@@ -36,6 +37,7 @@ pub use sandbox::SandboxSettings;
 pub use secrets::Secret;
 pub use server::{ServerSettings, TlsFiles};
 pub use submit::SubmitSettings;
+pub use trace::{OtlpEndpoint, TraceSettings};
 pub use upstream::{BreakerSettings, ReferenceIdPlacement, RetrySettings, UpstreamSettings};
 pub use values::{
     Attempts, BaseUrl, Count, Count32, InvalidValue, ListenAddr, LogFilter, MessageBytes,
@@ -67,6 +69,8 @@ pub struct Settings {
     pub wait: WaitSettings,
     /// `[sandbox]`: the embedded look-alike of the vendor's sandbox.
     pub sandbox: SandboxSettings,
+    /// `[trace]`: OpenTelemetry span export.
+    pub trace: TraceSettings,
 }
 
 /// Where settings come from besides the defaults.

@@ -22,6 +22,13 @@ const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 #[error("{0}")]
 pub struct InvalidValue(String);
 
+impl InvalidValue {
+    /// For the setting types of the sections' own modules.
+    pub(super) fn new(why: String) -> Self {
+        Self(why)
+    }
+}
+
 /// Derefs a newtype to the value it holds.
 macro_rules! reads_as {
     ($name:ident: $target:ty) => {

@@ -18,7 +18,7 @@ use tower::ServiceBuilder;
 
 use crate::{
     config::Settings, metrics::Metrics, proto::ktp_service_server::KtpServiceServer,
-    resilience::overload::InFlightLimit, upstream::Upstream,
+    resilience::overload::InFlightLimit, telemetry::traces::Tracer, upstream::Upstream,
 };
 
 pub mod auth;
@@ -41,6 +41,7 @@ pub fn ktp_service(
     metrics: Metrics,
     (in_flight, waiting): (InFlightLimit, InFlightLimit),
     stop_waiting: tokio::sync::watch::Receiver<bool>,
+    tracer: Tracer,
     settings: &Settings,
 ) -> call::Recorded<
     call::Gate<call::Gate<KtpServiceServer<handlers::KtpApi>, call::ImageSlots>, auth::Tokens>,
@@ -53,7 +54,8 @@ pub fn ktp_service(
         *settings.server.request_read_timeout,
     )
     .method(SUBMIT_KTP, image_message)
-    .method(EXTRACT_KTP, image_message);
+    .method(EXTRACT_KTP, image_message)
+    .traced(tracer);
     // One cap for both image RPCs: it bounds the memory images hold.
     let image_slots = InFlightLimit::new(*settings.submit.max_in_flight);
     let slots = call::GateLayer::new(call::ImageSlots::new(vec![

@@ -47,7 +47,7 @@ pub enum AttemptOutcome {
 }
 
 impl AttemptOutcome {
-    pub(super) fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
             Self::JobError => "job_error",

@@ -12,6 +12,7 @@ use std::{
 use tokio::time::Instant;
 
 use super::breaker::Outcome;
+use crate::trace::TraceContext;
 
 /// How the resilience layers read an error of the service they guard. The
 /// upstream's error implements it in one place, so which errors retry, trip
@@ -53,6 +54,9 @@ pub struct Call<Op, E> {
     /// Some earlier attempt may have taken effect upstream without its
     /// answer arriving.
     unknown_before: bool,
+    /// The trace context this attempt's request carries, set as the
+    /// attempt starts (its span's, with export on).
+    outgoing: Option<TraceContext>,
 }
 
 // Derived `Clone` would demand `Op: Clone`; the operation is shared instead.
@@ -64,6 +68,7 @@ impl<Op, E: Clone> Clone for Call<Op, E> {
             attempt: self.attempt,
             previous: self.previous.clone(),
             unknown_before: self.unknown_before,
+            outgoing: self.outgoing.clone(),
         }
     }
 }
@@ -77,6 +82,7 @@ impl<Op, E> Call<Op, E> {
             attempt: 0,
             previous: None,
             unknown_before: false,
+            outgoing: None,
         }
     }
 
@@ -96,6 +102,16 @@ impl<Op, E> Call<Op, E> {
     /// The operation, for a coalesced request to share.
     pub(super) fn shared_op(&self) -> &Arc<Op> {
         &self.op
+    }
+
+    /// The trace context this attempt's request carries.
+    pub fn outgoing_trace(&self) -> Option<&TraceContext> {
+        self.outgoing.as_ref()
+    }
+
+    /// Sets the trace context this attempt's request carries.
+    pub fn set_outgoing_trace(&mut self, trace: Option<TraceContext>) {
+        self.outgoing = trace;
     }
 
     /// 0 for the first attempt, 1 for the first retry, …

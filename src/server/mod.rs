@@ -35,6 +35,7 @@ use crate::{
     resilience::{capacity, overload::InFlightLimit},
     sandbox::Sandbox,
     security::tls::TlsCheckError,
+    telemetry::traces,
     upstream::{Upstream, client::BuildError},
 };
 
@@ -77,6 +78,9 @@ pub enum ServeError {
     /// The embedded descriptor set is unusable: a build bug.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// Span export could not be set up.
+    #[error(transparent)]
+    Traces(#[from] traces::TraceError),
     /// The serving task panicked.
     #[error("gRPC server task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -161,6 +165,7 @@ pub async fn run_with(
         None
     };
     let metrics = Metrics::new()?;
+    let (tracer, export) = traces::start(&settings.trace, &metrics)?;
     let upstream = if settings.sandbox.enabled {
         Upstream::for_sandbox(&settings.upstream, &settings.wait, metrics.clone())?
     } else {
@@ -208,6 +213,7 @@ pub async fn run_with(
         metrics.clone(),
         (in_flight, waiting),
         stop_waiting,
+        tracer,
         &settings,
     );
 
@@ -278,18 +284,23 @@ pub async fn run_with(
     health.close_watches();
     tracing::info!("listener closed; draining in-flight calls");
     let remaining = grace.saturating_sub(shutdown_started.elapsed());
-    match tokio::time::timeout(remaining, &mut server).await {
-        Ok(ended) => {
-            ended??;
-            tracing::info!("shutdown complete");
-        }
-        Err(_) => {
-            server.abort();
-            tracing::warn!(
-                grace_ms = grace.as_millis() as u64,
-                "grace period over; closing remaining connections"
-            );
-        }
+    let drained = tokio::time::timeout(remaining, &mut server).await;
+    if drained.is_err() {
+        server.abort();
+        tracing::warn!(
+            grace_ms = grace.as_millis() as u64,
+            "grace period over; closing remaining connections"
+        );
+    }
+    // The calls' spans are queued by now; they leave within the grace.
+    if let Some(export) = export {
+        export
+            .flush(grace.saturating_sub(shutdown_started.elapsed()))
+            .await;
+    }
+    if let Ok(ended) = drained {
+        ended??;
+        tracing::info!("shutdown complete");
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The process-wide `tracing` subscriber: JSON lines on stdout by default
-//! (what Kubernetes log collectors parse), or text for a terminal.
+//! (what Kubernetes log collectors parse), or text for a terminal; and the
+//! OpenTelemetry span export ([`traces`]).
 //!
 //! Lines go through a queue bounded in bytes to a thread of their own
 //! (`sink`): logging never waits for stdout, and a pipe that is not read
@@ -13,6 +14,7 @@ use crate::config::{LogFormat, LogSettings};
 
 mod json;
 mod sink;
+pub mod traces;
 
 pub use json::JsonLines;
 

@@ -13,22 +13,28 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::{Layer, Service};
 
-use super::UpstreamError;
+use opentelemetry_sdk::trace::Span;
+
+use super::{
+    UpstreamError,
+    attempt_span::{self, Peer, Traced},
+};
 use crate::{
     metrics::{AttemptOutcome, Metrics},
     resilience::Call,
 };
 
-/// Counts attempts in [`Metrics`].
+/// Counts attempts in [`Metrics`], and traces each one.
 #[derive(Debug, Clone)]
 pub struct AttemptMetricsLayer {
     metrics: Arc<Metrics>,
+    peer: Arc<Peer>,
 }
 
 impl AttemptMetricsLayer {
-    /// Attempts are recorded in `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
+    /// Attempts are recorded in `metrics`; their spans name `peer`.
+    pub fn new(metrics: Arc<Metrics>, peer: Arc<Peer>) -> Self {
+        Self { metrics, peer }
     }
 }
 
@@ -39,6 +45,7 @@ impl<S> Layer<S> for AttemptMetricsLayer {
         AttemptMetrics {
             inner,
             metrics: Arc::clone(&self.metrics),
+            peer: Arc::clone(&self.peer),
         }
     }
 }
@@ -48,9 +55,10 @@ impl<S> Layer<S> for AttemptMetricsLayer {
 pub struct AttemptMetrics<S> {
     inner: S,
     metrics: Arc<Metrics>,
+    peer: Arc<Peer>,
 }
 
-impl<S, Op> Service<Call<Op, UpstreamError>> for AttemptMetrics<S>
+impl<S, Op: Traced> Service<Call<Op, UpstreamError>> for AttemptMetrics<S>
 where
     S: Service<Call<Op, UpstreamError>, Error = UpstreamError>,
 {
@@ -62,26 +70,30 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, call: Call<Op, UpstreamError>) -> Self::Future {
+    fn call(&mut self, mut call: Call<Op, UpstreamError>) -> Self::Future {
         if call.attempt() > 0 {
             self.metrics.record_retry();
         }
+        let (span, outgoing) = attempt_span::start(call.op(), &self.peer, call.attempt());
+        call.set_outgoing_trace(outgoing);
         Counted {
             attempt: self.inner.call(call),
             metrics: Arc::clone(&self.metrics),
             started: Instant::now(),
+            span,
         }
     }
 }
 
 pin_project! {
     /// An attempt, recorded when it ends; one dropped before (its caller
-    /// gave up) records nothing.
+    /// gave up) records nothing, and its span ends unanswered.
     pub struct Counted<F> {
         #[pin]
         attempt: F,
         metrics: Arc<Metrics>,
         started: Instant,
+        span: Option<Span>,
     }
 }
 
@@ -102,6 +114,9 @@ where
         };
         this.metrics
             .record_attempt(outcome, http_status, this.started.elapsed());
+        if let Some(span) = this.span.take() {
+            attempt_span::end(span, &answer);
+        }
         Poll::Ready(answer)
     }
 }
@@ -115,8 +130,17 @@ mod tests {
     use super::*;
     use crate::resilience::{
         Failure,
-        testing::{Script, Step, call},
+        testing::{Key, Script, Step, call},
     };
+
+    impl Traced for Key {
+        fn trace(&self) -> Option<&crate::trace::TraceContext> {
+            None
+        }
+        fn target(peer: &Peer) -> &attempt_span::Target {
+            &peer.result
+        }
+    }
 
     fn series(metrics: &Metrics, prefix: &str) -> Vec<String> {
         let mut lines: Vec<_> = metrics
@@ -145,7 +169,8 @@ mod tests {
             Step::hang(),
         ]);
         let metrics = Arc::new(Metrics::new().unwrap());
-        let service = AttemptMetricsLayer::new(Arc::clone(&metrics)).layer(script.clone());
+        let peer = Arc::new(Peer::new(&"http://127.0.0.1:1".parse().unwrap()));
+        let service = AttemptMetricsLayer::new(Arc::clone(&metrics), peer).layer(script.clone());
         assert_eq!(service.clone().oneshot(call("a", None)).await, Ok(1));
         let mut retry = call("b", None);
         retry.retry_after_error(UpstreamError::circuit_open(Duration::ZERO));

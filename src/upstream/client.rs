@@ -219,7 +219,7 @@ fn extra_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, Buil
 
 /// `{base}/{path}`, whether or not `base` ends in `/` or already has a path
 /// prefix.
-fn endpoint(base: &Url, path: &str) -> Url {
+pub(super) fn endpoint(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
     let prefix = url.path().trim_end_matches('/').to_owned();
     url.set_path(&format!("{prefix}/{path}"));

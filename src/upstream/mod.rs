@@ -9,10 +9,12 @@
 //! - [`client`]: the pooled reqwest client and what every attempt shares:
 //!   credentials, timeout, connection cap, body cap, `Retry-After`.
 //! - [`attempts`]: the metrics of each attempt, as a layer.
+//! - [`attempt_span`]: each attempt's span and the `traceparent` naming it.
 //! - [`model`]: reading answers leniently into [`KtpResult`] or [`UpstreamError`].
 //! - [`error`]: [`UpstreamError`] and what each failure means to retries,
 //!   the breaker and the metrics.
 
+pub mod attempt_span;
 pub mod attempts;
 pub mod client;
 pub mod error;

@@ -1,12 +1,22 @@
 //! The result call, `GET {base}/ktp/id/extract-async/result`: its request
 //! shape, and one attempt of it as the innermost service of the stack.
 
-use std::task::{Context, Poll};
+use std::{
+    sync::Mutex,
+    task::{Context, Poll},
+};
+
+use opentelemetry::trace::SpanContext;
 
 use reqwest::header;
 use tower::Service;
 
-use super::{KtpResult, UpstreamClient, UpstreamError, client::AttemptFuture, model};
+use super::{
+    KtpResult, UpstreamClient, UpstreamError,
+    attempt_span::{Peer, Target, Traced},
+    client::AttemptFuture,
+    model,
+};
 use crate::{
     reference_id::ReferenceId,
     resilience::{Call, coalesce::Keyed},
@@ -18,8 +28,35 @@ use crate::{
 pub struct FetchResult {
     /// The job whose result to fetch.
     pub reference_id: ReferenceId,
-    /// The caller's, passed on unchanged.
+    /// The call's; each attempt's request carries its own (see
+    /// `attempt_span`).
     pub trace: Option<TraceContext>,
+    /// The span of its latest attempt, for the calls that share the request
+    /// to link to.
+    pub attempt: Mutex<Option<SpanContext>>,
+}
+
+impl FetchResult {
+    /// The result call for `reference_id`, traced as `trace`.
+    pub fn new(reference_id: ReferenceId, trace: Option<TraceContext>) -> Self {
+        Self {
+            reference_id,
+            trace,
+            attempt: Mutex::new(None),
+        }
+    }
+}
+
+impl Traced for FetchResult {
+    fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+    fn target(peer: &Peer) -> &Target {
+        &peer.result
+    }
+    fn attempted(&self, span: &SpanContext) {
+        *self.attempt.lock().unwrap_or_else(|p| p.into_inner()) = Some(span.clone());
+    }
 }
 
 /// Concurrent calls for one reference id share one request.
@@ -27,6 +64,19 @@ impl Keyed for FetchResult {
     type Key = str;
     fn key(&self) -> &str {
         self.reference_id.as_str()
+    }
+    /// A call that shared `flight`'s request links to its attempt.
+    fn shared(&self, flight: &Self) {
+        let attempt = flight
+            .attempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let (Some(span), Some(attempt)) =
+            (self.trace.as_ref().and_then(|t| t.span.as_ref()), attempt)
+        {
+            span.add_link(attempt);
+        }
     }
 }
 
@@ -42,19 +92,23 @@ impl Service<Call<FetchResult, UpstreamError>> for UpstreamClient {
 
     fn call(&mut self, call: Call<FetchResult, UpstreamError>) -> Self::Future {
         let client = self.clone();
-        Box::pin(async move { client.fetch_result(call.op()).await })
+        Box::pin(async move { client.fetch_result(call.op(), call.outgoing_trace()).await })
     }
 }
 
 impl UpstreamClient {
-    async fn fetch_result(&self, op: &FetchResult) -> Result<KtpResult, UpstreamError> {
+    async fn fetch_result(
+        &self,
+        op: &FetchResult,
+        trace: Option<&TraceContext>,
+    ) -> Result<KtpResult, UpstreamError> {
         let placement = self.placement();
         let mut url = self.result_url().clone();
         if placement.in_query() {
             url.query_pairs_mut()
                 .append_pair("reference_id", op.reference_id.as_str());
         }
-        let mut request = self.authorized(self.http().get(url), op.trace.as_ref());
+        let mut request = self.authorized(self.http().get(url), trace);
         if placement.in_body() {
             // Display of a JSON string escapes it and cannot fail.
             let id = serde_json::Value::from(op.reference_id.as_str());

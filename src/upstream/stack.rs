@@ -28,6 +28,7 @@ use tower::{
 
 use super::{
     BuildError, KtpResult, UpstreamClient, UpstreamError,
+    attempt_span::Peer,
     attempts::AttemptMetrics,
     attempts::AttemptMetricsLayer,
     result::FetchResult,
@@ -45,7 +46,7 @@ use crate::{
         retry::RetryPolicy,
         slots::{Slots, SlotsLayer},
     },
-    trace::TraceContext,
+    trace::{TraceContext, span::SpanHandle},
 };
 
 #[cfg(test)]
@@ -69,6 +70,7 @@ struct Layers {
     breaker: Arc<CircuitBreaker>,
     slots: SlotsLayer,
     metrics: Arc<Metrics>,
+    peer: Arc<Peer>,
 }
 
 impl Layers {
@@ -93,6 +95,7 @@ impl Layers {
             breaker: Arc::new(breaker),
             slots: SlotsLayer::new(*settings.max_connections, *settings.timeout / 2),
             metrics,
+            peer: Arc::new(Peer::new(&settings.base_url)),
         }
     }
 
@@ -112,7 +115,10 @@ impl Layers {
             .layer(RetryLayer::new(self.retry.clone()))
             .layer(BreakerLayer::new(Arc::clone(&self.breaker)))
             .layer(self.slots.clone())
-            .layer(AttemptMetricsLayer::new(Arc::clone(&self.metrics)))
+            .layer(AttemptMetricsLayer::new(
+                Arc::clone(&self.metrics),
+                Arc::clone(&self.peer),
+            ))
             .service(attempt)
     }
 }
@@ -186,10 +192,7 @@ impl Upstream {
         deadline: Option<Instant>,
         trace: Option<&TraceContext>,
     ) -> Answer {
-        let op = FetchResult {
-            reference_id: reference_id.clone(),
-            trace: trace.cloned(),
-        };
+        let op = FetchResult::new(reference_id.clone(), trace.cloned());
         self.results.clone().oneshot(Call::new(op, deadline)).await
     }
 
@@ -216,12 +219,29 @@ impl Upstream {
         until: Instant,
         trace: Option<&TraceContext>,
     ) -> Waited {
-        self.polls.wait(self, reference_id, until, trace).await
+        // The wait is a span of its own, its polls' parent; it ends with
+        // the wait, even one its caller abandons.
+        let span = trace
+            .and_then(|t| t.span.as_ref())
+            .map(|call| EndOnDrop(call.internal("wait")));
+        let under = span.as_ref().zip(trace).map(|(s, t)| t.under(s.0.clone()));
+        self.polls
+            .wait(self, reference_id, until, under.as_ref().or(trace))
+            .await
     }
 
     /// The circuit breaker's current phase.
     pub fn circuit_phase(&self) -> Phase {
         self.breaker.phase()
+    }
+}
+
+/// Ends a span when dropped.
+struct EndOnDrop(SpanHandle);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.0.end();
     }
 }
 
@@ -233,10 +253,7 @@ impl wait::Fetch for Upstream {
         until: Instant,
         trace: Option<&TraceContext>,
     ) -> impl Future<Output = Answer> + Send {
-        let op = FetchResult {
-            reference_id: reference_id.clone(),
-            trace: trace.cloned(),
-        };
+        let op = FetchResult::new(reference_id.clone(), trace.cloned());
         self.polled.clone().oneshot(Call::new(op, Some(until)))
     }
 }

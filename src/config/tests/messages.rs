@@ -187,7 +187,7 @@ fn each_kind_of_error_reads_as_before() {
             "KTP_GATEWAY__NOPE",
             "1",
             "cannot load configuration: unknown field `nope`, expected one of `server`, \
-             `upstream`, `log`, `metrics`, `auth`, `submit`, `wait`, `sandbox`",
+             `upstream`, `log`, `metrics`, `auth`, `submit`, `wait`, `sandbox`, `trace`",
         ),
         (
             "KTP_GATEWAY__UPSTREAM__APP_ID_FILE",

@@ -139,6 +139,7 @@ fn sample(key: &str, default: &Value, files: &Files) -> (Value, Vec<(String, Str
         "server.max_in_flight" => (Value::from(100), vec![]),
         "wait.max_waiting" => (Value::from(3000), vec![]),
         "wait.first_poll" => (Value::from("2s 500ms"), vec![]),
+        "trace.otlp_endpoint" => (s("http://127.0.0.1:4317"), vec![]),
         "server.tls.cert_file" => (s(&files.cert), vec![tls("key_file", &files.key)]),
         "server.tls.key_file" => (s(&files.key), vec![tls("cert_file", &files.cert)]),
         "server.tls.client_ca_file" => (

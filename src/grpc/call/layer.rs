@@ -25,6 +25,7 @@ use crate::{
     metrics::Metrics,
     proto::KTP_METHODS,
     resilience::overload::InFlightLimit,
+    telemetry::traces::Tracer,
 };
 
 /// Records every call of the service it wraps; see the module doc.
@@ -38,6 +39,8 @@ pub struct CallLayer {
     read_timeout: Duration,
     /// Methods whose largest message differs from the default.
     methods: Arc<Vec<(&'static str, usize)>>,
+    /// Starts each call's SERVER span (off: none).
+    tracer: Tracer,
 }
 
 impl CallLayer {
@@ -56,7 +59,14 @@ impl CallLayer {
             max_message_bytes,
             read_timeout,
             methods: Arc::default(),
+            tracer: Tracer::off(),
         }
+    }
+
+    /// Each call gets a SERVER span from `tracer`.
+    pub fn traced(mut self, tracer: Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     /// `method` (a full name, `/ktp.v1.KtpService/SubmitKtp`) takes
@@ -125,7 +135,7 @@ where
             let unlimited = request.map(|b| Limited::new(b, usize::MAX, None, Arc::default()));
             return Box::pin(self.inner.call(unlimited));
         };
-        let call = Arc::new(Call::new(method, request.headers()));
+        let call = Arc::new(Call::new(method, request.headers(), &self.layer.tracer));
         let recorder = Recorder {
             metrics: self.layer.metrics.clone(),
             call: Arc::clone(&call),

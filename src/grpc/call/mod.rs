@@ -27,7 +27,7 @@ use tracing::Level;
 use super::{limit::Refused, metadata, status};
 use crate::{
     error::GatewayError, proto::KtpChecks, resilience::overload::InFlight, security::auth::Caller,
-    trace::TraceContext,
+    telemetry::traces::Tracer, trace::TraceContext,
 };
 
 /// One call as the gateway sees it, shared by the layer and the handler.
@@ -79,7 +79,7 @@ struct Failure {
 }
 
 impl Call {
-    fn new(method: &'static str, headers: &http::HeaderMap) -> Self {
+    fn new(method: &'static str, headers: &http::HeaderMap, tracer: &Tracer) -> Self {
         let started = Instant::now();
         let deadline = metadata::caller_timeout(headers)
             .map(|t| started + t.saturating_sub(metadata::answer_margin(t)));
@@ -88,7 +88,7 @@ impl Call {
             request_id: metadata::request_id(headers),
             started,
             deadline,
-            trace: metadata::trace_context(headers),
+            trace: tracer.call(method, "grpc", metadata::trace_context(headers)),
             reference_id: OnceLock::new(),
             outcome: OnceLock::new(),
             refused_body: Arc::default(),
@@ -117,7 +117,7 @@ impl Call {
         extensions
             .get::<Arc<Self>>()
             .cloned()
-            .unwrap_or_else(|| Arc::new(Self::new("", headers)))
+            .unwrap_or_else(|| Arc::new(Self::new("", headers, &Tracer::off())))
     }
 
     /// The caller's deadline, less the margin that lets our answer arrive first.
@@ -125,7 +125,8 @@ impl Call {
         self.deadline
     }
 
-    /// The caller's W3C trace context, passed on to the upstream.
+    /// The call's W3C trace context, passed on to the upstream: the
+    /// caller's, or with export on, naming the call's SERVER span.
     pub fn trace(&self) -> Option<&TraceContext> {
         self.trace.as_ref()
     }

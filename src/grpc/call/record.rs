@@ -18,8 +18,12 @@ use crate::{
     grpc::{limit::Refused, metadata::REQUEST_ID_HEADER, status::code_name},
     metrics::Metrics,
     proto::CheckResult,
-    trace::TraceContext,
+    trace::{
+        TraceContext,
+        span::{SpanHandle, key},
+    },
 };
+use opentelemetry::KeyValue;
 
 /// Writes the call's log line and metrics exactly once: when the answer is
 /// ready, or, if the caller goes away first (cancels, disconnects, or
@@ -108,6 +112,11 @@ impl Recorder {
                 self.metrics.record_check(check, check_result(result));
             }
         }
+        let reference_id = call.reference_id.get().map_or("", String::as_str);
+        let trace = call.trace.as_ref();
+        if let Some(span) = trace.and_then(|t| t.span.as_ref()) {
+            end_span(span, code, reference_id, caller.name.as_deref(), reason);
+        }
         let duration_ms = millis(elapsed);
         macro_rules! emit {
             ($lvl:expr) => {
@@ -117,8 +126,9 @@ impl Recorder {
                     grpc_code = code_name(code),
                     duration_ms,
                     request_id = call.request_id.as_str(),
-                    reference_id = call.reference_id.get().map_or("", String::as_str),
-                    trace_id = call.trace.as_ref().map_or("", TraceContext::trace_id),
+                    reference_id,
+                    trace_id = trace.map(TraceContext::trace_id),
+                    span_id = trace.map(TraceContext::span_id).filter(|id| !id.is_empty()),
                     caller = caller.name.as_deref().unwrap_or(""),
                     reason,
                     upstream_http_status,
@@ -143,6 +153,45 @@ impl Drop for Recorder {
         }
     }
 }
+
+/// Ends the call's SERVER span with what its log line says (no KTP field).
+/// A call refused before any upstream attempt (shed, breaker open, no
+/// connection slot) says so in an event.
+fn end_span(span: &SpanHandle, code: Code, reference_id: &str, caller: Option<&str>, reason: &str) {
+    let mut attributes = vec![KeyValue::new(key::RPC_GRPC_STATUS_CODE, code as i64)];
+    if !reference_id.is_empty() {
+        attributes.push(KeyValue::new(
+            key::KTP_REFERENCE_ID,
+            reference_id.to_owned(),
+        ));
+    }
+    if let Some(caller) = caller {
+        attributes.push(KeyValue::new(key::KTP_CALLER, caller.to_owned()));
+    }
+    span.set_attributes(attributes);
+    if REFUSALS.contains(&reason) && span.attempts() == 0 {
+        span.add_event(
+            key::KTP_REFUSED,
+            vec![KeyValue::new(key::KTP_REASON, reason.to_owned())],
+        );
+    }
+    // The semantic conventions' server errors; the others are the caller's.
+    if matches!(
+        code,
+        Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::Unimplemented
+            | Code::Internal
+            | Code::Unavailable
+            | Code::DataLoss
+    ) {
+        span.set_error();
+    }
+    span.end();
+}
+
+/// The reasons of a call the gateway refused to pass on (error table).
+const REFUSALS: &[&str] = &["OVERLOADED", "UPSTREAM_CIRCUIT_OPEN"];
 
 /// `elapsed` in milliseconds to the microsecond: `0.468`, not the raw float
 /// `0.46848700000000004` (a whole number of microseconds over 1,000 is the

@@ -32,6 +32,9 @@ pub trait Keyed {
     type Key: Hash + Eq + ?Sized;
     /// This operation's key.
     fn key(&self) -> &Self::Key;
+    /// This operation's call got the answer of `flight`'s request, which it
+    /// joined rather than made (its trace links to that request).
+    fn shared(&self, _flight: &Self) {}
 }
 
 /// A flight's entry in the map: the shared operation, compared by its key,
@@ -148,9 +151,14 @@ where
     }
 
     fn call(&mut self, call: Call<Op, E>) -> Self::Future {
+        let op = Arc::clone(call.shared_op());
         let flight = self.join(call);
         Box::pin(async move {
-            flight.wait().await.unwrap_or_else(|| {
+            let answer = flight.wait().await;
+            if !Arc::ptr_eq(&op, &flight.key.0) {
+                op.shared(&flight.key.0);
+            }
+            answer.unwrap_or_else(|| {
                 // A bug (a panic) or a runtime shutting down: nobody can
                 // tell the callers more, so say it loudly here.
                 tracing::error!(

@@ -15,10 +15,7 @@ fn unavailable() -> UpstreamError {
 }
 
 fn call(id: &str) -> Call<FetchResult, UpstreamError> {
-    let op = FetchResult {
-        reference_id: ReferenceId::parse(id.to_owned()).unwrap(),
-        trace: None,
-    };
+    let op = FetchResult::new(ReferenceId::parse(id.to_owned()).unwrap(), None);
     Call::new(op, None)
 }
 

@@ -15,7 +15,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use tower::Service;
 
-use super::{BodyProblem, UpstreamClient, UpstreamError, client::AttemptFuture, model};
+use super::{
+    BodyProblem, UpstreamClient, UpstreamError,
+    attempt_span::{Peer, Target, Traced},
+    client::AttemptFuture,
+    model,
+};
 use crate::{image::Image, reference_id::ReferenceId, resilience::Call, trace::TraceContext};
 
 /// The `error_code` of a submit whose reference id was used before.
@@ -29,7 +34,8 @@ pub struct SubmitJob {
     body: Bytes,
     /// The request field the image came in (`image` or `image_url`).
     image_field: &'static str,
-    /// The caller's, passed on unchanged.
+    /// The call's; each attempt's request carries its own (see
+    /// `attempt_span`).
     pub trace: Option<TraceContext>,
 }
 
@@ -44,6 +50,15 @@ impl std::fmt::Debug for SubmitJob {
             .field("image_field", &self.image_field)
             .field("trace", &self.trace)
             .finish()
+    }
+}
+
+impl Traced for SubmitJob {
+    fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+    fn target(peer: &Peer) -> &Target {
+        &peer.submit
     }
 }
 
@@ -138,7 +153,7 @@ impl Service<Call<SubmitJob, UpstreamError>> for UpstreamClient {
             let request = client
                 .authorized(
                     client.http().post(client.submit_url().clone()),
-                    op.trace.as_ref(),
+                    call.outgoing_trace(),
                 )
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(op.body.clone());
