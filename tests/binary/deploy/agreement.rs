@@ -26,6 +26,18 @@
 //!   `0.0.0.0:9090`); only when the binary announces a metrics listener
 //!   (`metrics_addr` in its "serving" line) is the pod's `prometheus.io/path`
 //!   scraped there, and it must answer 200.
+//! - The env is built as the kubelet builds it: a `valueFrom.fieldRef` to
+//!   `metadata.name` or `metadata.namespace` (the downward API) gets
+//!   [`POD_NAME`] or the Deployment's namespace (`default` when it has
+//!   none), and `$(VAR)` in a `value` is expanded from the variables listed
+//!   *before* it (`$$` is a literal `$`). A reference the kubelet would leave
+//!   unexpanded (its variable undefined, or listed after it) is a finding:
+//!   the pod would see `$(VAR)` literally. Other `valueFrom` sources are not
+//!   reproduced (mount files instead).
+//! - With `trace.otlp_endpoint` set, the NetworkPolicy must let out TCP to
+//!   the endpoint's port, and the binary must say it exports spans to that
+//!   endpoint (its `exporting spans` line): export connects lazily, so no
+//!   collector is needed to start.
 //! - The kubelet's preStop sleep is not waited out: SIGTERM is sent at once,
 //!   and the time from SIGTERM to exit must fit what is left of
 //!   `terminationGracePeriodSeconds` after the sleep.
@@ -75,6 +87,11 @@ const METRICS_ADDR_ENV: &str = env::METRICS_ADDR;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long after SIGTERM readiness may still pass.
 const UNREADY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pod name the downward API's `metadata.name` gives here (a
+/// Deployment's pods are `<deployment>-<template hash>-<suffix>`).
+pub(super) const POD_NAME: &str = "ktp-gateway-5d8f9c7b6-x2k9q";
+/// The binary's INFO line when span export is on (src/telemetry/traces).
+const EXPORTING_SPANS_MESSAGE: &str = "exporting spans";
 
 /// What a successful check saw.
 #[derive(Debug)]
@@ -95,6 +112,11 @@ pub(super) struct Report {
     pub tokens_file: Option<PathBuf>,
     /// What each `KtpService` call of the authentication check got.
     pub calls: Vec<String>,
+    /// `trace.otlp_endpoint` as the binary resolved it (`None`: no export).
+    pub trace_endpoint: Option<String>,
+    /// The container's env as the kubelet would pass it (downward API
+    /// values filled in, `$(VAR)` expanded).
+    pub env: BTreeMap<String, String>,
 }
 
 /// A native gRPC probe of the container.
@@ -309,12 +331,13 @@ fn objects_agree(m: &Manifests, pod: &Pod<'_>, errors: &mut Vec<String>) {
     }
 }
 
-/// The NetworkPolicy admits exactly the container's ports and lets out DNS
-/// and the upstream's port.
+/// The NetworkPolicy admits exactly the container's ports and lets out DNS,
+/// the upstream's port and, with span export on, the collector's port.
 fn network_policy_agrees(
     m: &Manifests,
     pod: &Pod<'_>,
     upstream_port: Option<u16>,
+    trace_port: Option<u16>,
     errors: &mut Vec<String>,
 ) {
     let policies: Vec<_> = m
@@ -377,6 +400,14 @@ fn network_policy_agrees(
                 "NetworkPolicy egress does not allow {proto} port {port}"
             ));
         }
+    }
+    if let Some(port) = trace_port
+        && !egress.contains(&("TCP".to_owned(), i64::from(port)))
+    {
+        errors.push(format!(
+            "NetworkPolicy egress does not allow TCP port {port}, the port of \
+             trace.otlp_endpoint (the collector): spans would never leave the pod"
+        ));
     }
 }
 
@@ -442,6 +473,41 @@ fn rewrite(text: &str, mounts: &[String], root: &str) -> String {
     out
 }
 
+/// `$(VAR)` references in an env `value` expanded as the kubelet does, from
+/// `defined` (the variables listed before it): `$$` is a literal `$`, and a
+/// reference to an undefined variable stays as written. Returns the value
+/// and the names of the references left unexpanded.
+fn expand(value: &str, defined: &BTreeMap<String, String>) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(value.len());
+    let mut unresolved = Vec::new();
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(reference) = after
+            .strip_prefix('(')
+            .and_then(|r| Some(&r[..r.find(')')?]))
+        {
+            match defined.get(reference) {
+                Some(v) => out.push_str(v),
+                None => {
+                    out.push_str(&format!("$({reference})"));
+                    unresolved.push(reference.to_owned());
+                }
+            }
+            rest = &after[reference.len() + 2..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    (out, unresolved)
+}
+
 /// The container's process, recreated under a temporary root.
 struct Launch {
     _dir: TempDir,
@@ -503,16 +569,38 @@ impl Launch {
         if !pod.container["envFrom"].is_null() {
             errors.push("envFrom is not supported by this test; list env entries".into());
         }
+        let namespace = m.one("Deployment")["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default");
         for e in pod.container["env"].as_array().into_iter().flatten() {
             let name = e["name"].as_str().unwrap_or_default().to_owned();
             if !e["valueFrom"].is_null() {
-                errors.push(format!(
-                    "env {name}: valueFrom is not reproduced by this test (mount files instead)"
-                ));
+                let field = &e["valueFrom"]["fieldRef"]["fieldPath"];
+                let value = match field.as_str() {
+                    Some("metadata.name") => POD_NAME,
+                    Some("metadata.namespace") => namespace,
+                    _ => {
+                        errors.push(format!(
+                            "env {name}: only valueFrom.fieldRef to metadata.name or \
+                             metadata.namespace is reproduced by this test (mount files \
+                             instead of other sources)"
+                        ));
+                        continue;
+                    }
+                };
+                env.insert(name, value.to_owned());
                 continue;
             }
-            let value = e["value"].as_str().unwrap_or_default();
-            env.insert(name, rewrite(value, &mounts, &root_str));
+            let value = rewrite(e["value"].as_str().unwrap_or_default(), &mounts, &root_str);
+            let (value, unresolved) = expand(&value, &env);
+            for reference in unresolved {
+                errors.push(format!(
+                    "env {name} refers to $({reference}), which no variable listed before it \
+                     defines: the kubelet expands only earlier variables, so the pod would see \
+                     \"$({reference})\" literally"
+                ));
+            }
+            env.insert(name, value);
         }
         let args: Vec<String> = pod.container["args"]
             .as_array()
@@ -997,7 +1085,17 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
     let upstream_port = (!settings.sandbox.enabled)
         .then(|| settings.upstream.base_url.port_or_known_default())
         .flatten();
-    network_policy_agrees(m, &pod, upstream_port, &mut errors);
+    let trace_endpoint = settings
+        .trace
+        .otlp_endpoint
+        .as_ref()
+        .map(|e| e.as_str().to_owned());
+    let trace_port = trace_endpoint.as_deref().and_then(|e| {
+        reqwest::Url::parse(e)
+            .ok()
+            .and_then(|u| u.port_or_known_default())
+    });
+    network_policy_agrees(m, &pod, upstream_port, trace_port, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -1029,7 +1127,28 @@ pub(super) async fn check(m: &Manifests) -> Result<Report, Vec<String>> {
         metrics_scrape: None,
         tokens_file: tokens_file.clone(),
         calls: Vec::new(),
+        trace_endpoint: trace_endpoint.clone(),
+        env: launch.env.clone(),
     };
+    // Export on: the binary says so, naming the endpoint (it connects
+    // lazily, so it serves without a collector).
+    if let Some(endpoint) = &trace_endpoint {
+        let exporting = process
+            .json_logs()
+            .into_iter()
+            .find(|v| v["message"] == EXPORTING_SPANS_MESSAGE);
+        match exporting {
+            Some(line) if line["endpoint"] == endpoint.as_str() => {}
+            Some(line) => errors.push(format!(
+                "trace.otlp_endpoint is {endpoint}, but the binary exports spans to {}",
+                line["endpoint"]
+            )),
+            None => errors.push(format!(
+                "trace.otlp_endpoint is {endpoint}, but the binary logged no \
+                 {EXPORTING_SPANS_MESSAGE:?} line before serving"
+            )),
+        }
+    }
     // Not required (the probes are gRPC only), but when the binary announces
     // a metrics listener, the scrape path the pod advertises must answer.
     if let Some(addr) = serving["metrics_addr"]
@@ -1145,4 +1264,18 @@ fn rewrite_maps_mount_paths_only_where_a_path_starts() {
     assert_eq!(r("/etc/application"), "/etc/application");
     assert_eq!(r("x/etc/app"), "x/etc/app");
     assert_eq!(r("https://api.example.com"), "https://api.example.com");
+}
+
+#[test]
+fn expand_follows_the_kubelet() {
+    let defined: BTreeMap<String, String> = [("A", "a"), ("B", "b")]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let e = |s: &str| expand(s, &defined);
+    assert_eq!(e("x=$(A),y=$(B)"), ("x=a,y=b".to_owned(), vec![]));
+    assert_eq!(e("$$(A) $$ $x $"), ("$(A) $ $x $".to_owned(), vec![]));
+    assert_eq!(e("$(C)-$(A)"), ("$(C)-a".to_owned(), vec!["C".to_owned()]));
+    assert_eq!(e("$(A"), ("$(A".to_owned(), vec![]));
+    assert_eq!(e("plain"), ("plain".to_owned(), vec![]));
 }

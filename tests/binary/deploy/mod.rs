@@ -48,6 +48,12 @@ const TOKENS_FILE_ENV: &str = "KTP_GATEWAY__AUTH__TOKENS_FILE";
 /// What the tests put in the tokens Secret in place of the placeholders.
 const TEST_TOKENS: &str =
     "# the deploy tests' own token\nktp-deploy-test-7f3a9c2e5b8d4160 caller=deploy-test\n";
+/// Span export: the variable the tracing component sets (and the endpoint
+/// it sets it to), and the resource attributes the base gives every pod.
+const TRACE_ENDPOINT_ENV: &str = "KTP_GATEWAY__TRACE__OTLP_ENDPOINT";
+const TRACE_ENDPOINT: &str = "http://otel-collector.observability.svc:4317";
+const RESOURCE_ATTRIBUTES_ENV: &str = "OTEL_RESOURCE_ATTRIBUTES";
+const RESOURCE_ATTRIBUTES: &str = "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)";
 
 /// Renders an overlay once per test binary.
 fn rendered(overlay: &'static str) -> Manifests {
@@ -163,6 +169,16 @@ async fn prod_overlay_agrees_with_the_binary() {
         "{report:#?}"
     );
     eprintln!("calls: {:#?}", report.calls);
+    // Span export on (deploy/components/tracing), to the collector, with
+    // the pod and namespace as the kubelet fills them in.
+    assert_eq!(report.trace_endpoint.as_deref(), Some(TRACE_ENDPOINT));
+    assert_eq!(
+        report.env[RESOURCE_ATTRIBUTES_ENV],
+        format!(
+            "k8s.pod.name={},k8s.namespace.name=ktp-gateway",
+            agreement::POD_NAME
+        )
+    );
     let deployment = m.one("Deployment");
     assert!(deployment["spec"]["replicas"].as_i64() >= Some(2));
     assert!(m.one("HorizontalPodAutoscaler")["spec"]["minReplicas"].as_i64() >= Some(2));
@@ -296,6 +312,14 @@ async fn dev_overlay_agrees_with_the_binary_in_sandbox_mode() {
     assert!(report.sandbox, "dev must use the embedded sandbox");
     assert_eq!(report.probes.len(), 3, "{report:#?}");
     assert_eq!(report.tokens_file, None, "the sandbox needs no tokens");
+    assert_eq!(report.trace_endpoint, None, "dev exports no spans");
+    assert_eq!(
+        report.env[RESOURCE_ATTRIBUTES_ENV],
+        format!(
+            "k8s.pod.name={},k8s.namespace.name=ktp-gateway-dev",
+            agreement::POD_NAME
+        )
+    );
     assert_eq!(
         report.calls,
         ["GetKtpResult without a token: InvalidArgument"],
@@ -423,6 +447,140 @@ async fn the_base_renders_alone_and_leaves_auth_to_the_overlays() {
     );
     assert!(m.all("Secret").is_empty(), "the base renders no Secret");
     assert_disagrees(&m, "the binary refuses this configuration").await;
+}
+
+/// The env entry `name` of the gateway container, and its index.
+fn env_entry<'a>(m: &'a Manifests, name: &str) -> Option<(usize, &'a Value)> {
+    container_of(m)["env"]
+        .as_array()?
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e["name"] == name)
+}
+
+#[test]
+fn the_base_names_the_pod_in_the_spans_resource_and_exports_nothing() {
+    for m in [
+        Manifests::render_dir("base"),
+        rendered("dev"),
+        rendered("prod"),
+    ] {
+        let overlay = &m.overlay;
+        let field = |name: &str| {
+            let (index, entry) =
+                env_entry(&m, name).unwrap_or_else(|| panic!("{overlay}: no env {name}"));
+            (index, entry["valueFrom"]["fieldRef"]["fieldPath"].clone())
+        };
+        let (pod_at, pod) = field("POD_NAME");
+        let (namespace_at, namespace) = field("POD_NAMESPACE");
+        assert_eq!(pod, "metadata.name", "{overlay}: POD_NAME");
+        assert_eq!(namespace, "metadata.namespace", "{overlay}: POD_NAMESPACE");
+        let (attributes_at, attributes) = env_entry(&m, RESOURCE_ATTRIBUTES_ENV)
+            .unwrap_or_else(|| panic!("{overlay}: no env {RESOURCE_ATTRIBUTES_ENV}"));
+        assert_eq!(attributes["value"], RESOURCE_ATTRIBUTES, "{overlay}");
+        assert!(
+            pod_at < attributes_at && namespace_at < attributes_at,
+            "{overlay}: {RESOURCE_ATTRIBUTES_ENV} must come after the variables it names \
+             (the kubelet expands only earlier ones)"
+        );
+    }
+    // Export is each overlay's choice: off in the base and in dev.
+    for m in [Manifests::render_dir("base"), rendered("dev")] {
+        assert!(
+            env_entry(&m, TRACE_ENDPOINT_ENV).is_none(),
+            "{}: no {TRACE_ENDPOINT_ENV}",
+            m.overlay
+        );
+        let egress = &m.one("NetworkPolicy")["spec"]["egress"];
+        assert!(
+            egress
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|rule| rule["to"].is_null()),
+            "{}: no egress rule to a collector: {egress:#?}",
+            m.overlay
+        );
+    }
+}
+
+#[test]
+fn the_tracing_component_lets_out_the_endpoints_port_to_the_collector_only() {
+    let m = rendered("prod");
+    let (_, endpoint) = env_entry(&m, TRACE_ENDPOINT_ENV)
+        .unwrap_or_else(|| panic!("prod (deploy/components/tracing) sets {TRACE_ENDPOINT_ENV}"));
+    let endpoint = endpoint["value"].as_str().expect("a literal endpoint");
+    assert_eq!(endpoint, TRACE_ENDPOINT);
+    let port = reqwest::Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.port_or_known_default())
+        .expect("an endpoint with a port");
+    let rules = m.one("NetworkPolicy")["spec"]["egress"]
+        .as_array()
+        .expect("egress rules")
+        .clone();
+    // The base's rules are kept (a strategic merge would have replaced them).
+    for port in [53, 443] {
+        assert!(
+            rules.iter().any(|r| r["to"].is_null()
+                && r["ports"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["port"] == port))),
+            "the base's egress to port {port} is kept: {rules:#?}"
+        );
+    }
+    let to_collector: Vec<&Value> = rules.iter().filter(|r| !r["to"].is_null()).collect();
+    assert_eq!(
+        to_collector.len(),
+        1,
+        "one egress rule to the collector: {rules:#?}"
+    );
+    assert_eq!(
+        to_collector[0]["ports"],
+        json!([{"port": port, "protocol": "TCP"}]),
+        "the collector rule lets out the endpoint's port ({endpoint}) alone"
+    );
+    assert_eq!(
+        to_collector[0]["to"],
+        json!([{
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "opentelemetry-collector"}},
+        }]),
+        "to the collector's pods in its namespace (one `to` element: both selectors must match)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_endpoint_on_a_port_the_network_policy_keeps_closed_fails() {
+    let mut m = runnable("prod");
+    for e in container(&mut m)["env"].as_array_mut().expect("env") {
+        if e["name"] == TRACE_ENDPOINT_ENV {
+            e["value"] = json!("http://otel-collector.observability.svc:4318");
+        }
+    }
+    assert_disagrees(
+        &m,
+        "NetworkPolicy egress does not allow TCP port 4318, the port of trace.otlp_endpoint",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_attributes_listed_before_the_pod_variables_fail() {
+    // The kubelet expands $(POD_NAME) only from variables listed before it.
+    let mut m = runnable("prod");
+    let env = container(&mut m)["env"].as_array_mut().expect("env");
+    let at = env
+        .iter()
+        .position(|e| e["name"] == RESOURCE_ATTRIBUTES_ENV)
+        .expect("OTEL_RESOURCE_ATTRIBUTES");
+    let entry = env.remove(at);
+    env.insert(0, entry);
+    assert_disagrees(
+        &m,
+        "env OTEL_RESOURCE_ATTRIBUTES refers to $(POD_NAME), which no variable listed before it",
+    )
+    .await;
 }
 
 /// The NetworkPolicy: two ingress rules, one per port; gRPC from pods
