@@ -12,6 +12,7 @@
 //!   own tests check it against README.md, row by row and cell by cell.
 //! - [`check`]: whether a `tonic::Status` is the answer an example expects.
 //! - [`pki`]: a throw-away CA and the leaf certificates it signs.
+//! - [`otlp`]: a fake OpenTelemetry collector (OTLP/gRPC trace export).
 //!
 //! It never depends on `ktp-gateway` (the gateway's unit tests use it as a
 //! dev-dependency), so nothing here needs the generated protobuf types: what
@@ -23,4 +24,5 @@ pub mod check;
 pub mod error_table;
 pub mod fake_upstream;
 pub mod images;
+pub mod otlp;
 pub mod pki;

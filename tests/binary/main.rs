@@ -16,6 +16,7 @@
 //! - [`logs`]: a stdout nobody reads drops log lines (counted, one WARN)
 //!   but never stalls calls or health checks.
 //! - [`metrics_endpoint`]: the metrics port closes silent connections.
+//! - [`traces`]: the OpenTelemetry spans at a fake OTLP collector.
 //!
 //! [`harness`] is the one child-process harness they share.
 
@@ -27,3 +28,4 @@ mod harness;
 mod logs;
 mod metrics_endpoint;
 mod observability;
+mod traces;
