@@ -6,6 +6,8 @@
 //!   same bytes) and no upstream call; `--delay-ms` answers after a timer,
 //!   standing in for the upstream's latency.
 //! - `https-upstream`: the fake vendor over HTTPS (`https_upstream.rs`).
+//! - `otlp-sink`: an OpenTelemetry collector that counts the spans it is
+//!   sent and keeps none (`--traces`: the gateway's export, measured).
 //! - `bare`: a bare proxy (tonic + reqwest + the gateway's JSON and
 //!   protobuf conversion, none of its features), for reference.
 //! - `start`: spawns a server command, and measures the time from spawn to
@@ -109,8 +111,28 @@ enum Cmd {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Serve an OTLP/gRPC trace sink that counts spans and keeps none.
+    OtlpSink {
+        #[arg(long)]
+        addr: SocketAddr,
+    },
     /// Print `n` free loopback ports outside the ephemeral range.
     Ports { n: usize },
+}
+
+/// Counts spans until killed; prints the count every second it changes.
+async fn otlp_sink(addr: SocketAddr) -> Result<(), String> {
+    let sink = ktp_testkit::otlp::FakeCollector::start_at(addr).await;
+    sink.set_mode(ktp_testkit::otlp::Mode::Count);
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = sink.counted();
+        if now != last {
+            println!("spans {now}");
+            last = now;
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -147,6 +169,7 @@ fn main() -> ExitCode {
             timeout_ms,
             command,
         } => start(addr, log, Duration::from_millis(timeout_ms), &command),
+        Cmd::OtlpSink { addr } => runtime().block_on(otlp_sink(addr)),
         Cmd::Ports { n } => ports(n),
     };
     match result {

@@ -61,9 +61,11 @@ pub mod key {
 }
 
 /// A span other spans hang under: a call's SERVER span, or its `wait`.
-/// Cheap to clone; every clone is the same span, ended once.
+/// One pointer, cheap to clone; every clone is the same span, ended once.
 #[derive(Clone)]
-pub struct SpanHandle {
+pub struct SpanHandle(Arc<Handle>);
+
+struct Handle {
     cx: Context,
     /// The span's identity, kept apart: reading it from `cx` locks the span.
     id: SpanContext,
@@ -112,35 +114,36 @@ impl SpanHandle {
             .with_kind(SpanKind::Server)
             .with_attributes(attributes)
             .start_with_context(tracer, &parent);
-        Self {
+        Self(Arc::new(Handle {
             id: span.span_context().clone(),
             cx: Context::new().with_span(span),
             tracer: tracer.clone(),
             call: Arc::default(),
-        }
+        }))
     }
 
     /// An INTERNAL child of this span (a call's `wait`), sharing its call.
     pub fn internal(&self, name: &'static str) -> Self {
         let span = self.start(name, SpanKind::Internal, Vec::new());
-        Self {
+        Self(Arc::new(Handle {
             id: span.span_context().clone(),
             cx: Context::new().with_span(span),
-            tracer: self.tracer.clone(),
-            call: Arc::clone(&self.call),
-        }
+            tracer: self.0.tracer.clone(),
+            call: Arc::clone(&self.0.call),
+        }))
     }
 
     /// A CLIENT child for one upstream attempt, counted for the call.
-    pub fn attempt(&self, name: &'static str, attributes: Vec<KeyValue>) -> Span {
-        self.call.attempts.fetch_add(1, Ordering::Relaxed);
-        self.start(name, SpanKind::Client, attributes)
+    /// Boxed: it rides in the attempt's future, which is smaller without it.
+    pub fn attempt(&self, name: &'static str, attributes: Vec<KeyValue>) -> Box<Span> {
+        self.0.call.attempts.fetch_add(1, Ordering::Relaxed);
+        Box::new(self.start(name, SpanKind::Client, attributes))
     }
 
     fn start(&self, name: &'static str, kind: SpanKind, attributes: Vec<KeyValue>) -> Span {
         // Attributes only for a sampled span: an unsampled one drops them.
         let builder = SpanBuilder::from_name(name).with_kind(kind);
-        let span = self.tracer.build_with_context(builder, &self.cx);
+        let span = self.0.tracer.build_with_context(builder, &self.0.cx);
         let mut span = span;
         if span.is_recording() {
             span.set_attributes(attributes);
@@ -150,12 +153,12 @@ impl SpanHandle {
 
     /// Upstream attempts the call has started so far.
     pub fn attempts(&self) -> u32 {
-        self.call.attempts.load(Ordering::Relaxed)
+        self.0.call.attempts.load(Ordering::Relaxed)
     }
 
     /// This span's identity (what its children and the logs name).
     pub fn span_context(&self) -> &SpanContext {
-        &self.id
+        &self.0.id
     }
 
     /// Whether the span is sampled (recorded and exported).
@@ -165,7 +168,7 @@ impl SpanHandle {
 
     /// Sets attributes, if the span is recorded.
     pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
-        let span = self.cx.span();
+        let span = self.0.cx.span();
         if span.is_recording() {
             span.set_attributes(attributes);
         }
@@ -173,7 +176,7 @@ impl SpanHandle {
 
     /// Adds an event, if the span is recorded.
     pub fn add_event(&self, name: &'static str, attributes: Vec<KeyValue>) {
-        let span = self.cx.span();
+        let span = self.0.cx.span();
         if span.is_recording() {
             span.add_event(name, attributes);
         }
@@ -181,7 +184,7 @@ impl SpanHandle {
 
     /// Links the span to `other` (the attempt a coalesced call shared).
     pub fn add_link(&self, other: SpanContext) {
-        let span = self.cx.span();
+        let span = self.0.cx.span();
         if span.is_recording() {
             span.add_link(other, Vec::new());
         }
@@ -189,12 +192,12 @@ impl SpanHandle {
 
     /// Marks the span failed (the semantic conventions' server errors).
     pub fn set_error(&self) {
-        self.cx.span().set_status(Status::error(""));
+        self.0.cx.span().set_status(Status::error(""));
     }
 
     /// Ends the span; later calls do nothing.
     pub fn end(&self) {
-        self.cx.span().end();
+        self.0.cx.span().end();
     }
 }
 

@@ -90,7 +90,7 @@ pub fn start<Op: Traced>(
     op: &Op,
     peer: &Peer,
     attempt: u32,
-) -> (Option<Span>, Option<TraceContext>) {
+) -> (Option<Box<Span>>, Option<TraceContext>) {
     let trace = op.trace();
     let Some(parent) = trace.and_then(|t| t.span.as_ref()) else {
         return (None, trace.cloned());
@@ -120,7 +120,7 @@ pub fn start<Op: Traced>(
 /// Ends an attempt's span with its answer. A job's own error is an answer
 /// (the job failed, the request did not); any other error names its HTTP
 /// status when one came back, else the attempt metric's outcome.
-pub fn end<T>(mut attempt_span: Span, answer: &Result<T, UpstreamError>) {
+pub fn end<T>(mut attempt_span: Box<Span>, answer: &Result<T, UpstreamError>) {
     if attempt_span.is_recording() {
         let (status, error) = match answer {
             Ok(_) => (Some(200), None),

@@ -93,7 +93,7 @@ pin_project! {
         attempt: F,
         metrics: Arc<Metrics>,
         started: Instant,
-        span: Option<Span>,
+        span: Option<Box<Span>>,
     }
 }
 

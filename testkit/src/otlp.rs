@@ -19,7 +19,12 @@ use opentelemetry_proto::tonic::{
     common::v1::{AnyValue, KeyValue, any_value::Value},
 };
 use tokio::{net::TcpListener, sync::oneshot};
-use tonic::{Request, Response, Status, transport::server::TcpIncoming};
+use tonic::{
+    Request, Response, Status,
+    transport::{Identity, ServerTlsConfig, server::TcpIncoming},
+};
+
+use crate::pki::Leaf;
 
 /// How the collector answers an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub enum Mode {
     Refuse,
     /// Never answers.
     Stall,
+    /// Counts the spans and answers OK, keeping none (a sink for benches).
+    Count,
 }
 
 /// One span as the collector received it; ids in lower-case hex.
@@ -70,6 +77,8 @@ struct State {
     spans: Vec<Collected>,
     /// Each export's request metadata (lower-case names).
     exports: Vec<BTreeMap<String, String>>,
+    /// Spans received in exports answered OK.
+    counted: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -91,22 +100,32 @@ impl TraceService for Service {
                 (k.as_str().to_owned(), value)
             })
             .collect();
+        let spans: usize = request
+            .get_ref()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
         let mode = {
             let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            state.exports.push(metadata);
+            if state.mode != Mode::Count {
+                state.exports.push(metadata);
+            }
             state.mode
         };
         match mode {
-            Mode::Accept => {}
+            Mode::Accept | Mode::Count => {}
             Mode::Refuse => return Err(Status::unavailable("refused by the fake collector")),
             Mode::Stall => std::future::pending::<()>().await,
         }
-        let collected = flatten(request.into_inner());
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .spans
-            .extend(collected);
+        let collected = match mode {
+            Mode::Count => Vec::new(),
+            _ => flatten(request.into_inner()),
+        };
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        state.counted += spans;
+        state.spans.extend(collected);
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -115,6 +134,7 @@ impl TraceService for Service {
 #[derive(Debug)]
 pub struct FakeCollector {
     addr: SocketAddr,
+    tls: bool,
     state: Arc<Mutex<State>>,
     _stop: oneshot::Sender<()>,
 }
@@ -122,7 +142,22 @@ pub struct FakeCollector {
 impl FakeCollector {
     /// Starts on an ephemeral loopback port, accepting.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_at("127.0.0.1:0".parse().expect("an address")).await
+    }
+
+    /// Starts on `addr`, accepting.
+    pub async fn start_at(addr: SocketAddr) -> Self {
+        Self::serve(addr, None).await
+    }
+
+    /// Starts on an ephemeral loopback port over TLS with `leaf` (its
+    /// endpoint is then `https://localhost:<port>`).
+    pub async fn start_tls(leaf: &Leaf) -> Self {
+        Self::serve("127.0.0.1:0".parse().expect("an address"), Some(leaf)).await
+    }
+
+    async fn serve(addr: SocketAddr, tls: Option<&Leaf>) -> Self {
+        let listener = TcpListener::bind(addr)
             .await
             .expect("bind the fake collector");
         let addr = listener.local_addr().expect("its address");
@@ -130,11 +165,20 @@ impl FakeCollector {
             mode: Mode::Accept,
             spans: Vec::new(),
             exports: Vec::new(),
+            counted: 0,
         }));
         let (stop, stopped) = oneshot::channel::<()>();
         let service = TraceServiceServer::new(Service(Arc::clone(&state)));
+        let mut server = tonic::transport::Server::builder();
+        if let Some(leaf) = tls {
+            let identity = Identity::from_pem(&leaf.cert_pem, &leaf.key_pem);
+            server = server
+                .tls_config(ServerTlsConfig::new().identity(identity))
+                .expect("the leaf is a usable identity");
+        }
+        let tls = tls.is_some();
         tokio::spawn(async move {
-            let _ = tonic::transport::Server::builder()
+            let _ = server
                 .add_service(service)
                 .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
                     let _ = stopped.await;
@@ -143,14 +187,19 @@ impl FakeCollector {
         });
         Self {
             addr,
+            tls,
             state,
             _stop: stop,
         }
     }
 
-    /// `http://127.0.0.1:<port>`, for `trace.otlp_endpoint`.
+    /// `http://127.0.0.1:<port>` (`https://localhost:<port>` over TLS), for
+    /// `trace.otlp_endpoint`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            true => format!("https://localhost:{}", self.addr.port()),
+            false => format!("http://{}", self.addr),
+        }
     }
 
     /// How later exports are answered.
@@ -161,6 +210,11 @@ impl FakeCollector {
     /// Every span kept so far.
     pub fn spans(&self) -> Vec<Collected> {
         self.lock().spans.clone()
+    }
+
+    /// Spans received in exports answered OK (kept or only counted).
+    pub fn counted(&self) -> usize {
+        self.lock().counted
     }
 
     /// Each export's request metadata, in order.

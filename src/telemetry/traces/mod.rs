@@ -14,9 +14,9 @@ use std::time::Duration;
 use opentelemetry::{KeyValue, trace::TracerProvider as _};
 use opentelemetry_sdk::{
     Resource,
-    resource::EnvResourceDetector,
     trace::{RandomIdGenerator, Sampler, SdkTracer, SdkTracerProvider, SpanLimits},
 };
+use percent_encoding::percent_decode_str;
 use tokio::{sync::watch, task::JoinHandle};
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
@@ -104,8 +104,8 @@ pub fn start(
             .map_err(|e| TraceError(e.to_string()))?;
     }
     let resource = resource(
-        std::env::var("OTEL_SERVICE_NAME").ok(),
-        EnvResourceDetector::new(),
+        std::env::var("OTEL_SERVICE_NAME").ok().as_deref(),
+        std::env::var("OTEL_RESOURCE_ATTRIBUTES").ok().as_deref(),
     );
     let (stop, stopped) = watch::channel(false);
     let (enqueue, sender) = export::queue(channel.connect_lazy(), &resource, metrics, stopped);
@@ -160,26 +160,87 @@ impl Export {
 /// The spans' resource: `service.name` from `OTEL_SERVICE_NAME`, else from
 /// `OTEL_RESOURCE_ATTRIBUTES`, else [`DEFAULT_SERVICE_NAME`]; the other
 /// attributes of `OTEL_RESOURCE_ATTRIBUTES` (the Deployment's pod and
-/// namespace); `service.version`.
-fn resource(service_name: Option<String>, env: EnvResourceDetector) -> Resource {
-    let from_env = Resource::builder_empty()
-        .with_detector(Box::new(env))
-        .build();
-    let name = service_name
-        .filter(|n| !n.trim().is_empty())
-        .or_else(|| {
-            from_env
-                .get(&opentelemetry::Key::from_static_str("service.name"))
-                .map(|v| v.to_string())
+/// namespace); `service.version`. A malformed pair is skipped, as the SDKs do.
+fn resource(service_name: Option<&str>, attributes: Option<&str>) -> Resource {
+    let pairs: Vec<(String, String)> = attributes
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            let key = key.trim();
+            let value = percent_decode_str(value.trim()).decode_utf8().ok()?;
+            (!key.is_empty()).then(|| (key.to_owned(), value.into_owned()))
         })
-        .unwrap_or_else(|| DEFAULT_SERVICE_NAME.to_owned());
+        .collect();
+    let name = service_name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == "service.name")
+                .map(|(_, v)| v.as_str())
+        })
+        .unwrap_or(DEFAULT_SERVICE_NAME)
+        .to_owned();
     Resource::builder_empty()
         .with_attributes(
-            from_env
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+            pairs
+                .into_iter()
+                .filter(|(k, _)| k != "service.name")
+                .map(|(k, v)| KeyValue::new(k, v)),
         )
         .with_service_name(name)
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::Key;
+
+    use super::resource;
+
+    fn get(service: Option<&str>, attributes: Option<&str>, key: &'static str) -> Option<String> {
+        resource(service, attributes)
+            .get(&Key::from_static_str(key))
+            .map(|v| v.to_string())
+    }
+
+    #[test]
+    fn the_service_name_comes_from_otel_service_name_then_the_attributes_then_the_default() {
+        assert_eq!(
+            get(None, None, "service.name").as_deref(),
+            Some("ktp-gateway")
+        );
+        assert_eq!(
+            get(Some(" "), None, "service.name").as_deref(),
+            Some("ktp-gateway")
+        );
+        let attributes = Some("service.name=from-attrs,k8s.pod.name=pod-1");
+        assert_eq!(
+            get(None, attributes, "service.name").as_deref(),
+            Some("from-attrs")
+        );
+        assert_eq!(
+            get(Some("named"), attributes, "service.name").as_deref(),
+            Some("named")
+        );
+    }
+
+    #[test]
+    fn attributes_are_decoded_and_malformed_pairs_skipped() {
+        let attributes = Some("k8s.pod.name=pod%2D1, k8s.namespace.name = ns ,broken,=x,empty=");
+        assert_eq!(
+            get(None, attributes, "k8s.pod.name").as_deref(),
+            Some("pod-1")
+        );
+        assert_eq!(
+            get(None, attributes, "k8s.namespace.name").as_deref(),
+            Some("ns")
+        );
+        assert_eq!(get(None, attributes, "empty").as_deref(), Some(""));
+        assert_eq!(get(None, attributes, "broken"), None);
+        assert!(get(None, None, "service.version").is_some());
+    }
 }

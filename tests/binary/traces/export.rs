@@ -271,3 +271,44 @@ async fn without_an_endpoint_the_callers_context_goes_upstream_unchanged() {
     assert_eq!(line["trace_id"], CALLER_TRACE_ID);
     assert!(line.get("span_id").is_none(), "no span of ours: {line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_collector_is_verified_against_the_platforms_roots() {
+    let upstream = answering().await;
+    let ca = ktp_testkit::pki::TestCa::new().expect("a test CA");
+    let collector = FakeCollector::start_tls(&ca.leaf(&["localhost"]).expect("a leaf")).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let ca_file = dir.path().join("roots.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write the CA");
+    let ca_file = ca_file.to_str().expect("UTF-8 path").to_owned();
+
+    // The test CA is no platform root: export fails, counted.
+    let mut untrusted = start(&upstream, &collector, &[]).await;
+    let answer = client(&untrusted)
+        .await
+        .get_ktp_result(request("tls-1", false, Some(true)))
+        .await;
+    assert!(answer.is_ok(), "{answer:?}");
+    let page = dropped_above_zero(&mut untrusted, "export_failed").await;
+    assert!(
+        sample(&page, &format!("{DROPPED}{{reason=\"export_failed\"}}")) > 0.0,
+        "{page}"
+    );
+    assert!(collector.spans().is_empty());
+
+    // The platform's roots are what the system says they are (here
+    // SSL_CERT_FILE, as on a distroless image /etc/ssl/certs): trusted now.
+    let trusted = start(
+        &upstream,
+        &collector,
+        &[("SSL_CERT_FILE", ca_file.as_str())],
+    )
+    .await;
+    let answer = client(&trusted)
+        .await
+        .get_ktp_result(request("tls-2", false, Some(true)))
+        .await;
+    assert!(answer.is_ok(), "{answer:?}");
+    let spans = trace(&collector, CALLER_TRACE_ID, 2).await;
+    assert_eq!(spans.len(), 2, "{spans:#?}");
+}

@@ -351,3 +351,35 @@ async fn no_span_carries_personal_data_an_image_a_query_or_a_secret() {
     );
     assert_nothing_private(&spans, &image);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_span_names_the_caller_never_its_token() {
+    let (upstream, collector) = (FakeUpstream::start().await, FakeCollector::start().await);
+    upstream.otherwise(Reply::Json(200, person::success()));
+    let mut tokens = tempfile::NamedTempFile::new().expect("a tokens file");
+    std::io::Write::write_all(&mut tokens, b"span-token-77 caller=kyc-lite\n").expect("write");
+    let path = tokens.path().to_str().expect("UTF-8 path");
+    let gateway = start(
+        &upstream,
+        &collector,
+        &[("KTP_GATEWAY__AUTH__TOKENS_FILE", path)],
+    )
+    .await;
+    let mut call = request("caller-1", false, Some(true));
+    call.metadata_mut().insert(
+        "authorization",
+        "Bearer span-token-77".parse().expect("ASCII"),
+    );
+    assert!(client(&gateway).await.get_ktp_result(call).await.is_ok());
+    let spans = trace(&collector, CALLER_TRACE_ID, 2).await;
+    let server = one(&spans, "ktp.v1.KtpService/GetKtpResult");
+    assert_eq!(server.attr("ktp.caller"), Some("kyc-lite"));
+    for span in &spans {
+        assert!(
+            span.attributes
+                .values()
+                .all(|v| !v.contains("span-token-77")),
+            "{span:#?}"
+        );
+    }
+}
