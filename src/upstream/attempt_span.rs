@@ -3,8 +3,10 @@
 //! identifies the request is recorded: method, path, the URL without its
 //! query, host and port, the answer's status; never a header or a body.
 
+use std::sync::Arc;
+
 use opentelemetry::{
-    KeyValue,
+    KeyValue, StringValue,
     trace::{Span as _, SpanContext},
 };
 use opentelemetry_sdk::trace::Span;
@@ -21,8 +23,9 @@ use crate::trace::{
 pub struct Target {
     name: &'static str,
     method: &'static str,
-    full: String,
-    path: String,
+    /// Shared, so each span's attribute is a reference count, not a copy.
+    full: StringValue,
+    path: StringValue,
 }
 
 impl Target {
@@ -31,8 +34,8 @@ impl Target {
         Self {
             name,
             method,
-            path: url.path().to_owned(),
-            full: url.into(),
+            path: Arc::<str>::from(url.path()).into(),
+            full: Arc::<str>::from(url.as_str()).into(),
         }
     }
 }
@@ -40,7 +43,7 @@ impl Target {
 /// The upstream as every attempt span names it.
 #[derive(Debug, Clone)]
 pub struct Peer {
-    address: String,
+    address: StringValue,
     port: i64,
     /// The result call's GET.
     pub(crate) result: Target,
@@ -53,7 +56,7 @@ impl Peer {
     /// endpoints drop any query).
     pub fn new(base: &Url) -> Self {
         Self {
-            address: base.host_str().unwrap_or_default().to_owned(),
+            address: Arc::<str>::from(base.host_str().unwrap_or_default()).into(),
             port: base.port_or_known_default().map_or(0, i64::from),
             result: Target::new(
                 base,
@@ -96,8 +99,7 @@ pub fn start<Op: Traced>(
         return (None, trace.cloned());
     };
     let target = Op::target(peer);
-    let attempt_span = parent.attempt(
-        target.name,
+    let (attempt_span, id) = parent.attempt(target.name, || {
         vec![
             KeyValue::new(key::HTTP_REQUEST_METHOD, target.method),
             KeyValue::new(key::URL_PATH, target.path.clone()),
@@ -105,16 +107,17 @@ pub fn start<Op: Traced>(
             KeyValue::new(key::SERVER_ADDRESS, peer.address.clone()),
             KeyValue::new(key::SERVER_PORT, peer.port),
             KeyValue::new(key::KTP_ATTEMPT, i64::from(attempt) + 1),
-        ],
-    );
-    let id = attempt_span.span_context().clone();
-    op.attempted(&id);
+        ]
+    });
+    if attempt_span.is_some() {
+        op.attempted(&id);
+    }
     let outgoing = TraceContext {
         traceparent: span::traceparent(&id),
         tracestate: trace.and_then(|t| t.tracestate.clone()),
         span: None,
     };
-    (Some(attempt_span), Some(outgoing))
+    (attempt_span, Some(outgoing))
 }
 
 /// Ends an attempt's span with its answer. A job's own error is an answer

@@ -158,22 +158,26 @@ impl Drop for Recorder {
 /// A call refused before any upstream attempt (shed, breaker open, no
 /// connection slot) says so in an event.
 fn end_span(span: &SpanHandle, code: Code, reference_id: &str, caller: Option<&str>, reason: &str) {
-    let mut attributes = vec![KeyValue::new(key::RPC_GRPC_STATUS_CODE, code as i64)];
-    if !reference_id.is_empty() {
-        attributes.push(KeyValue::new(
-            key::KTP_REFERENCE_ID,
-            reference_id.to_owned(),
-        ));
+    if !span.is_sampled() {
+        return;
     }
-    if let Some(caller) = caller {
-        attributes.push(KeyValue::new(key::KTP_CALLER, caller.to_owned()));
-    }
-    span.set_attributes(attributes);
+    span.set_attributes(|| {
+        let mut attributes = vec![KeyValue::new(key::RPC_GRPC_STATUS_CODE, code as i64)];
+        if !reference_id.is_empty() {
+            attributes.push(KeyValue::new(
+                key::KTP_REFERENCE_ID,
+                reference_id.to_owned(),
+            ));
+        }
+        if let Some(caller) = caller {
+            attributes.push(KeyValue::new(key::KTP_CALLER, caller.to_owned()));
+        }
+        attributes
+    });
     if REFUSALS.contains(&reason) && span.attempts() == 0 {
-        span.add_event(
-            key::KTP_REFUSED,
-            vec![KeyValue::new(key::KTP_REASON, reason.to_owned())],
-        );
+        span.add_event(key::KTP_REFUSED, || {
+            vec![KeyValue::new(key::KTP_REASON, reason.to_owned())]
+        });
     }
     // The semantic conventions' server errors; the others are the caller's.
     if matches!(

@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use opentelemetry::Context;
 use opentelemetry_proto::{
-    tonic::collector::trace::v1::{
-        ExportTraceServiceRequest, trace_service_client::TraceServiceClient,
+    tonic::{
+        self as proto,
+        collector::trace::v1::{
+            ExportTraceServiceRequest, trace_service_client::TraceServiceClient,
+        },
+        trace::v1::{ResourceSpans, ScopeSpans},
     },
-    transform::{
-        common::tonic::ResourceAttributesWithSchema,
-        trace::tonic::group_spans_by_resource_and_scope,
-    },
+    transform::common::tonic::ResourceAttributesWithSchema,
 };
 use opentelemetry_sdk::{
     Resource,
@@ -33,8 +34,9 @@ use crate::metrics::Metrics;
 /// Spans queued at most; past it they are dropped (`queue_full`). About
 /// 2 KiB each: a few MiB at worst.
 pub(super) const QUEUE_SPANS: usize = 2048;
-/// Spans sent in one export at most.
-const MAX_BATCH: usize = 512;
+/// Spans sent in one export at most: enough to amortise a request, few
+/// enough that its encoding buffer is not grown (copied) again and again.
+const MAX_BATCH: usize = 128;
 /// How long a partial batch waits for more spans before it is sent.
 const BATCH_DELAY: Duration = Duration::from_millis(500);
 /// How long one export may take (the issue's, and the SDK's default).
@@ -154,11 +156,34 @@ impl Sender {
         }
     }
 
+    /// The batch as one request: one resource, one scope (the gateway has
+    /// one tracer), so no grouping (the transform's hashes every span's
+    /// scope: a few percent of a sampled call's CPU).
+    fn request(&self, batch: Vec<SpanData>) -> ExportTraceServiceRequest {
+        let scope = batch
+            .first()
+            .map(|span| (&span.instrumentation_scope, None).into());
+        let spans = batch.into_iter().map(Into::into).collect();
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(proto::resource::v1::Resource {
+                    attributes: self.resource.attributes.0.clone(),
+                    dropped_attributes_count: 0,
+                    entity_refs: Vec::new(),
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope,
+                    spans,
+                    schema_url: String::new(),
+                }],
+                schema_url: self.resource.schema_url.clone().unwrap_or_default(),
+            }],
+        }
+    }
+
     async fn export(&mut self, batch: Vec<SpanData>) {
         let spans = batch.len() as u64;
-        let request = ExportTraceServiceRequest {
-            resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
-        };
+        let request = self.request(batch);
         let sent = tokio::time::timeout(EXPORT_TIMEOUT, self.client.export(request)).await;
         let error = match sent {
             Ok(Ok(_)) => None,

@@ -67,11 +67,13 @@ impl Tracer {
         };
         let name = method.trim_start_matches('/');
         let short = name.rsplit('/').next().unwrap_or(name);
-        let attributes = vec![
-            KeyValue::new(key::RPC_SYSTEM, rpc_system),
-            KeyValue::new(key::RPC_SERVICE, SERVICE),
-            KeyValue::new(key::RPC_METHOD, short),
-        ];
+        let attributes = || {
+            vec![
+                KeyValue::new(key::RPC_SYSTEM, rpc_system),
+                KeyValue::new(key::RPC_SERVICE, SERVICE),
+                KeyValue::new(key::RPC_METHOD, short),
+            ]
+        };
         let span = SpanHandle::server(tracer, name, attributes, caller.as_ref());
         Some(TraceContext::with_span(caller.as_ref(), span))
     }

@@ -2,7 +2,7 @@ use std::sync::{Arc, Mutex};
 
 use opentelemetry::{
     Context, KeyValue,
-    trace::{SpanKind, TraceId, TracerProvider as _},
+    trace::{Span as _, SpanKind, TraceId, TracerProvider as _},
 };
 use opentelemetry_sdk::{
     error::OTelSdkResult,
@@ -56,12 +56,13 @@ fn a_sampled_caller_is_followed_at_ratio_0_and_keeps_its_trace_id() {
     let server = SpanHandle::server(
         &tracer,
         "ktp.v1.KtpService/GetKtpResult",
-        vec![],
+        Vec::new,
         Some(&caller("01")),
     );
     assert!(server.is_sampled());
     assert_eq!(server.span_context().trace_id().to_string(), CALLER_TRACE);
-    let attempt = server.attempt("GET /x", vec![KeyValue::new(key::KTP_ATTEMPT, 1)]);
+    let (attempt, id) = server.attempt("GET /x", || vec![KeyValue::new(key::KTP_ATTEMPT, 1)]);
+    assert_eq!(attempt.as_ref().map(|a| a.span_context().clone()), Some(id));
     drop(attempt);
     server.end();
     let spans = collect.0.lock().unwrap();
@@ -79,9 +80,16 @@ fn a_sampled_caller_is_followed_at_ratio_0_and_keeps_its_trace_id() {
 #[test]
 fn an_unsampled_caller_is_followed_at_ratio_1() {
     let (tracer, collect, _provider) = tracer(1.0);
-    let server = SpanHandle::server(&tracer, "m", vec![], Some(&caller("00")));
+    let server = SpanHandle::server(&tracer, "m", Vec::new, Some(&caller("00")));
     assert!(!server.is_sampled());
-    server.attempt("GET /x", vec![KeyValue::new(key::KTP_ATTEMPT, 1)]);
+    let (attempt, id) = server.attempt("GET /x", || unreachable!("no attributes unsampled"));
+    assert!(attempt.is_none());
+    assert_eq!(id.trace_id().to_string(), CALLER_TRACE);
+    assert!(!id.is_sampled());
+    assert_ne!(id.span_id(), server.span_context().span_id());
+    let wait = server.internal("wait");
+    assert!(!wait.is_sampled());
+    assert_eq!(wait.span_context().trace_id().to_string(), CALLER_TRACE);
     server.end();
     assert!(collect.0.lock().unwrap().is_empty());
     // Still counted: the refusal event depends on it, sampled or not.
@@ -92,7 +100,7 @@ fn an_unsampled_caller_is_followed_at_ratio_1() {
 fn roots_get_a_trace_id_sampled_or_not() {
     for (ratio, sampled) in [(0.0, false), (1.0, true)] {
         let (tracer, collect, _provider) = tracer(ratio);
-        let server = SpanHandle::server(&tracer, "m", vec![], None);
+        let server = SpanHandle::server(&tracer, "m", Vec::new, None);
         assert_ne!(server.span_context().trace_id(), TraceId::INVALID);
         assert_eq!(server.is_sampled(), sampled);
         server.end();
@@ -109,7 +117,7 @@ fn roots_get_a_trace_id_sampled_or_not() {
 fn the_context_names_the_span_and_keeps_the_callers_tracestate() {
     let (tracer, _collect, _provider) = tracer(0.0);
     let caller = caller("01");
-    let server = SpanHandle::server(&tracer, "m", vec![], Some(&caller));
+    let server = SpanHandle::server(&tracer, "m", Vec::new, Some(&caller));
     let call = TraceContext::with_span(Some(&caller), server.clone());
     let id = server.span_context();
     assert_eq!(
@@ -128,7 +136,7 @@ fn the_context_names_the_span_and_keeps_the_callers_tracestate() {
 #[test]
 fn an_unsampled_call_logs_its_trace_id_but_no_span_id() {
     let (tracer, _collect, _provider) = tracer(0.0);
-    let server = SpanHandle::server(&tracer, "m", vec![], None);
+    let server = SpanHandle::server(&tracer, "m", Vec::new, None);
     let call = TraceContext::with_span(None, server);
     assert_eq!(call.trace_id().len(), 32);
     assert_eq!(call.span_id(), "");
