@@ -160,6 +160,11 @@ struct Escaped<'a, W: Write>(&'a mut W);
 
 impl<W: Write> Write for Escaped<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Most values (ids, names, codes) need no escape: one pass to tell,
+        // one write.
+        if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            return self.0.write_str(s);
+        }
         let mut clean = 0;
         for (i, b) in s.bytes().enumerate() {
             let escape = match b {

@@ -101,19 +101,43 @@ impl Eq for SpanHandle {}
 
 impl SpanHandle {
     /// A call's SERVER span, under the caller's context if it sent one
-    /// (its sampling decision followed), else a root. `attributes` are made
-    /// only if the span is sampled.
+    /// (its sampling decision followed), else a root, sampled at `ratio`.
+    /// The decision comes first: an unsampled call never reaches the SDK
+    /// (only ids are made), and `attributes` are made only for a sampled one.
     pub fn server(
         tracer: &SdkTracer,
         name: &'static str,
         attributes: impl FnOnce() -> Vec<KeyValue>,
         caller: Option<&TraceContext>,
+        ratio: f64,
     ) -> Self {
-        let parent = caller
-            .and_then(remote_parent)
-            .map_or_else(Context::new, |sc| {
-                Context::new().with_remote_span_context(sc)
-            });
+        let parent = caller.and_then(remote_parent);
+        let sampled = match &parent {
+            Some(parent) => parent.is_sampled(),
+            // A root's trace id is random, so a random draw decides alike.
+            None => ratio >= 1.0 || (ratio > 0.0 && fastrand::f64() < ratio),
+        };
+        if !sampled {
+            let ids = RandomIdGenerator::default();
+            let id = SpanContext::new(
+                parent
+                    .as_ref()
+                    .map_or_else(|| ids.new_trace_id(), SpanContext::trace_id),
+                ids.new_span_id(),
+                TraceFlags::default(),
+                false,
+                parent.map(|p| p.trace_state().clone()).unwrap_or_default(),
+            );
+            return Self(Arc::new(Handle {
+                cx: None,
+                id,
+                tracer: tracer.clone(),
+                call: Arc::default(),
+            }));
+        }
+        let parent = parent.map_or_else(Context::new, |sc| {
+            Context::new().with_remote_span_context(sc)
+        });
         let span = SpanBuilder::from_name(name)
             .with_kind(SpanKind::Server)
             .start_with_context(tracer, &parent);
@@ -244,24 +268,22 @@ impl SpanHandle {
 }
 
 /// `traceparent` naming `span`: what the upstream is sent with export on.
-/// Written digit by digit: `format!` costs a few thousand instructions a
-/// call here, a tenth of the budget of an unsampled call's tracing.
+/// Written digit by digit into a buffer: `format!` (and pushing chars one
+/// by one) cost a good part of an unsampled call's budget for tracing.
 pub fn traceparent(span: &SpanContext) -> String {
-    let mut out = String::with_capacity(55);
-    out.push_str("00-");
-    hex(&mut out, &span.trace_id().to_bytes());
-    out.push('-');
-    hex(&mut out, &span.span_id().to_bytes());
-    out.push('-');
-    hex(&mut out, &[span.trace_flags().to_u8()]);
-    out
+    let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    hex(&mut buf[3..35], &span.trace_id().to_bytes());
+    hex(&mut buf[36..52], &span.span_id().to_bytes());
+    hex(&mut buf[53..55], &[span.trace_flags().to_u8()]);
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf).map_or_else(|_| String::new(), str::to_owned)
 }
 
-fn hex(out: &mut String, bytes: &[u8]) {
+fn hex(out: &mut [u8], bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
     }
 }
 

@@ -40,6 +40,8 @@ const SERVICE: &str = "ktp.v1.KtpService";
 #[derive(Debug, Clone, Default)]
 pub struct Tracer {
     tracer: Option<SdkTracer>,
+    /// `trace.sample_ratio`, for roots.
+    ratio: f64,
 }
 
 /// Span export could not be set up.
@@ -74,7 +76,7 @@ impl Tracer {
                 KeyValue::new(key::RPC_METHOD, short),
             ]
         };
-        let span = SpanHandle::server(tracer, name, attributes, caller.as_ref());
+        let span = SpanHandle::server(tracer, name, attributes, caller.as_ref(), self.ratio);
         Some(TraceContext::with_span(caller.as_ref(), span))
     }
 }
@@ -112,11 +114,12 @@ pub fn start(
     let (stop, stopped) = watch::channel(false);
     let (enqueue, sender) = export::queue(channel.connect_lazy(), &resource, metrics, stopped);
     // Every knob set here: the SDK's defaults would read OTEL_TRACES_SAMPLER
-    // and OTEL_SPAN_*_LIMIT from the environment.
+    // and OTEL_SPAN_*_LIMIT from the environment. The sampling decision is
+    // made before a span reaches the SDK (`SpanHandle::server`: the caller's,
+    // else `trace.sample_ratio`), so that an unsampled call costs no SDK
+    // work; the SDK only follows it.
     let provider = SdkTracerProvider::builder()
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            *settings.sample_ratio,
-        ))))
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_id_generator(RandomIdGenerator::default())
         .with_span_limits(SpanLimits::default())
         .with_resource(resource)
@@ -137,6 +140,7 @@ pub fn start(
     Ok((
         Tracer {
             tracer: Some(tracer),
+            ratio: *settings.sample_ratio,
         },
         Some(export),
     ))

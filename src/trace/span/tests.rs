@@ -29,12 +29,11 @@ impl SpanProcessor for Collect {
     }
 }
 
-fn tracer(ratio: f64) -> (SdkTracer, Collect, SdkTracerProvider) {
+/// A tracer as production builds it: the decision is `SpanHandle::server`'s.
+fn tracer() -> (SdkTracer, Collect, SdkTracerProvider) {
     let collect = Collect::default();
     let provider = SdkTracerProvider::builder()
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            ratio,
-        ))))
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_span_processor(collect.clone())
         .build();
     (provider.tracer("test"), collect, provider)
@@ -52,12 +51,13 @@ fn caller(flags: &str) -> TraceContext {
 
 #[test]
 fn a_sampled_caller_is_followed_at_ratio_0_and_keeps_its_trace_id() {
-    let (tracer, collect, _provider) = tracer(0.0);
+    let (tracer, collect, _provider) = tracer();
     let server = SpanHandle::server(
         &tracer,
         "ktp.v1.KtpService/GetKtpResult",
         Vec::new,
         Some(&caller("01")),
+        0.0,
     );
     assert!(server.is_sampled());
     assert_eq!(server.span_context().trace_id().to_string(), CALLER_TRACE);
@@ -79,8 +79,8 @@ fn a_sampled_caller_is_followed_at_ratio_0_and_keeps_its_trace_id() {
 
 #[test]
 fn an_unsampled_caller_is_followed_at_ratio_1() {
-    let (tracer, collect, _provider) = tracer(1.0);
-    let server = SpanHandle::server(&tracer, "m", Vec::new, Some(&caller("00")));
+    let (tracer, collect, _provider) = tracer();
+    let server = SpanHandle::server(&tracer, "m", Vec::new, Some(&caller("00")), 1.0);
     assert!(!server.is_sampled());
     let (attempt, id) = server.attempt("GET /x", || unreachable!("no attributes unsampled"));
     assert!(attempt.is_none());
@@ -99,8 +99,8 @@ fn an_unsampled_caller_is_followed_at_ratio_1() {
 #[test]
 fn roots_get_a_trace_id_sampled_or_not() {
     for (ratio, sampled) in [(0.0, false), (1.0, true)] {
-        let (tracer, collect, _provider) = tracer(ratio);
-        let server = SpanHandle::server(&tracer, "m", Vec::new, None);
+        let (tracer, collect, _provider) = tracer();
+        let server = SpanHandle::server(&tracer, "m", Vec::new, None, ratio);
         assert_ne!(server.span_context().trace_id(), TraceId::INVALID);
         assert_eq!(server.is_sampled(), sampled);
         server.end();
@@ -115,9 +115,9 @@ fn roots_get_a_trace_id_sampled_or_not() {
 
 #[test]
 fn the_context_names_the_span_and_keeps_the_callers_tracestate() {
-    let (tracer, _collect, _provider) = tracer(0.0);
+    let (tracer, _collect, _provider) = tracer();
     let caller = caller("01");
-    let server = SpanHandle::server(&tracer, "m", Vec::new, Some(&caller));
+    let server = SpanHandle::server(&tracer, "m", Vec::new, Some(&caller), 0.0);
     let call = TraceContext::with_span(Some(&caller), server.clone());
     let id = server.span_context();
     assert_eq!(
@@ -135,10 +135,25 @@ fn the_context_names_the_span_and_keeps_the_callers_tracestate() {
 
 #[test]
 fn an_unsampled_call_logs_its_trace_id_but_no_span_id() {
-    let (tracer, _collect, _provider) = tracer(0.0);
-    let server = SpanHandle::server(&tracer, "m", Vec::new, None);
+    let (tracer, _collect, _provider) = tracer();
+    let server = SpanHandle::server(&tracer, "m", Vec::new, None, 0.0);
     let call = TraceContext::with_span(None, server);
     assert_eq!(call.trace_id().len(), 32);
     assert_eq!(call.span_id(), "");
     assert!(call.traceparent.ends_with("-00"));
+}
+
+#[test]
+fn roots_are_sampled_at_the_ratio() {
+    let (tracer, collect, _provider) = tracer();
+    let sampled = (0..4000)
+        .filter(|_| {
+            let server = SpanHandle::server(&tracer, "m", Vec::new, None, 0.25);
+            server.end();
+            server.is_sampled()
+        })
+        .count();
+    // 1,000 expected; the bounds are 8 standard deviations (27) wide.
+    assert!((780..=1220).contains(&sampled), "{sampled} of 4000");
+    assert_eq!(collect.0.lock().unwrap().len(), sampled);
 }
