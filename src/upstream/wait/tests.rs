@@ -2,6 +2,8 @@
 //! joining and leaving on a multi-threaded runtime, a poll that dies, a
 //! poll that stops.
 
+use std::{sync::atomic::Ordering, time::Duration};
+
 use super::*;
 
 /// A poll's result call: "not found" after `delay`, or a panic.
@@ -30,12 +32,14 @@ impl Fetch for Scripted {
 fn polls(every: Duration) -> Polls {
     let metrics = crate::metrics::Metrics::new().unwrap();
     Polls {
-        first_interval: every,
-        max_interval: every,
-        polls: Arc::default(),
-        learner: Learner::new(crate::config::FirstPoll::Auto, metrics.clone()),
-        metrics,
-        pace: Arc::new(tokio::sync::Semaphore::new(2)),
+        shared: Arc::new(Shared {
+            first_interval: every,
+            max_interval: every,
+            max_in_flight: 2,
+            learner: Learner::new(crate::config::FirstPoll::Auto, metrics.clone()),
+            metrics,
+            state: Mutex::default(),
+        }),
     }
 }
 
