@@ -39,7 +39,9 @@ pub struct Call {
     request_id: String,
     started: Instant,
     deadline: Option<Instant>,
-    trace: Option<TraceContext>,
+    /// Boxed, as the failure: a waiting call's `Call` lives for seconds,
+    /// and most calls carry no trace context.
+    trace: Option<Box<TraceContext>>,
     /// The validated reference id, once the handler has one (for the log
     /// line and `ResourceInfo`).
     reference_id: OnceLock<String>,
@@ -65,7 +67,9 @@ pub struct Call {
 #[derive(Debug)]
 enum Outcome {
     Ok,
-    Failed(Failure),
+    /// Boxed: set only as a failed call ends, it would otherwise size
+    /// every call's state for its whole life.
+    Failed(Box<Failure>),
 }
 
 /// What the log line says about a failed call.
@@ -88,7 +92,7 @@ impl Call {
             request_id: metadata::request_id(headers),
             started,
             deadline,
-            trace: metadata::trace_context(headers),
+            trace: metadata::trace_context(headers).map(Box::new),
             reference_id: OnceLock::new(),
             outcome: OnceLock::new(),
             refused_body: Arc::default(),
@@ -127,7 +131,7 @@ impl Call {
 
     /// The caller's W3C trace context, passed on to the upstream.
     pub fn trace(&self) -> Option<&TraceContext> {
-        self.trace.as_ref()
+        self.trace.as_deref()
     }
 
     /// Names the call's (validated) reference id in its log line and errors.
@@ -192,29 +196,22 @@ impl Call {
     /// `Ok` as is, an error as its error-table row. Giving up at the
     /// deadline drops the work, and with it any upstream request.
     ///
-    /// The deadline is put around the work before the answer's own future
-    /// exists, so that future holds the work once, not also as the argument
-    /// it came in (0.7 KiB of every call, more of a waiting one, whose
-    /// future lives for seconds; `bench/README.md`, "waiting calls").
-    pub fn answer<'a, T: 'a>(
-        &'a self,
-        work: impl Future<Output = Result<T, GatewayError>> + 'a,
-    ) -> impl Future<Output = Result<Response<T>, Status>> + 'a {
-        let bounded = match self.deadline {
+    /// A named future rather than an `async` block: a block keeps the work
+    /// it captured apart from the work it awaits, twice the size, and a
+    /// waiting call's future lives for seconds (`bench/README.md`,
+    /// "waiting calls"). It owns the call, so a handler's boxed future
+    /// holds this and nothing else of the request.
+    pub fn answer<W, T>(self: Arc<Self>, work: W) -> Answered<W>
+    where
+        W: Future<Output = Result<T, GatewayError>>,
+    {
+        let work = match self.deadline {
             Some(at) => Bounded::Timed {
                 work: tokio::time::timeout_at(at, work),
             },
             None => Bounded::Open { work },
         };
-        async move {
-            match bounded.await {
-                Ok(message) => {
-                    let _ = self.outcome.set(Outcome::Ok);
-                    Ok(Response::new(message))
-                }
-                Err(err) => Err(self.fail(&err)),
-            }
-        }
+        Answered { work, call: self }
     }
 
     /// The one conversion from domain error to status: renders `err`'s row
@@ -242,14 +239,44 @@ impl Call {
             &self.request_id,
             self.reference_id.get().map(String::as_str),
         );
-        let _ = self.outcome.set(Outcome::Failed(Failure {
+        let _ = self.outcome.set(Outcome::Failed(Box::new(Failure {
             level,
             code: row.code,
             reason: row.reason,
             upstream_http_status,
             error: err.to_string(),
-        }));
+        })));
         rendered
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's work, answered: [`Call::answer`].
+    pub struct Answered<W> {
+        #[pin]
+        work: Bounded<W>,
+        call: Arc<Call>,
+    }
+}
+
+impl<W, T> Future for Answered<W>
+where
+    W: Future<Output = Result<T, GatewayError>>,
+{
+    type Output = Result<Response<T>, Status>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        this.work.poll(cx).map(|done| match done {
+            Ok(message) => {
+                let _ = this.call.outcome.set(Outcome::Ok);
+                Ok(Response::new(message))
+            }
+            Err(err) => Err(this.call.fail(&err)),
+        })
     }
 }
 

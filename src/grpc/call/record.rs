@@ -118,7 +118,7 @@ impl Recorder {
                     duration_ms,
                     request_id = call.request_id.as_str(),
                     reference_id = call.reference_id.get().map_or("", String::as_str),
-                    trace_id = call.trace.as_ref().map_or("", TraceContext::trace_id),
+                    trace_id = call.trace.as_deref().map_or("", TraceContext::trace_id),
                     caller = caller.name.as_deref().unwrap_or(""),
                     reason,
                     upstream_http_status,
