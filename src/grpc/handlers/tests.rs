@@ -37,3 +37,4 @@ async fn a_waiting_calls_future_holds_the_wait_and_little_else() {
     let size = std::mem::size_of_val(&*extract);
     assert!(size <= 1280, "ExtractKtp's future: {size} bytes");
 }
+
