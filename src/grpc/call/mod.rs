@@ -36,7 +36,7 @@ pub struct Call {
     /// Full gRPC method name (the metrics' `method` label); `""` for a call
     /// made without the layer, which is not recorded.
     method: &'static str,
-    request_id: String,
+    request_id: Box<str>,
     started: Instant,
     deadline: Option<Instant>,
     /// Boxed, as the failure: a waiting call's `Call` lives for seconds,
@@ -51,16 +51,24 @@ pub struct Call {
     refused_body: Arc<OnceLock<Refused>>,
     /// The call waits for its job: timed apart from the others.
     waits: AtomicBool,
-    /// The method's own slot, while the call holds what it bounds.
-    slot: Mutex<Option<InFlight>>,
-    /// Its place among `server.max_in_flight`, until it starts waiting.
-    in_flight: Mutex<Option<InFlight>>,
-    /// Its place among `wait.max_waiting`, once it waits.
-    waiting: Mutex<Option<InFlight>>,
+    /// The places the call holds, under one lock (one lock, not three:
+    /// a waiting call's `Call` lives for seconds).
+    held: Mutex<Held>,
     /// Who called, once auth knows (unset: auth is off, anyone).
     caller: OnceLock<Caller>,
     /// The answer's consistency checks, counted when the call ends.
     checks: OnceLock<KtpChecks>,
+}
+
+/// The places a call holds.
+#[derive(Debug, Default)]
+struct Held {
+    /// The method's own slot, while the call holds what it bounds.
+    slot: Option<InFlight>,
+    /// Its place among `server.max_in_flight`, until it starts waiting.
+    in_flight: Option<InFlight>,
+    /// Its place among `wait.max_waiting`, once it waits.
+    waiting: Option<InFlight>,
 }
 
 /// How the gateway's own code answered a call.
@@ -89,7 +97,7 @@ impl Call {
             .map(|t| started + t.saturating_sub(metadata::answer_margin(t)));
         Self {
             method,
-            request_id: metadata::request_id(headers),
+            request_id: metadata::request_id(headers).into_boxed_str(),
             started,
             deadline,
             trace: metadata::trace_context(headers).map(Box::new),
@@ -97,9 +105,7 @@ impl Call {
             outcome: OnceLock::new(),
             refused_body: Arc::default(),
             waits: AtomicBool::new(false),
-            slot: Mutex::new(None),
-            in_flight: Mutex::new(None),
-            waiting: Mutex::new(None),
+            held: Mutex::default(),
             caller: OnceLock::new(),
             checks: OnceLock::new(),
         }
@@ -155,28 +161,33 @@ impl Call {
         let _ = self.checks.set(checks);
     }
 
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        // Plain values, valid even if a holder panicked.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Keeps the method's own slot (`submit.max_in_flight`) for the call.
     pub(super) fn hold_slot(&self, permit: InFlight) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+        self.held().slot = Some(permit);
     }
 
     /// Gives back the method's own slot (`submit.max_in_flight`) before the
     /// call ends: the image it bounds is gone, and a call that now only
     /// waits must not keep a submit out.
     pub fn release_slot(&self) {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.held().slot.take();
     }
 
     /// Keeps the call's place among `server.max_in_flight`.
     pub(super) fn hold_in_flight(&self, permit: InFlight) {
-        *self.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+        self.held().in_flight = Some(permit);
     }
 
     /// Gives back every place the call holds, as it ends.
     pub(super) fn release_all(&self) {
-        for held in [&self.in_flight, &self.waiting, &self.slot] {
-            held.lock().unwrap_or_else(|p| p.into_inner()).take();
-        }
+        // Taken out before they drop, the lock released first.
+        let held = std::mem::take(&mut *self.held());
+        drop(held);
     }
 
     /// The call now waits for its job, holding `waiting` (its place among
@@ -184,11 +195,11 @@ impl Call {
     /// `server.max_in_flight` (a waiting call is counted and priced apart),
     /// and its duration is the job's, so it is timed apart too.
     pub fn start_waiting(&self, waiting: InFlight) {
-        *self.waiting.lock().unwrap_or_else(|p| p.into_inner()) = Some(waiting);
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let mut held = self.held();
+        held.waiting = Some(waiting);
+        let in_flight = held.in_flight.take();
+        drop(held);
+        drop(in_flight);
         self.waits.store(true, Ordering::Relaxed);
     }
 

@@ -62,7 +62,7 @@ impl Recorder {
             },
         };
         if !response.headers().contains_key(REQUEST_ID_HEADER)
-            && let Ok(v) = HeaderValue::try_from(self.call.request_id.as_str())
+            && let Ok(v) = HeaderValue::try_from(&*self.call.request_id)
         {
             response.headers_mut().insert(REQUEST_ID_HEADER, v);
         }
@@ -116,7 +116,7 @@ impl Recorder {
                     method = call.method,
                     grpc_code = code_name(code),
                     duration_ms,
-                    request_id = call.request_id.as_str(),
+                    request_id = &*call.request_id,
                     reference_id = call.reference_id.get().map_or("", String::as_str),
                     trace_id = call.trace.as_deref().map_or("", TraceContext::trace_id),
                     caller = caller.name.as_deref().unwrap_or(""),

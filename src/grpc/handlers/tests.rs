@@ -38,3 +38,11 @@ async fn a_waiting_calls_future_holds_the_wait_and_little_else() {
     assert!(size <= 1280, "ExtractKtp's future: {size} bytes");
 }
 
+
+/// Every call's `Call` lives as long as the call: with its reference
+/// count, it fits jemalloc's 256-byte class.
+#[test]
+fn a_calls_state_fits_256_bytes() {
+    let size = std::mem::size_of::<Call>() + 2 * std::mem::size_of::<usize>();
+    assert!(size <= 256, "Arc<Call>: {size} bytes");
+}
