@@ -108,7 +108,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         match self.get_mut() {
-            Self::Refused(response) => Poll::Ready(Ok(response.take().map(|r| *r).unwrap_or_default())),
+            Self::Refused(response) => {
+                Poll::Ready(Ok(response.take().map(|r| *r).unwrap_or_default()))
+            }
             Self::Admitted(inner) => Pin::new(inner).poll(cx),
         }
     }

@@ -38,7 +38,6 @@ async fn a_waiting_calls_future_holds_the_wait_and_little_else() {
     assert!(size <= 1280, "ExtractKtp's future: {size} bytes");
 }
 
-
 /// Every call's `Call` lives as long as the call: with its reference
 /// count, it fits jemalloc's 256-byte class.
 #[test]

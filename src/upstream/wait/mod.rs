@@ -219,4 +219,3 @@ impl Drop for Waiter<'_> {
 
 #[cfg(test)]
 mod tests;
-

@@ -312,7 +312,11 @@ async fn the_last_waiter_leaving_stops_the_poll_and_the_scheduler() {
     // Asked at 0, 1 and 2 s: one ask per interval for both waiters.
     assert_eq!(fetch.calls.load(Ordering::SeqCst), 3);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(fetch.calls.load(Ordering::SeqCst), 3, "asked after all left");
+    assert_eq!(
+        fetch.calls.load(Ordering::SeqCst),
+        3,
+        "asked after all left"
+    );
     {
         let state = lock(&polls.shared.state);
         assert!(state.jobs.is_empty() && state.queue.is_empty());
