@@ -9,6 +9,13 @@
 //! when the last of them goes away. Each waiter ends on its own: at a
 //! result, a job error or any other error, or at its own end with the last
 //! "not found".
+//!
+//! One task makes every poll of the process (`schedule`): a job waited for
+//! is a small `job` entry and a place in its queue, not a task, a channel
+//! and a request future of its own, since a waiting call may be one of
+//! 10,000 at rest (`bench/README.md`, "waiting calls"). Each ask runs as
+//! its own task within the span of the call that started the poll, so a
+//! panic in one fails that job's waiters (logged at ERROR) and nothing else.
 
 use std::sync::{Arc, Mutex};
 
