@@ -53,6 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Images arrive as `Bytes`: taken from the receive buffer without a
         // copy, and freed as soon as their base64 form exists.
         .bytes(".ktp.v1")
+        // Prost with a 1 KiB first buffer, not 8 KiB (src/proto.rs).
+        .codec_path("crate::proto::codec::Small")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -34,9 +34,23 @@ const JOB_BUCKETS: &[f64] = &[
 ];
 
 /// Every metric of the process, in its own registry (so tests can run many
-/// gateways in one process).
+/// gateways in one process). One pointer: every call's recorder holds a
+/// clone for the call's life (a waiting call's for seconds), which as the
+/// metrics themselves was 19 reference counts and 152 bytes.
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<Registered>);
+
+impl std::ops::Deref for Metrics {
+    type Target = Registered;
+
+    fn deref(&self) -> &Registered {
+        &self.0
+    }
+}
+
+/// The metrics themselves, shared by every [`Metrics`].
+#[derive(Debug)]
+pub struct Registered {
     registry: Registry,
     grpc_requests: IntCounterVec,
     grpc_duration: HistogramVec,
@@ -221,7 +235,7 @@ impl Metrics {
         registry.register(Box::new(log_lines_dropped.clone()))?;
         registry.register(Box::new(trace_spans_dropped.clone()))?;
         registry.register(Box::new(build_info))?;
-        let metrics = Self {
+        let metrics = Self(Arc::new(Registered {
             registry,
             grpc_requests,
             grpc_duration,
@@ -242,7 +256,7 @@ impl Metrics {
             log_lines_dropped,
             trace_spans_dropped,
             log_lines_catch_up: Arc::default(),
-        };
+        }));
         metrics.set_circuit_state(CircuitState::Closed);
         Ok(metrics)
     }

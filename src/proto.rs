@@ -17,6 +17,59 @@ pub mod ktp {
 
 pub use ktp::v1::*;
 
+/// The codec of the generated server and client (`build.rs`): prost's,
+/// with a first buffer of [`codec::BUFFER_BYTES`] instead of tonic's 8 KiB.
+pub mod codec {
+    use std::marker::PhantomData;
+
+    use tonic::codec::{BufferSettings, Codec};
+    use tonic_prost::{ProstDecoder, ProstEncoder};
+
+    /// Every call decodes its request into a buffer of this size, grown as
+    /// the message needs: most requests (every `GetKtpResult`) are under
+    /// 100 bytes, and the 8 KiB tonic starts with were 0.75 KiB of each
+    /// waiting call's share of the peak at 10,000 calls arriving at once
+    /// (`bench/README.md`, "waiting calls"). An image grows it in a few
+    /// doublings, against its own megabytes of copying.
+    pub const BUFFER_BYTES: usize = 1024;
+
+    /// [`tonic_prost::ProstCodec`] with smaller buffers.
+    #[derive(Debug)]
+    pub struct Small<T, U>(PhantomData<fn(T) -> U>);
+
+    impl<T, U> Default for Small<T, U> {
+        fn default() -> Self {
+            Self(PhantomData)
+        }
+    }
+
+    /// How much an encoder writes before it yields: tonic's default.
+    const YIELD_THRESHOLD: usize = 32 * 1024;
+
+    fn settings() -> BufferSettings {
+        BufferSettings::new(BUFFER_BYTES, YIELD_THRESHOLD)
+    }
+
+    impl<T, U> Codec for Small<T, U>
+    where
+        T: prost::Message + Send + 'static,
+        U: prost::Message + Default + Send + 'static,
+    {
+        type Encode = T;
+        type Decode = U;
+        type Encoder = ProstEncoder<T>;
+        type Decoder = ProstDecoder<U>;
+
+        fn encoder(&mut self) -> Self::Encoder {
+            ProstEncoder::new(settings())
+        }
+
+        fn decoder(&mut self) -> Self::Decoder {
+            ProstDecoder::new(settings())
+        }
+    }
+}
+
 /// Full names (`/package.Service/Method`) of every RPC in the contract.
 pub const KTP_METHODS: &[&str] = include!(concat!(env!("OUT_DIR"), "/ktp_methods.rs"));
 

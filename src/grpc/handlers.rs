@@ -2,7 +2,7 @@
 //! domain call and returns a domain result; [`Call::answer`] applies the
 //! caller's deadline and renders errors, and the call layer records it.
 
-use std::time::Duration;
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use prost_types::FieldMask;
 use tokio::time::Instant;
@@ -57,16 +57,16 @@ impl KtpApi {
 
     async fn get_ktp_result(
         &self,
-        call: &Call,
+        call: Arc<Call>,
         request: GetKtpResultRequest,
     ) -> Result<GetKtpResultResponse, GatewayError> {
         let id = ReferenceId::parse(request.reference_id)?;
         call.set_reference_id(id.as_str());
-        let fields = visible_fields(call, request.read_mask)?;
+        let fields = visible_fields(&call, request.read_mask)?;
         let result = if request.wait {
             let started = Instant::now();
             let place = self.waiting_place()?;
-            let Some(waited) = self.wait(call, &id, started, place).await else {
+            let Some(waited) = self.wait(&call, &id, started, place).await else {
                 // The pod is going away: the same call, as is, on another
                 // pod waits on.
                 return Err(GatewayError::ShuttingDown { retry_as_is: true });
@@ -92,21 +92,22 @@ impl KtpApi {
                 }
             }
         } else {
-            self.upstream
-                .fetch(&id, call.deadline(), call.trace())
-                .await?
+            // Boxed: its state is larger than a wait's, and the handler's
+            // future is as large as its largest state, for as long as the
+            // call lives (a waiting call's for seconds).
+            Box::pin(self.upstream.fetch(&id, call.deadline(), call.trace())).await?
         };
-        Ok(answer(call, result, &id, fields))
+        Ok(answer(&call, result, &id, fields))
     }
 
     async fn submit_ktp(
         &self,
-        call: &Call,
+        call: Arc<Call>,
         request: SubmitKtpRequest,
     ) -> Result<SubmitKtpResponse, GatewayError> {
         let image = request.image_source.map(ImageInput::from);
-        let job = self.job(call, image, request.validate_quality, request.reference_id)?;
-        let submitted = self.submit(call, job).await?;
+        let job = self.job(&call, image, request.validate_quality, request.reference_id)?;
+        let submitted = self.submit(&call, job).await?;
         Ok(SubmitKtpResponse {
             reference_id: submitted.reference_id,
             message: submitted.message,
@@ -115,16 +116,18 @@ impl KtpApi {
 
     async fn extract_ktp(
         &self,
-        call: &Call,
+        call: Arc<Call>,
         request: ExtractKtpRequest,
     ) -> Result<ExtractKtpResponse, GatewayError> {
         let started = Instant::now();
-        let fields = visible_fields(call, request.read_mask)?;
+        let fields = visible_fields(&call, request.read_mask)?;
         let image = request.image_source.map(ImageInput::from);
-        let job = self.job(call, image, request.validate_quality, request.reference_id)?;
+        let job = self.job(&call, image, request.validate_quality, request.reference_id)?;
         // Before the submit: a full wait cap refuses before anything is billed.
         let place = self.waiting_place()?;
-        let submitted = self.submit(call, job).await?;
+        // Boxed, as `get_ktp_result`'s fetch: the wait that follows keeps
+        // the future's size.
+        let submitted = Box::pin(self.submit(&call, job)).await?;
         // Checked when the answer was read: an id the gateway could send.
         let id = ReferenceId::parse(submitted.reference_id.clone())
             .map_err(GatewayError::InvalidReferenceId)?;
@@ -133,7 +136,7 @@ impl KtpApi {
             reference_id: submitted.reference_id.clone(),
             error: Box::new(error),
         };
-        let Some(waited) = self.wait(call, &id, started, place).await else {
+        let Some(waited) = self.wait(&call, &id, started, place).await else {
             // Not as is: that would submit the image again; the client
             // resumes with GetKtpResult(wait = true) on the id.
             return Err(after(GatewayError::ShuttingDown { retry_as_is: false }));
@@ -147,7 +150,7 @@ impl KtpApi {
             }
         };
         Ok(ExtractKtpResponse {
-            result: Some(answer(call, result, &id, fields)),
+            result: Some(answer(&call, result, &id, fields)),
         })
     }
 
@@ -211,20 +214,31 @@ impl KtpApi {
     /// when the server's shutdown ended the wait first (at the end of
     /// `server.drain_delay`, or at once after it): a waiting call must not
     /// hold the pod for its job.
-    async fn wait(
-        &self,
-        call: &Call,
-        id: &ReferenceId,
+    ///
+    /// A plain function returning the wait: the future holds what the wait
+    /// needs, not the place it was given or the time it started.
+    fn wait<'a>(
+        &'a self,
+        call: &'a Call,
+        id: &'a ReferenceId,
         started: Instant,
         place: InFlight,
-    ) -> Option<Waited> {
+    ) -> impl Future<Output = Option<Waited>> + 'a {
         call.start_waiting(place);
         let own_end = self.own_end(started);
         let until = call.deadline().map_or(own_end, |d| d.min(own_end));
         let mut stopping = self.limits.stop_waiting.clone();
-        tokio::select! {
-            waited = self.upstream.wait_for_result(id, until, call.trace()) => Some(waited),
-            _ = stopping.wait_for(|stop| *stop) => None,
+        async move {
+            // Stopped already: a wait that starts after the drain delay.
+            if *stopping.borrow_and_update() {
+                return None;
+            }
+            // Only ever turned true (or dropped with the server): either
+            // way the waiting calls are handed back.
+            tokio::select! {
+                waited = self.upstream.wait_for_result(id, until, call.trace()) => Some(waited),
+                _ = stopping.changed() => None,
+            }
         }
     }
 }
@@ -258,32 +272,53 @@ fn answer(
     response
 }
 
-#[tonic::async_trait]
+/// A handler's boxed future, as tonic's `async_trait` declares it.
+type Handled<'a, T> = Pin<Box<dyn Future<Output = Result<Response<T>, Status>> + Send + 'a>>;
+
+/// Written out instead of `#[tonic::async_trait]`, whose `async` block
+/// would keep the whole request for the call's life besides the work: the
+/// box holds [`Call::answer`]'s future and nothing else (a waiting call's
+/// lives for seconds; `bench/README.md`, "waiting calls").
 impl KtpService for KtpApi {
-    async fn get_ktp_result(
-        &self,
+    fn get_ktp_result<'a, 'b>(
+        &'a self,
         request: Request<GetKtpResultRequest>,
-    ) -> Result<Response<GetKtpResultResponse>, Status> {
+    ) -> Handled<'b, GetKtpResultResponse>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
         let call = Call::of(&request);
-        call.answer(self.get_ktp_result(&call, request.into_inner()))
-            .await
+        let work = self.get_ktp_result(Arc::clone(&call), request.into_inner());
+        Box::pin(call.answer(work))
     }
 
-    async fn submit_ktp(
-        &self,
+    fn submit_ktp<'a, 'b>(
+        &'a self,
         request: Request<SubmitKtpRequest>,
-    ) -> Result<Response<SubmitKtpResponse>, Status> {
+    ) -> Handled<'b, SubmitKtpResponse>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
         let call = Call::of(&request);
-        call.answer(self.submit_ktp(&call, request.into_inner()))
-            .await
+        let work = self.submit_ktp(Arc::clone(&call), request.into_inner());
+        Box::pin(call.answer(work))
     }
 
-    async fn extract_ktp(
-        &self,
+    fn extract_ktp<'a, 'b>(
+        &'a self,
         request: Request<ExtractKtpRequest>,
-    ) -> Result<Response<ExtractKtpResponse>, Status> {
+    ) -> Handled<'b, ExtractKtpResponse>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
         let call = Call::of(&request);
-        call.answer(self.extract_ktp(&call, request.into_inner()))
-            .await
+        let work = self.extract_ktp(Arc::clone(&call), request.into_inner());
+        Box::pin(call.answer(work))
     }
 }
+
+#[cfg(test)]
+mod tests;

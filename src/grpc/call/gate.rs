@@ -83,7 +83,7 @@ where
             .admit(&call, request.uri().path(), request.headers())
         {
             Ok(()) => Gated::Admitted(self.inner.call(request)),
-            Err(refused) => Gated::Refused(Some(call.fail(&refused).into_http())),
+            Err(refused) => Gated::Refused(Some(Box::new(call.fail(&refused).into_http()))),
         }
     }
 }
@@ -92,8 +92,10 @@ where
 /// service's answer.
 #[derive(Debug)]
 pub enum Gated<F> {
-    /// The refusal; an `Option` so that the first poll can take it.
-    Refused(Option<http::Response<Body>>),
+    /// The refusal; an `Option` so that the first poll can take it. Boxed:
+    /// inline, it would size every admitted call's future for its whole
+    /// life (a waiting call's for seconds).
+    Refused(Option<Box<http::Response<Body>>>),
     /// The inner service's future, polled through.
     Admitted(F),
 }
@@ -106,7 +108,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         match self.get_mut() {
-            Self::Refused(response) => Poll::Ready(Ok(response.take().unwrap_or_default())),
+            Self::Refused(response) => {
+                Poll::Ready(Ok(response.take().map(|r| *r).unwrap_or_default()))
+            }
             Self::Admitted(inner) => Pin::new(inner).poll(cx),
         }
     }

@@ -36,10 +36,12 @@ pub struct Call {
     /// Full gRPC method name (the metrics' `method` label); `""` for a call
     /// made without the layer, which is not recorded.
     method: &'static str,
-    request_id: String,
+    request_id: Box<str>,
     started: Instant,
     deadline: Option<Instant>,
-    trace: Option<TraceContext>,
+    /// Boxed, as the failure: a waiting call's `Call` lives for seconds,
+    /// and most calls carry no trace context.
+    trace: Option<Box<TraceContext>>,
     /// The validated reference id, once the handler has one (for the log
     /// line and `ResourceInfo`).
     reference_id: OnceLock<String>,
@@ -49,23 +51,33 @@ pub struct Call {
     refused_body: Arc<OnceLock<Refused>>,
     /// The call waits for its job: timed apart from the others.
     waits: AtomicBool,
-    /// The method's own slot, while the call holds what it bounds.
-    slot: Mutex<Option<InFlight>>,
-    /// Its place among `server.max_in_flight`, until it starts waiting.
-    in_flight: Mutex<Option<InFlight>>,
-    /// Its place among `wait.max_waiting`, once it waits.
-    waiting: Mutex<Option<InFlight>>,
+    /// The places the call holds, under one lock (one lock, not three:
+    /// a waiting call's `Call` lives for seconds).
+    held: Mutex<Held>,
     /// Who called, once auth knows (unset: auth is off, anyone).
     caller: OnceLock<Caller>,
     /// The answer's consistency checks, counted when the call ends.
     checks: OnceLock<KtpChecks>,
 }
 
+/// The places a call holds.
+#[derive(Debug, Default)]
+struct Held {
+    /// The method's own slot, while the call holds what it bounds.
+    slot: Option<InFlight>,
+    /// Its place among `server.max_in_flight`, until it starts waiting.
+    in_flight: Option<InFlight>,
+    /// Its place among `wait.max_waiting`, once it waits.
+    waiting: Option<InFlight>,
+}
+
 /// How the gateway's own code answered a call.
 #[derive(Debug)]
 enum Outcome {
     Ok,
-    Failed(Failure),
+    /// Boxed: set only as a failed call ends, it would otherwise size
+    /// every call's state for its whole life.
+    Failed(Box<Failure>),
 }
 
 /// What the log line says about a failed call.
@@ -85,17 +97,17 @@ impl Call {
             .map(|t| started + t.saturating_sub(metadata::answer_margin(t)));
         Self {
             method,
-            request_id: metadata::request_id(headers),
+            request_id: metadata::request_id(headers).into_boxed_str(),
             started,
             deadline,
-            trace: tracer.call(method, "grpc", metadata::trace_context(headers)),
+            trace: tracer
+                .call(method, "grpc", metadata::trace_context(headers))
+                .map(Box::new),
             reference_id: OnceLock::new(),
             outcome: OnceLock::new(),
             refused_body: Arc::default(),
             waits: AtomicBool::new(false),
-            slot: Mutex::new(None),
-            in_flight: Mutex::new(None),
-            waiting: Mutex::new(None),
+            held: Mutex::default(),
             caller: OnceLock::new(),
             checks: OnceLock::new(),
         }
@@ -128,7 +140,7 @@ impl Call {
     /// The call's W3C trace context, passed on to the upstream: the
     /// caller's, or with export on, naming the call's SERVER span.
     pub fn trace(&self) -> Option<&TraceContext> {
-        self.trace.as_ref()
+        self.trace.as_deref()
     }
 
     /// Names the call's (validated) reference id in its log line and errors.
@@ -152,28 +164,33 @@ impl Call {
         let _ = self.checks.set(checks);
     }
 
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        // Plain values, valid even if a holder panicked.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Keeps the method's own slot (`submit.max_in_flight`) for the call.
     pub(super) fn hold_slot(&self, permit: InFlight) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+        self.held().slot = Some(permit);
     }
 
     /// Gives back the method's own slot (`submit.max_in_flight`) before the
     /// call ends: the image it bounds is gone, and a call that now only
     /// waits must not keep a submit out.
     pub fn release_slot(&self) {
-        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.held().slot.take();
     }
 
     /// Keeps the call's place among `server.max_in_flight`.
     pub(super) fn hold_in_flight(&self, permit: InFlight) {
-        *self.in_flight.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+        self.held().in_flight = Some(permit);
     }
 
     /// Gives back every place the call holds, as it ends.
     pub(super) fn release_all(&self) {
-        for held in [&self.in_flight, &self.waiting, &self.slot] {
-            held.lock().unwrap_or_else(|p| p.into_inner()).take();
-        }
+        // Taken out before they drop, the lock released first.
+        let held = std::mem::take(&mut *self.held());
+        drop(held);
     }
 
     /// The call now waits for its job, holding `waiting` (its place among
@@ -181,11 +198,11 @@ impl Call {
     /// `server.max_in_flight` (a waiting call is counted and priced apart),
     /// and its duration is the job's, so it is timed apart too.
     pub fn start_waiting(&self, waiting: InFlight) {
-        *self.waiting.lock().unwrap_or_else(|p| p.into_inner()) = Some(waiting);
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let mut held = self.held();
+        held.waiting = Some(waiting);
+        let in_flight = held.in_flight.take();
+        drop(held);
+        drop(in_flight);
         self.waits.store(true, Ordering::Relaxed);
     }
 
@@ -193,29 +210,22 @@ impl Call {
     /// `Ok` as is, an error as its error-table row. Giving up at the
     /// deadline drops the work, and with it any upstream request.
     ///
-    /// The deadline is put around the work before the answer's own future
-    /// exists, so that future holds the work once, not also as the argument
-    /// it came in (0.7 KiB of every call, more of a waiting one, whose
-    /// future lives for seconds; `bench/README.md`, "waiting calls").
-    pub fn answer<'a, T: 'a>(
-        &'a self,
-        work: impl Future<Output = Result<T, GatewayError>> + 'a,
-    ) -> impl Future<Output = Result<Response<T>, Status>> + 'a {
-        let bounded = match self.deadline {
+    /// A named future rather than an `async` block: a block keeps the work
+    /// it captured apart from the work it awaits, twice the size, and a
+    /// waiting call's future lives for seconds (`bench/README.md`,
+    /// "waiting calls"). It owns the call, so a handler's boxed future
+    /// holds this and nothing else of the request.
+    pub fn answer<W, T>(self: Arc<Self>, work: W) -> Answered<W>
+    where
+        W: Future<Output = Result<T, GatewayError>>,
+    {
+        let work = match self.deadline {
             Some(at) => Bounded::Timed {
                 work: tokio::time::timeout_at(at, work),
             },
             None => Bounded::Open { work },
         };
-        async move {
-            match bounded.await {
-                Ok(message) => {
-                    let _ = self.outcome.set(Outcome::Ok);
-                    Ok(Response::new(message))
-                }
-                Err(err) => Err(self.fail(&err)),
-            }
-        }
+        Answered { work, call: self }
     }
 
     /// The one conversion from domain error to status: renders `err`'s row
@@ -243,14 +253,44 @@ impl Call {
             &self.request_id,
             self.reference_id.get().map(String::as_str),
         );
-        let _ = self.outcome.set(Outcome::Failed(Failure {
+        let _ = self.outcome.set(Outcome::Failed(Box::new(Failure {
             level,
             code: row.code,
             reason: row.reason,
             upstream_http_status,
             error: err.to_string(),
-        }));
+        })));
         rendered
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A handler's work, answered: [`Call::answer`].
+    pub struct Answered<W> {
+        #[pin]
+        work: Bounded<W>,
+        call: Arc<Call>,
+    }
+}
+
+impl<W, T> Future for Answered<W>
+where
+    W: Future<Output = Result<T, GatewayError>>,
+{
+    type Output = Result<Response<T>, Status>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        this.work.poll(cx).map(|done| match done {
+            Ok(message) => {
+                let _ = this.call.outcome.set(Outcome::Ok);
+                Ok(Response::new(message))
+            }
+            Err(err) => Err(this.call.fail(&err)),
+        })
     }
 }
 

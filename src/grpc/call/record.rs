@@ -66,7 +66,7 @@ impl Recorder {
             },
         };
         if !response.headers().contains_key(REQUEST_ID_HEADER)
-            && let Ok(v) = HeaderValue::try_from(self.call.request_id.as_str())
+            && let Ok(v) = HeaderValue::try_from(&*self.call.request_id)
         {
             response.headers_mut().insert(REQUEST_ID_HEADER, v);
         }
@@ -113,7 +113,7 @@ impl Recorder {
             }
         }
         let reference_id = call.reference_id.get().map_or("", String::as_str);
-        let trace = call.trace.as_ref();
+        let trace = call.trace.as_deref();
         if let Some(span) = trace.and_then(|t| t.span.as_ref()) {
             end_span(span, code, reference_id, caller.name.as_deref(), reason);
         }
@@ -125,7 +125,7 @@ impl Recorder {
                     method = call.method,
                     grpc_code = code_name(code),
                     duration_ms,
-                    request_id = call.request_id.as_str(),
+                    request_id = &*call.request_id,
                     reference_id,
                     trace_id = trace.map(TraceContext::trace_id),
                     span_id = trace.map(TraceContext::span_id).filter(|id| !id.is_empty()),

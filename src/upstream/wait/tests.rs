@@ -2,6 +2,8 @@
 //! joining and leaving on a multi-threaded runtime, a poll that dies, a
 //! poll that stops.
 
+use std::{sync::atomic::Ordering, time::Duration};
+
 use super::*;
 
 /// A poll's result call: "not found" after `delay`, or a panic.
@@ -30,12 +32,14 @@ impl Fetch for Scripted {
 fn polls(every: Duration) -> Polls {
     let metrics = crate::metrics::Metrics::new().unwrap();
     Polls {
-        first_interval: every,
-        max_interval: every,
-        polls: Arc::default(),
-        learner: Learner::new(crate::config::FirstPoll::Auto, metrics.clone()),
-        metrics,
-        pace: Arc::new(tokio::sync::Semaphore::new(2)),
+        shared: Arc::new(Shared {
+            first_interval: every,
+            max_interval: every,
+            max_in_flight: 2,
+            learner: Learner::new(crate::config::FirstPoll::Auto, metrics.clone()),
+            metrics,
+            state: Mutex::default(),
+        }),
     }
 }
 
@@ -231,4 +235,104 @@ async fn polls_of_many_jobs_at_once_take_turns() {
         assert!(matches!(waited, Waited::Answered(Ok(_))), "{waited:?}");
     }
     assert_eq!(fetch.most.load(Ordering::SeqCst), 2);
+}
+
+/// Answers "not found" for `bad` by panicking, a result for any other id.
+#[derive(Clone)]
+struct PanicsFor {
+    bad: &'static str,
+}
+
+impl Fetch for PanicsFor {
+    async fn fetch(&self, id: &ReferenceId, _: Instant, _: Option<&TraceContext>) -> Answer {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(id.as_str() != self.bad, "a bug in one poll");
+        Ok(KtpResult::default())
+    }
+}
+
+/// One scheduler makes every poll, each ask its own task: a panic in one
+/// job's poll fails that job's waiters, and the other jobs still get their
+/// answers.
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_one_poll_leaves_the_other_polls_running() {
+    let polls = polls(Duration::from_secs(1));
+    let fetch = PanicsFor { bad: "bad" };
+    let until = Instant::now() + Duration::from_secs(30);
+    let (bad_id, good_id) = (id("bad"), id("good"));
+    let (bad, good) = tokio::join!(
+        polls.wait(&fetch, &bad_id, until, None),
+        polls.wait(&fetch, &good_id, until, None),
+    );
+    assert!(
+        matches!(bad, Waited::Answered(Err(UpstreamError::FlightLost))),
+        "{bad:?}"
+    );
+    assert!(matches!(good, Waited::Answered(Ok(_))), "{good:?}");
+    // And the next wait is polled as usual.
+    let later = polls.wait(&fetch, &id("later"), until, None).await;
+    assert!(matches!(later, Waited::Answered(Ok(_))), "{later:?}");
+}
+
+/// "Not found" for every call, counting them.
+#[derive(Clone)]
+struct NeverReady {
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Fetch for NeverReady {
+    async fn fetch(&self, _: &ReferenceId, _: Instant, _: Option<&TraceContext>) -> Answer {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(UpstreamError::Status {
+            status: 404,
+            error_code: Some(NOT_FOUND_CODE.to_owned()),
+            retry_after: None,
+        })
+    }
+}
+
+/// The last waiter leaving stops its job's poll at once: no ask after it,
+/// and with no job left the scheduler stops too (a later wait starts one).
+#[tokio::test(start_paused = true)]
+async fn the_last_waiter_leaving_stops_the_poll_and_the_scheduler() {
+    let polls = polls(Duration::from_secs(1));
+    let fetch = NeverReady {
+        calls: Arc::default(),
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    let job = id("job");
+    let left = tokio::time::timeout(Duration::from_millis(2500), async {
+        tokio::join!(
+            polls.wait(&fetch, &job, until, None),
+            polls.wait(&fetch, &job, until, None),
+        )
+    })
+    .await;
+    assert!(left.is_err(), "the waits were to be left early");
+    // Asked at 0, 1 and 2 s: one ask per interval for both waiters.
+    assert_eq!(fetch.calls.load(Ordering::SeqCst), 3);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        fetch.calls.load(Ordering::SeqCst),
+        3,
+        "asked after all left"
+    );
+    {
+        let state = lock(&polls.shared.state);
+        assert!(state.jobs.is_empty() && state.queue.is_empty());
+        assert!(state.scheduler.is_none(), "the scheduler still runs");
+    }
+    let until = Instant::now() + Duration::from_millis(1500);
+    let waited = polls.wait(&fetch, &job, until, None).await;
+    assert!(matches!(waited, Waited::NotYet(Some(_))), "{waited:?}");
+    // At once, then 1 s later; the next would come after its end.
+    assert_eq!(fetch.calls.load(Ordering::SeqCst), 5);
+}
+
+/// What a polled job keeps between two asks, whatever its waiters: a few
+/// hundred bytes (a task, a channel and the last answer, 3.3 KiB, before).
+#[test]
+fn a_polled_jobs_state_stays_small() {
+    let size = std::mem::size_of::<job::Job>();
+    assert!(size <= 320, "a job: {size} bytes");
 }
