@@ -36,9 +36,6 @@ pub struct Limits {
     pub max_wait: Duration,
     /// `wait.max_waiting`: the cap on calls waiting for their job.
     pub waiting: InFlightLimit,
-    /// Turns true when the server's shutdown hands waiting calls back to
-    /// their callers (the end of `server.drain_delay`).
-    pub stop_waiting: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The RPC handlers; cheap to clone (the upstream client shares its pool).
@@ -66,13 +63,13 @@ impl KtpApi {
         let result = if request.wait {
             let started = Instant::now();
             let place = self.waiting_place()?;
-            let Some(waited) = self.wait(&call, &id, started, place).await else {
+            match self.wait(&call, &id, started, place).await {
+                Waited::Answered(answer) => answer?,
                 // The pod is going away: the same call, as is, on another
                 // pod waits on.
-                return Err(GatewayError::ShuttingDown { retry_as_is: true });
-            };
-            match waited {
-                Waited::Answered(answer) => answer?,
+                Waited::HandedBack => {
+                    return Err(GatewayError::ShuttingDown { retry_as_is: true });
+                }
                 Waited::NotYet(Some(error)) => {
                     return Err(GatewayError::NotFoundAfterWait {
                         error,
@@ -136,13 +133,13 @@ impl KtpApi {
             reference_id: submitted.reference_id.clone(),
             error: Box::new(error),
         };
-        let Some(waited) = self.wait(&call, &id, started, place).await else {
+        let result = match self.wait(&call, &id, started, place).await {
+            Waited::Answered(answer) => answer.map_err(|e| after(e.into()))?,
             // Not as is: that would submit the image again; the client
             // resumes with GetKtpResult(wait = true) on the id.
-            return Err(after(GatewayError::ShuttingDown { retry_as_is: false }));
-        };
-        let result = match waited {
-            Waited::Answered(answer) => answer.map_err(|e| after(e.into()))?,
+            Waited::HandedBack => {
+                return Err(after(GatewayError::ShuttingDown { retry_as_is: false }));
+            }
             Waited::NotYet(_) => {
                 return Err(after(GatewayError::ResultNotReady {
                     waited: started.elapsed(),
@@ -210,8 +207,8 @@ impl KtpApi {
     }
 
     /// Waits for the job under `id`, in `place`, until the caller's deadline
-    /// or `wait.max_wait` after `started`, whichever comes first; `None`
-    /// when the server's shutdown ended the wait first (at the end of
+    /// or `wait.max_wait` after `started`, whichever comes first;
+    /// `HandedBack` when the server's shutdown ended the wait first (at the end of
     /// `server.drain_delay`, or at once after it): a waiting call must not
     /// hold the pod for its job.
     ///
@@ -223,23 +220,13 @@ impl KtpApi {
         id: &'a ReferenceId,
         started: Instant,
         place: InFlight,
-    ) -> impl Future<Output = Option<Waited>> + 'a {
+    ) -> impl Future<Output = Waited> + 'a {
         call.start_waiting(place);
         let own_end = self.own_end(started);
         let until = call.deadline().map_or(own_end, |d| d.min(own_end));
-        let mut stopping = self.limits.stop_waiting.clone();
-        async move {
-            // Stopped already: a wait that starts after the drain delay.
-            if *stopping.borrow_and_update() {
-                return None;
-            }
-            // Only ever turned true (or dropped with the server): either
-            // way the waiting calls are handed back.
-            tokio::select! {
-                waited = self.upstream.wait_for_result(id, until, call.trace()) => Some(waited),
-                _ = stopping.changed() => None,
-            }
-        }
+        // The server's shutdown hands the wait back through the polls
+        // (`Upstream::stop_waiting`): no signal held per waiting call.
+        self.upstream.wait_for_result(id, until, call.trace())
     }
 }
 

@@ -40,7 +40,6 @@ pub fn ktp_service(
     upstream: Upstream,
     metrics: Metrics,
     (in_flight, waiting): (InFlightLimit, InFlightLimit),
-    stop_waiting: tokio::sync::watch::Receiver<bool>,
     tracer: Tracer,
     settings: &Settings,
 ) -> call::Recorded<
@@ -66,7 +65,6 @@ pub fn ktp_service(
         max_image_bytes: *settings.submit.max_image_bytes,
         max_wait: *settings.wait.max_wait,
         waiting,
-        stop_waiting,
     };
     let largest = calls.largest_message();
     // Outermost first: the call is recorded and bounded (in flight, size,

@@ -206,13 +206,12 @@ pub async fn run_with(
     } else {
         (None, None)
     };
-    // Turned true when the drain delay ends: waiting calls answer then.
-    let (stop_waiting_tx, stop_waiting) = tokio::sync::watch::channel(false);
+    // Its waits are handed back when the drain delay ends.
+    let waits = upstream.clone();
     let ktp = grpc::ktp_service(
         upstream,
         metrics.clone(),
         (in_flight, waiting),
-        stop_waiting,
         tracer,
         &settings,
     );
@@ -277,7 +276,7 @@ pub async fn run_with(
     // Waiting calls would hold the pod for their jobs: they answer now
     // (SHUTTING_DOWN, naming their job), and so does any that starts
     // waiting from here on; calls that are not waiting drain.
-    stop_waiting_tx.send_replace(true);
+    waits.stop_waiting();
     // A health Watch stream never ends by itself and would hold the drain
     // until the grace period: watchers have seen NOT_SERVING by now, so end
     // their streams (Check keeps answering NOT_SERVING until exit).

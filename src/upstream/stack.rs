@@ -212,7 +212,8 @@ impl Upstream {
 
     /// Fetches one job's result, asking again while it is not found (not
     /// finished yet) until `until`; concurrent waiters for one id share each
-    /// poll. Dropping the future stops this caller's waiting at once.
+    /// poll. Dropping the future stops this caller's waiting at once;
+    /// [`Upstream::stop_waiting`] hands it back.
     pub async fn wait_for_result(
         &self,
         reference_id: &ReferenceId,
@@ -220,14 +221,21 @@ impl Upstream {
         trace: Option<&TraceContext>,
     ) -> Waited {
         // The wait is a span of its own, its polls' parent; it ends with
-        // the wait, even one its caller abandons.
-        let span = trace
-            .and_then(|t| t.span.as_ref())
-            .map(|call| EndOnDrop(call.internal("wait")));
-        let under = span.as_ref().zip(trace).map(|(s, t)| t.under(s.0.clone()));
-        self.polls
-            .wait(self, reference_id, until, under.as_ref().or(trace))
-            .await
+        // the wait, even one its caller abandons. Boxed, and only when
+        // spans are exported: the wait's future holds one pointer for it.
+        let own = trace.and_then(|t| {
+            let span = t.span.as_ref()?.internal("wait");
+            Some(Box::new((t.under(span.clone()), EndOnDrop(span))))
+        });
+        let trace = own.as_ref().map(|own| &own.0).or(trace);
+        self.polls.wait(self, reference_id, until, trace).await
+    }
+
+    /// Hands every waiting call back ([`Waited::HandedBack`]), and any
+    /// that starts waiting from now on: the server's shutdown, once its
+    /// drain delay is over.
+    pub fn stop_waiting(&self) {
+        self.polls.stop_waiting();
     }
 
     /// The circuit breaker's current phase.

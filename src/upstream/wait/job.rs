@@ -7,7 +7,7 @@ use std::{
     borrow::Borrow,
     cmp::Ordering,
     hash::{Hash, Hasher},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak},
     time::Duration,
 };
 
@@ -209,6 +209,46 @@ impl PartialOrd for Due {
 
 impl Ord for Due {
     /// Reversed: `BinaryHeap` is a max-heap, and the earliest comes first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.at.cmp(&self.at)
+    }
+}
+
+/// A waiter's end, in the scheduler's queue of ends (earliest first): the
+/// scheduler wakes the job's waiters then, and each that has reached its
+/// own end leaves. Weak: a job that ended before keeps its allocation
+/// until then, not its answer.
+#[derive(Debug)]
+pub(super) struct End {
+    pub(super) at: Instant,
+    pub(super) job: Weak<Job>,
+}
+
+impl End {
+    pub(super) fn new(job: &Arc<Job>, at: Instant) -> Self {
+        Self {
+            at,
+            job: Arc::downgrade(job),
+        }
+    }
+}
+
+impl PartialEq for End {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at
+    }
+}
+
+impl Eq for End {}
+
+impl PartialOrd for End {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for End {
+    /// Reversed, as [`Due`]'s: the earliest comes first.
     fn cmp(&self, other: &Self) -> Ordering {
         other.at.cmp(&self.at)
     }

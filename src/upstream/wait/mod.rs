@@ -17,7 +17,10 @@
 //! its own task within the span of the call that started the poll, so a
 //! panic in one fails that job's waiters (logged at ERROR) and nothing else.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicBool, Ordering},
+};
 
 use tokio::time::Instant;
 
@@ -30,7 +33,7 @@ mod job;
 mod learn;
 mod schedule;
 
-use job::{Entry, Job, Phase};
+use job::{End, Entry, Job, Phase};
 use learn::Learner;
 use schedule::Shared;
 
@@ -51,6 +54,9 @@ pub enum Waited {
     /// The waiter's end came while the job was still not found: the last
     /// such answer, if any poll had answered by then.
     NotYet(Option<UpstreamError>),
+    /// The server's shutdown handed the waiting calls back first
+    /// ([`Polls::stop_waiting`]).
+    HandedBack,
 }
 
 /// One result call, as a poll makes it: the upstream stack in production,
@@ -124,6 +130,7 @@ impl Polls {
                 max_in_flight: *settings.max_polls_in_flight,
                 learner: Learner::new(settings.first_poll, metrics.clone()),
                 metrics,
+                stopped: AtomicBool::new(false),
                 state: Mutex::default(),
             }),
         }
@@ -139,6 +146,10 @@ impl Polls {
     /// with every other waiter for it. The scheduler asks with the `fetch`
     /// of the wait that started it, so every wait on one `Polls` passes the
     /// same upstream (or a clone of it).
+    ///
+    /// The waiter holds no timer and no shutdown signal of its own (a
+    /// waiting call may be one of 10,000 at rest): the scheduler wakes it
+    /// at its end, and [`Polls::stop_waiting`] at the server's shutdown.
     pub(super) async fn wait<F: Fetch>(
         &self,
         fetch: &F,
@@ -146,22 +157,46 @@ impl Polls {
         until: Instant,
         trace: Option<&TraceContext>,
     ) -> Waited {
+        // Stopped already: a wait that starts after the drain delay.
+        if self.stopped() {
+            return Waited::HandedBack;
+        }
         let waiter = self.join(fetch, reference_id, until, trace);
         let job = &waiter.job;
-        let end = tokio::time::sleep_until(until);
-        tokio::pin!(end);
         loop {
-            // Woken only when the poll ends; created before the poll's
-            // phase is read, so an end in between still wakes it.
-            let ended = job.ended.notified();
+            // Woken when the poll ends, at any waiter's end, at the
+            // shutdown; created before anything is read, so a wake-up in
+            // between still wakes it.
+            let woken = job.ended.notified();
             if let Some(waited) = job.waited() {
                 return waited;
             }
-            tokio::select! {
-                () = ended => {}
-                () = &mut end => return job.waited_to_the_end(),
+            if self.stopped() {
+                return Waited::HandedBack;
             }
+            if Instant::now() >= until {
+                return job.waited_to_the_end();
+            }
+            woken.await;
         }
+    }
+
+    /// Hands every waiting call back, and any that starts waiting from now
+    /// on: the server's shutdown (its drain delay over), so that no waiting
+    /// call holds the pod for its job. The polls go on while their waiters
+    /// leave.
+    pub(super) fn stop_waiting(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        // Under the map's lock, where waiters join: a waiter that joined
+        // before is woken, one that joins after reads the flag.
+        let state = lock(&self.shared.state);
+        for Entry(job) in &state.jobs {
+            job.ended.notify_waiters();
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::SeqCst)
     }
 
     /// The poll for `reference_id`, joined (and its end extended) or started.
@@ -175,14 +210,13 @@ impl Polls {
         let shared = &self.shared;
         let mut state = lock(&shared.state);
         if let Some(Entry(job)) = state.jobs.get(reference_id.as_str()) {
+            let job = Arc::clone(job);
             let mut job_state = job.state();
             job_state.until = job_state.until.max(until);
             job_state.waiters += 1;
             drop(job_state);
-            return Waiter {
-                shared,
-                job: Arc::clone(job),
-            };
+            state.time_end(End::new(&job, until));
+            return Waiter { shared, job };
         }
         // A job this process submitted is asked for when it is likely
         // done, never after the waiters' end.
@@ -195,7 +229,7 @@ impl Polls {
             tracked,
         ));
         let at = first_at.map_or_else(Instant::now, |at| at.min(until));
-        state.add(&job, at, |wake| {
+        state.add(&job, at, until, |wake| {
             tokio::spawn(schedule::run(Arc::clone(shared), fetch.clone(), wake));
         });
         Waiter { shared, job }
@@ -224,5 +258,7 @@ impl Drop for Waiter<'_> {
     }
 }
 
+#[cfg(test)]
+mod end_tests;
 #[cfg(test)]
 mod tests;

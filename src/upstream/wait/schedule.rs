@@ -11,7 +11,7 @@
 
 use std::{
     collections::{BinaryHeap, HashMap, HashSet},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::AtomicBool},
     time::Duration,
 };
 
@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use super::{
     Answer, Fetch, PollOutcome,
-    job::{Due, Entry, Job, NotFound, Phase},
+    job::{Due, End, Entry, Job, NotFound, Phase},
     learn::Learner,
 };
 use crate::{metrics::Metrics, upstream::UpstreamError};
@@ -39,6 +39,8 @@ pub(super) struct Shared {
     /// When jobs this process submitted are likely done.
     pub(super) learner: Learner,
     pub(super) metrics: Metrics,
+    /// The server's shutdown handed the waiting calls back.
+    pub(super) stopped: AtomicBool,
     pub(super) state: Mutex<State>,
 }
 
@@ -50,19 +52,31 @@ pub(super) struct State {
     /// Each polled job's next ask; entries of jobs no longer polled are
     /// skipped when they come up.
     pub(super) queue: BinaryHeap<Due>,
+    /// Each waiter's end: its waiters are woken then (a timer each would
+    /// cost every waiting call its size).
+    pub(super) ends: BinaryHeap<End>,
+    /// `ends`' length when its entries of jobs gone were last dropped.
+    pub(super) ends_kept: usize,
     /// The running scheduler's wake-up: `None` when none runs.
     pub(super) scheduler: Option<Arc<Notify>>,
 }
 
 impl State {
-    /// Adds `job`, due `at`, and wakes (or starts) the scheduler; `start`
-    /// spawns one with its wake-up.
-    pub(super) fn add(&mut self, job: &Arc<Job>, at: Instant, start: impl FnOnce(Arc<Notify>)) {
+    /// Adds `job`, due `at`, its first waiter's end `until`, and wakes (or
+    /// starts) the scheduler; `start` spawns one with its wake-up.
+    pub(super) fn add(
+        &mut self,
+        job: &Arc<Job>,
+        at: Instant,
+        until: Instant,
+        start: impl FnOnce(Arc<Notify>),
+    ) {
         self.jobs.insert(Entry(Arc::clone(job)));
         self.queue.push(Due {
             at,
             job: Arc::clone(job),
         });
+        self.push_end(End::new(job, until));
         match &self.scheduler {
             Some(wake) => wake.notify_one(),
             None => {
@@ -71,6 +85,46 @@ impl State {
                 start(wake);
             }
         }
+    }
+
+    /// Times one more waiter's end, waking the scheduler if it comes first.
+    pub(super) fn time_end(&mut self, end: End) {
+        let at = end.at;
+        self.push_end(end);
+        if self.ends.peek().is_some_and(|first| first.at == at)
+            && let Some(wake) = &self.scheduler
+        {
+            wake.notify_one();
+        }
+    }
+
+    /// Adds `end`; first drops the entries of jobs gone (answered before
+    /// their waiters' ends: each keeps the job's allocation) once the queue
+    /// has grown by a quarter since that was last done, so at most about a
+    /// fifth of it is theirs, at a cost shared by the pushes in between.
+    fn push_end(&mut self, end: End) {
+        if self.ends.len() >= self.ends_kept + self.ends_kept / 4 + 64 {
+            self.ends.retain(|e| e.job.strong_count() > 0);
+            self.ends_kept = self.ends.len();
+        }
+        self.ends.push(end);
+    }
+
+    /// Wakes the waiters of every job whose end (one of its waiters') has
+    /// come; the next end, if any.
+    fn wake_ended(&mut self, now: Instant) -> Option<Instant> {
+        while let Some(end) = self.ends.peek() {
+            if end.at > now {
+                return Some(end.at);
+            }
+            self.ends_kept = self.ends_kept.saturating_sub(1);
+            if let Some(End { job, .. }) = self.ends.pop()
+                && let Some(job) = job.upgrade()
+            {
+                job.ended.notify_waiters();
+            }
+        }
+        None
     }
 
     /// Removes `job` from the map, if it is its entry (a newer job for the
@@ -84,8 +138,11 @@ impl State {
             self.jobs.remove(job.id.as_str());
         }
         if self.jobs.is_empty() {
-            // Every entry left is of a job no longer polled.
+            // Every entry left is of a job no longer polled (whose waiters
+            // were woken when it ended).
             self.queue.clear();
+            self.ends.clear();
+            self.ends_kept = 0;
             if let Some(wake) = self.scheduler.take() {
                 wake.notify_one();
             }
@@ -137,10 +194,13 @@ pub(super) async fn run<F: Fetch>(shared: Arc<Shared>, fetch: F, me: Arc<Notify>
                 drop(job_state);
                 jobs.insert(id, job);
             }
-            // A full pace waits for an answer, not for the queue's time.
-            (asking.len() < shared.max_in_flight)
+            let end = state.wake_ended(now);
+            // A full pace waits for an answer, not for the queue's time;
+            // the waiters' ends come whatever the pace.
+            let ask = (asking.len() < shared.max_in_flight)
                 .then(|| state.queue.peek().map(|due| due.at))
-                .flatten()
+                .flatten();
+            ask.into_iter().chain(end).min()
         };
         if let Some(at) = next {
             sleep.as_mut().reset(at);
@@ -241,6 +301,8 @@ impl Drop for Dies<'_> {
         }
         state.scheduler = None;
         state.queue.clear();
+        state.ends.clear();
+        state.ends_kept = 0;
         let jobs: Vec<Entry> = state.jobs.drain().collect();
         drop(state);
         for Entry(job) in jobs {

@@ -38,6 +38,7 @@ fn polls(every: Duration) -> Polls {
             max_in_flight: 2,
             learner: Learner::new(crate::config::FirstPoll::Auto, metrics.clone()),
             metrics,
+            stopped: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::default(),
         }),
     }
