@@ -55,7 +55,7 @@ pub enum Waited {
     /// such answer, if any poll had answered by then.
     NotYet(Option<UpstreamError>),
     /// The server's shutdown handed the waiting calls back first
-    /// ([`Polls::stop_waiting`]).
+    /// ([`Upstream::stop_waiting`](crate::upstream::Upstream::stop_waiting)).
     HandedBack,
 }
 
