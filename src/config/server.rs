@@ -8,7 +8,10 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::values::{Count, Count32, ListenAddr, PositiveDuration, Threads, known};
+use super::{
+    origins::CorsOrigins,
+    values::{Count, Count32, ListenAddr, PositiveDuration, Threads, known},
+};
 use crate::security::tls::TlsSettings;
 
 /// `[server]`: how callers reach the gateway and how much of it they may take.
@@ -46,7 +49,9 @@ pub struct ServerSettings {
     /// buffers, so this bounds their memory and file descriptors.
     pub max_connections: Count,
     /// A connection that has not finished TLS and sent the HTTP/2 preface
-    /// by then is closed, so that silent sockets cannot hold connection slots.
+    /// (or the head of its first HTTP/1.1 request) by then is closed, so
+    /// that silent sockets cannot hold connection slots; an HTTP/1.1
+    /// request's head must also arrive this long after its first byte.
     pub handshake_timeout: PositiveDuration,
     /// After this (±10 % jitter, so clients do not reconnect in step) a
     /// connection gets GOAWAY and the client reconnects through the Service:
@@ -68,6 +73,10 @@ pub struct ServerSettings {
     /// `REQUEST_READ_TIMEOUT`) and frees what it held: a client that sends
     /// headers and stalls cannot hold an image slot or a call for longer.
     pub request_read_timeout: PositiveDuration,
+    /// Browser origins allowed to call `ktp.v1.KtpService` through gRPC-Web
+    /// (CORS); empty: none, no answer carries a CORS header. Never `*`:
+    /// bearer tokens travel in headers.
+    pub cors_allowed_origins: CorsOrigins,
 }
 
 impl Default for ServerSettings {
@@ -88,6 +97,7 @@ impl Default for ServerSettings {
             keepalive_interval: known::secs(30),
             keepalive_timeout: known::secs(10),
             request_read_timeout: known::secs(30),
+            cors_allowed_origins: CorsOrigins::default(),
         }
     }
 }
