@@ -134,7 +134,11 @@ fn a_wildcard_cors_origin_stops_the_start_naming_the_key_and_env_var() {
         let out = run_gateway_to_exit(&[], &vars);
         assert_config_error(
             &out,
-            &["invalid server.cors_allowed_origins", CORS, "\"*\" is not allowed"],
+            &[
+                "invalid server.cors_allowed_origins",
+                CORS,
+                "\"*\" is not allowed",
+            ],
         );
     }
     // Listed origins start (the check refuses `*`, not the setting).
