@@ -54,7 +54,8 @@ pub struct ServerSettings {
     /// request's head must also arrive this long after its first byte.
     pub handshake_timeout: PositiveDuration,
     /// After this (±10 % jitter, so clients do not reconnect in step) a
-    /// connection gets GOAWAY and the client reconnects through the Service:
+    /// connection gets GOAWAY (HTTP/1.1: `Connection: close` on its next
+    /// answer) and the client reconnects through the Service:
     /// after a scale-out, new pods get their share of long-lived clients
     /// within this time. 5 min: gRPC's default is never, which leaves new
     /// pods idle; a reconnect every 5 min per client costs nothing.
@@ -66,7 +67,9 @@ pub struct ServerSettings {
     /// HTTP/2 PING to an idle client this often, so that dead peers behind
     /// load balancers and NAT are noticed (and idle timeouts kept at bay).
     pub keepalive_interval: PositiveDuration,
-    /// A PING not answered within this closes the connection.
+    /// A PING not answered within this closes the connection. HTTP/1.1 has
+    /// no PING: a connection of it idle for `keepalive_interval` + this
+    /// after its last answer is closed, the same bound on a dead peer.
     pub keepalive_timeout: PositiveDuration,
     /// A request message must have fully arrived this long after its
     /// request headers, or the call ends (DEADLINE_EXCEEDED

@@ -61,19 +61,20 @@ fn is_grpc_web(content_type: &[u8]) -> bool {
 }
 
 /// Serves `inner` (a gRPC service) to gRPC and gRPC-Web callers alike.
+///
+/// It holds the one service, and wraps it in tonic-web only for a call
+/// that needs it: the router clones the service for every call, so a second
+/// copy held for gRPC-Web would double that clone's cost (every `Arc` of the
+/// call stack) on every gRPC call too.
 #[derive(Debug, Clone)]
 pub struct GrpcWeb<S> {
-    grpc: S,
-    web: tonic_web::GrpcWebService<StatusInTrailers<S>>,
+    inner: S,
 }
 
-impl<S: Clone> GrpcWeb<S> {
+impl<S> GrpcWeb<S> {
     /// `inner`, also reachable through gRPC-Web.
     pub fn new(inner: S) -> Self {
-        Self {
-            web: tonic_web::GrpcWebLayer::new().layer(StatusInTrailers(inner.clone())),
-            grpc: inner,
-        }
+        Self { inner }
     }
 }
 
@@ -96,10 +97,7 @@ where
     type Future = Either<S::Future, tonic_web::ResponseFuture<WebFuture>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        match self.grpc.poll_ready(cx) {
-            Poll::Ready(Ok(())) => Service::<http::Request<Body>>::poll_ready(&mut self.web, cx),
-            other => other,
-        }
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
@@ -107,7 +105,7 @@ where
         let web = content_type.is_some_and(|ct| is_grpc_web(ct.as_bytes()));
         if !web && request.version() == Version::HTTP_2 {
             return Either::Grpc {
-                future: self.grpc.call(request),
+                future: self.inner.call(request),
             };
         }
         // gRPC-Web; or anything else over HTTP/1.1, which tonic-web refuses
@@ -131,8 +129,12 @@ where
                 .extensions_mut()
                 .insert(CallerContentType(content_type));
         }
+        // The service polled ready goes into tonic-web; a clone stays.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let mut web = tonic_web::GrpcWebLayer::new().layer(StatusInTrailers(ready));
         Either::Web {
-            future: self.web.call(request),
+            future: web.call(request),
         }
     }
 }
