@@ -11,8 +11,9 @@
 //!   wiring: the call layer ([`grpc::call`]: admission and shedding in
 //!   `src/grpc/call/layer.rs`, the log line and metrics in
 //!   `src/grpc/call/record.rs`, request id), per-method request size limits
-//!   ([`grpc::limit`]), auth, metadata, the handlers, and the error table
-//!   ([`grpc::status`]).
+//!   ([`grpc::limit`]), auth, metadata, the handlers, the error table
+//!   ([`grpc::status`]), and gRPC-Web, translated in front of the call
+//!   layer ([`grpc::web`]).
 //! - [`error`]: the domain error of one call.
 //! - [`reference_id`]: a newtype that can only hold a reference id worth sending upstream.
 //! - [`image`]: a newtype that can only hold an image worth submitting (JPEG or PNG,
@@ -38,8 +39,10 @@
 //! - [`sandbox`]: the embedded, offline look-alike of the vendor's sandbox.
 //! - [`server`]: wiring: our own accept loop (`src/server/serve.rs`: the
 //!   connection cap; `src/server/lifetime.rs`: one connection's handshake
-//!   timeout, age and GOAWAY) with hyper serving tonic's router (the KTP
-//!   service, health, reflection), the metrics endpoint, graceful shutdown.
+//!   timeout, age and GOAWAY; `src/server/http1.rs`: an HTTP/1.1
+//!   connection's limits) with hyper serving tonic's router (the KTP
+//!   service, health, reflection) over HTTP/2 and HTTP/1.1, CORS
+//!   (`src/server/cors.rs`), the metrics endpoint, graceful shutdown.
 //!
 //! Dependencies between these modules form no cycle, and `config`, `error`,
 //! `upstream`, `resilience` and `trace` never name tonic: both are checked by

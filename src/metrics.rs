@@ -75,6 +75,19 @@ pub struct Registered {
     log_lines_catch_up: Arc<Mutex<()>>,
 }
 
+/// The labels of one answered call.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLabels<'a> {
+    /// The tokens file's `caller=` name, `unknown` when none.
+    pub caller: &'a str,
+    /// The full method name (`/ktp.v1.KtpService/GetKtpResult`).
+    pub method: &'a str,
+    /// The canonical upper-case gRPC code name (`NOT_FOUND`).
+    pub code: &'a str,
+    /// The protocol the call came in by.
+    pub protocol: Protocol,
+}
+
 /// The metrics could not be encoded (a collector produced a family the text
 /// format cannot hold): the scrape must fail loudly, not look empty.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +96,7 @@ pub struct EncodeError(#[from] prometheus::Error);
 
 mod labels;
 
-pub use labels::{AttemptOutcome, CircuitState, ConnectionEnd};
+pub use labels::{AttemptOutcome, CircuitState, ConnectionEnd, Protocol};
 
 impl Metrics {
     /// Registers every metric. Fails only on a name clash, i.e. a bug here.
@@ -92,17 +105,17 @@ impl Metrics {
         let grpc_requests = IntCounterVec::new(
             Opts::new(
                 "ktp_gateway_grpc_requests_total",
-                "gRPC calls answered, by method and status code.",
+                "KtpService calls answered, by method, status code and protocol (grpc, grpc_web, connect).",
             ),
-            &["method", "code"],
+            &["method", "code", "protocol"],
         )?;
         let grpc_duration = HistogramVec::new(
             HistogramOpts::new(
                 "ktp_gateway_grpc_request_duration_seconds",
-                "Time to answer a gRPC call.",
+                "Time to answer a KtpService call, by method and protocol.",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
-            &["method"],
+            &["method", "protocol"],
         )?;
         let grpc_wait_duration = HistogramVec::new(
             HistogramOpts::new(
@@ -141,7 +154,7 @@ impl Metrics {
         let grpc_connections_closed = IntCounterVec::new(
             Opts::new(
                 "ktp_gateway_grpc_connections_closed_total",
-                "Client connections of the gRPC port closed, by reason: client, handshake (failed or timed out), age (server.max_connection_age), shutdown.",
+                "Client connections of the gRPC port closed, by reason: client, handshake (failed or timed out), age (server.max_connection_age), shutdown, idle (HTTP/1.1 keep-alive).",
             ),
             &["reason"],
         )?;
@@ -261,31 +274,31 @@ impl Metrics {
         Ok(metrics)
     }
 
-    /// One answered gRPC call; `code` is the canonical upper-case name. A
-    /// call that waited for its job is timed apart: its seconds are the
-    /// job's, and would drown the latency of every other call. The caller's
-    /// count is a metric of its own, so the per-method series stay as they
-    /// were for dashboards that sum them.
-    pub fn record_call(
-        &self,
-        caller: &str,
-        method: &str,
-        code: &str,
-        duration: Duration,
-        waited: bool,
-    ) {
-        self.grpc_requests.with_label_values(&[method, code]).inc();
+    /// One answered call; `code` is the canonical upper-case gRPC name
+    /// whatever the protocol. A call that waited for its job is timed
+    /// apart: its seconds are the job's, and would drown the latency of
+    /// every other call. The caller's count is a metric of its own, so the
+    /// per-method series stay as they were for dashboards that sum them.
+    pub fn record_call(&self, call: CallLabels<'_>, duration: Duration, waited: bool) {
+        let CallLabels {
+            caller,
+            method,
+            code,
+            protocol,
+        } = call;
+        let protocol = protocol.as_str();
+        self.grpc_requests
+            .with_label_values(&[method, code, protocol])
+            .inc();
         self.caller_requests
             .with_label_values(&[caller, method, code])
             .inc();
-        let histogram = if waited {
-            &self.grpc_wait_duration
+        if waited {
+            self.grpc_wait_duration.with_label_values(&[method])
         } else {
-            &self.grpc_duration
-        };
-        histogram
-            .with_label_values(&[method])
-            .observe(duration.as_secs_f64());
+            self.grpc_duration.with_label_values(&[method, protocol])
+        }
+        .observe(duration.as_secs_f64());
     }
 
     /// A client connection was accepted.

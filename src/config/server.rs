@@ -8,7 +8,10 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::values::{Count, Count32, ListenAddr, PositiveDuration, Threads, known};
+use super::{
+    origins::CorsOrigins,
+    values::{Count, Count32, ListenAddr, PositiveDuration, Threads, known},
+};
 use crate::security::tls::TlsSettings;
 
 /// `[server]`: how callers reach the gateway and how much of it they may take.
@@ -46,10 +49,13 @@ pub struct ServerSettings {
     /// buffers, so this bounds their memory and file descriptors.
     pub max_connections: Count,
     /// A connection that has not finished TLS and sent the HTTP/2 preface
-    /// by then is closed, so that silent sockets cannot hold connection slots.
+    /// (or the head of its first HTTP/1.1 request) by then is closed, so
+    /// that silent sockets cannot hold connection slots; an HTTP/1.1
+    /// request's head must also arrive this long after its first byte.
     pub handshake_timeout: PositiveDuration,
     /// After this (±10 % jitter, so clients do not reconnect in step) a
-    /// connection gets GOAWAY and the client reconnects through the Service:
+    /// connection gets GOAWAY (HTTP/1.1: `Connection: close` on its next
+    /// answer) and the client reconnects through the Service:
     /// after a scale-out, new pods get their share of long-lived clients
     /// within this time. 5 min: gRPC's default is never, which leaves new
     /// pods idle; a reconnect every 5 min per client costs nothing.
@@ -61,13 +67,19 @@ pub struct ServerSettings {
     /// HTTP/2 PING to an idle client this often, so that dead peers behind
     /// load balancers and NAT are noticed (and idle timeouts kept at bay).
     pub keepalive_interval: PositiveDuration,
-    /// A PING not answered within this closes the connection.
+    /// A PING not answered within this closes the connection. HTTP/1.1 has
+    /// no PING: a connection of it idle for `keepalive_interval` + this
+    /// after its last answer is closed, the same bound on a dead peer.
     pub keepalive_timeout: PositiveDuration,
     /// A request message must have fully arrived this long after its
     /// request headers, or the call ends (DEADLINE_EXCEEDED
     /// `REQUEST_READ_TIMEOUT`) and frees what it held: a client that sends
     /// headers and stalls cannot hold an image slot or a call for longer.
     pub request_read_timeout: PositiveDuration,
+    /// Browser origins allowed to call `ktp.v1.KtpService` through gRPC-Web
+    /// (CORS); empty: none, no answer carries a CORS header. Never `*`:
+    /// bearer tokens travel in headers.
+    pub cors_allowed_origins: CorsOrigins,
 }
 
 impl Default for ServerSettings {
@@ -88,6 +100,7 @@ impl Default for ServerSettings {
             keepalive_interval: known::secs(30),
             keepalive_timeout: known::secs(10),
             request_read_timeout: known::secs(30),
+            cors_allowed_origins: CorsOrigins::default(),
         }
     }
 }

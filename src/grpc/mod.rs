@@ -13,6 +13,7 @@
 //! - [`limit`]: the request body's bounds (per-method size, read time).
 //! - [`metadata`]: request id, `grpc-timeout`, `traceparent` from the headers.
 //! - [`status`]: the error table: domain error → gRPC status and details.
+//! - [`web`]: gRPC-Web, translated to gRPC in front of the call layer.
 
 use tower::ServiceBuilder;
 
@@ -27,6 +28,7 @@ pub mod handlers;
 pub mod limit;
 pub mod metadata;
 pub mod status;
+pub mod web;
 
 /// Largest request message accepted, but by the image-carrying methods: a
 /// request is one short string.

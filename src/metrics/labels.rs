@@ -13,10 +13,20 @@ pub enum ConnectionEnd {
     Age,
     /// The server shut down.
     Shutdown,
+    /// An HTTP/1.1 connection sent no request for
+    /// `server.keepalive_interval` + `server.keepalive_timeout` after its
+    /// last answer (HTTP/2 has PINGs instead).
+    Idle,
 }
 
 impl ConnectionEnd {
-    pub(super) const ALL: [Self; 4] = [Self::Client, Self::Handshake, Self::Age, Self::Shutdown];
+    pub(super) const ALL: [Self; 5] = [
+        Self::Client,
+        Self::Handshake,
+        Self::Age,
+        Self::Shutdown,
+        Self::Idle,
+    ];
 
     /// The label value.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +35,30 @@ impl ConnectionEnd {
             Self::Handshake => "handshake",
             Self::Age => "age",
             Self::Shutdown => "shutdown",
+            Self::Idle => "idle",
+        }
+    }
+}
+
+/// The protocol a call came in by, as the `protocol` label of the call
+/// metrics: the same call path serves them all, and this tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// gRPC over HTTP/2.
+    Grpc,
+    /// gRPC-Web (binary or text), over HTTP/1.1 or HTTP/2.
+    GrpcWeb,
+    /// The Connect protocol (reserved: not served yet).
+    Connect,
+}
+
+impl Protocol {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::GrpcWeb => "grpc_web",
+            Self::Connect => "connect",
         }
     }
 }

@@ -32,17 +32,29 @@ pub(crate) fn unencodable() -> Metrics {
 #[test]
 fn renders_every_metric_with_bounded_labels() {
     let m = Metrics::new().unwrap();
+    let labels = |caller, method, code, protocol| CallLabels {
+        caller,
+        method,
+        code,
+        protocol,
+    };
     m.record_call(
-        "kyc-lite",
-        "/ktp.v1.KtpService/GetKtpResult",
-        "NOT_FOUND",
+        labels(
+            "kyc-lite",
+            "/ktp.v1.KtpService/GetKtpResult",
+            "NOT_FOUND",
+            Protocol::GrpcWeb,
+        ),
         Duration::from_millis(12),
         false,
     );
     m.record_call(
-        "unknown",
-        "/ktp.v1.KtpService/ExtractKtp",
-        "OK",
+        labels(
+            "unknown",
+            "/ktp.v1.KtpService/ExtractKtp",
+            "OK",
+            Protocol::Grpc,
+        ),
         Duration::from_secs(3),
         true,
     );
@@ -63,7 +75,9 @@ fn renders_every_metric_with_bounded_labels() {
     m.refresh((3, 11), CircuitState::Open, 7);
     let text = m.render();
     for line in [
-        r#"ktp_gateway_grpc_requests_total{code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,
+        r#"ktp_gateway_grpc_requests_total{code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult",protocol="grpc_web"} 1"#,
+        r#"ktp_gateway_grpc_requests_total{code="OK",method="/ktp.v1.KtpService/ExtractKtp",protocol="grpc"} 1"#,
+        r#"ktp_gateway_grpc_request_duration_seconds_count{method="/ktp.v1.KtpService/GetKtpResult",protocol="grpc_web"} 1"#,
         r#"ktp_gateway_upstream_requests_total{http_status="404",outcome="http_error"} 1"#,
         r#"ktp_gateway_upstream_requests_total{http_status="",outcome="transport_error"} 1"#,
         r#"ktp_gateway_caller_requests_total{caller="kyc-lite",code="NOT_FOUND",method="/ktp.v1.KtpService/GetKtpResult"} 1"#,

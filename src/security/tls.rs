@@ -44,8 +44,10 @@ impl TlsFile {
     }
 }
 
-/// The only application protocol the gRPC port speaks.
+/// HTTP/2, which gRPC needs: offered first, so gRPC clients get it.
 const ALPN_H2: &[u8] = b"h2";
+/// HTTP/1.1, for gRPC-Web callers (browsers, `curl`) that do not speak h2.
+pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 
 /// A TLS file that is readable but that the server could not use.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +69,8 @@ impl TlsSettings {
     }
 
     /// The gRPC port's rustls configuration: the certificate chain and key,
-    /// a client certificate verifier for mutual TLS, ALPN `h2`. One builder
+    /// a client certificate verifier for mutual TLS, ALPN `h2` and
+    /// `http/1.1` (in that order of preference). One builder
     /// for the check at load and the server at start, so both agree.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsCheckError> {
         use rustls::{
@@ -157,7 +160,7 @@ impl TlsSettings {
                 ),
             ),
         })?;
-        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
         Ok(Arc::new(config))
     }
 }

@@ -1,6 +1,7 @@
-//! How an accepted gRPC connection is wrapped before h2 gets it: the write
-//! hint that batches answers, and the HTTP/2 client preface, read before
-//! serving (within `server.handshake_timeout`) and then handed to h2 again.
+//! How an accepted connection is wrapped before h2 or hyper's HTTP/1.1 gets
+//! it: the write hint that batches answers, and the first bytes, read
+//! before serving (within `server.handshake_timeout`) to tell HTTP/2's
+//! client preface from an HTTP/1.1 request, then handed over again.
 
 use std::{
     io,
@@ -12,6 +13,9 @@ use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf},
     net::TcpStream,
 };
+use tokio_rustls::server::TlsStream;
+
+use crate::security::tls::ALPN_HTTP1;
 
 /// An accepted gRPC connection that tells h2 it has no vectored writes, so
 /// that a call's answer leaves in one write.
@@ -69,36 +73,89 @@ impl AsyncWrite for CopySmallWrites {
 /// What every HTTP/2 client sends first (RFC 9113, section 3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Reads the client preface from `io`, so that a connection counts as
-/// established only once the client has spoken HTTP/2: a socket that stays
-/// silent (or speaks something else) can then be closed before h2 holds
-/// buffers for it. h2 still gets the preface, from [`PrefaceRead`].
-pub(super) async fn read_preface<IO: AsyncRead + Unpin>(mut io: IO) -> io::Result<PrefaceRead<IO>> {
-    let mut preface = [0; PREFACE.len()];
-    io.read_exact(&mut preface).await?;
-    if &preface != PREFACE {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not an HTTP/2 client preface",
-        ));
-    }
-    Ok(PrefaceRead { io, replayed: 0 })
+/// What a connection speaks, as its first bytes (or TLS's ALPN) tell; the
+/// bytes read to tell are read again by whoever serves it.
+pub(super) enum Spoken<IO> {
+    /// HTTP/2 with prior knowledge (or `h2` agreed through ALPN).
+    Http2(Replayed<IO>),
+    /// Anything else: HTTP/1.1, whose parser decides.
+    Http1(Replayed<IO>),
 }
 
-/// A connection whose preface was already read: reads give it again first.
-pub(super) struct PrefaceRead<IO> {
+/// Reads from `io` until its bytes either are the HTTP/2 client preface or
+/// cannot be: a connection counts as established only once the client has
+/// spoken, so a socket that stays silent (or sends part of a preface and
+/// stalls) is closed by the handshake timeout before h2 or hyper hold
+/// buffers for it. An HTTP/1.1 request differs from the preface by its
+/// second byte at the latest (`POST`, `GET`, `OPTIONS`).
+pub(super) async fn sniff<IO: AsyncRead + Unpin>(mut io: IO) -> io::Result<Spoken<IO>> {
+    let mut head = [0; PREFACE.len()];
+    let mut len = 0;
+    while len < PREFACE.len() {
+        let n = io.read(&mut head[len..]).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed before a request",
+            ));
+        }
+        len += n;
+        if head[..len] != PREFACE[..len] {
+            return Ok(Spoken::Http1(Replayed::new(io, head, len)));
+        }
+    }
+    Ok(Spoken::Http2(Replayed::new(io, head, len)))
+}
+
+/// After TLS: `h2` agreed through ALPN must be followed by the preface;
+/// `http/1.1` is HTTP/1.1; without ALPN the first bytes tell, as in clear
+/// text.
+pub(super) async fn by_alpn<IO>(tls: TlsStream<IO>) -> io::Result<Spoken<TlsStream<IO>>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    match tls.get_ref().1.alpn_protocol() {
+        Some(ALPN_HTTP1) => Ok(Spoken::Http1(Replayed::new(tls, [0; PREFACE.len()], 0))),
+        Some(_) => match sniff(tls).await? {
+            Spoken::Http2(io) => Ok(Spoken::Http2(io)),
+            Spoken::Http1(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "h2 agreed through ALPN, but no HTTP/2 client preface",
+            )),
+        },
+        None => sniff(tls).await,
+    }
+}
+
+/// A connection whose first bytes were already read: reads give them again
+/// first.
+pub(super) struct Replayed<IO> {
     io: IO,
-    /// How much of the preface h2 has read back.
+    head: [u8; PREFACE.len()],
+    len: usize,
+    /// How much of `head` has been read back.
     replayed: usize,
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for PrefaceRead<IO> {
+impl<IO> Replayed<IO> {
+    fn new(io: IO, head: [u8; PREFACE.len()], len: usize) -> Self {
+        Self {
+            io,
+            head,
+            len,
+            replayed: 0,
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for Replayed<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Some(rest) = PREFACE.get(self.replayed..).filter(|r| !r.is_empty()) {
+        let (from, to) = (self.replayed, self.len);
+        if let Some(rest) = self.head.get(from..to).filter(|r| !r.is_empty()) {
             let n = rest.len().min(buf.remaining());
             buf.put_slice(&rest[..n]);
             self.replayed += n;
@@ -108,7 +165,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for PrefaceRead<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for PrefaceRead<IO> {
+impl<IO: AsyncWrite + Unpin> AsyncWrite for Replayed<IO> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

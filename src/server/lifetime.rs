@@ -1,7 +1,9 @@
 //! One client connection from accept to close: TLS and the HTTP/2 preface
 //! within `server.handshake_timeout`, then HTTP/2 until the client leaves,
 //! the server stops, or the connection reaches its age: then GOAWAY, and the
-//! calls in flight get `server.max_connection_age_grace` to finish.
+//! calls in flight get `server.max_connection_age_grace` to finish. A
+//! connection whose first bytes are no HTTP/2 preface (or that agreed on
+//! `http/1.1` through ALPN) is served as HTTP/1.1 ([`super::http1`]).
 //!
 //! The age is enforced here rather than by tonic's `max_connection_age`,
 //! which (tonic 0.14), when a grace is set, closes the connection at age +
@@ -10,7 +12,7 @@
 
 use std::{future::Future, io, sync::Arc, time::Duration};
 
-use hyper::server::conn::http2;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
@@ -24,7 +26,8 @@ use tonic::service::Routes;
 use super::{
     MAX_HEADER_LIST_BYTES, ServeError,
     calls::Calls,
-    connection::{CopySmallWrites, read_preface},
+    connection::{CopySmallWrites, Spoken, by_alpn, sniff},
+    http1 as h1,
 };
 use crate::{
     config::ServerSettings,
@@ -35,6 +38,8 @@ use crate::{
 pub(super) struct Connections {
     calls: Calls,
     http2: http2::Builder<TokioExecutor>,
+    http1: http1::Builder,
+    http1_limits: h1::Limits,
     tls: Option<TlsAcceptor>,
     max_connections: usize,
     handshake_timeout: Duration,
@@ -77,9 +82,18 @@ impl Connections {
             .max_concurrent_streams(*server.max_concurrent_streams)
             .keep_alive_interval(*server.keepalive_interval)
             .keep_alive_timeout(*server.keepalive_timeout);
+        let mut http1 = http1::Builder::new();
+        // Our own limits instead (`super::http1`).
+        http1.timer(TokioTimer::new()).header_read_timeout(None);
         Ok(Self {
             calls: Calls::new(routes),
             http2,
+            http1,
+            http1_limits: h1::Limits {
+                head: *server.handshake_timeout,
+                idle: *server.keepalive_interval + *server.keepalive_timeout,
+                age_grace: *server.max_connection_age_grace,
+            },
             tls,
             max_connections: *server.max_connections,
             handshake_timeout: *server.handshake_timeout,
@@ -93,6 +107,18 @@ impl Connections {
         self.max_connections
     }
 
+    pub(super) fn calls(&self) -> Calls {
+        self.calls.clone()
+    }
+
+    pub(super) fn http1(&self) -> &http1::Builder {
+        &self.http1
+    }
+
+    pub(super) fn http1_limits(&self) -> h1::Limits {
+        self.http1_limits
+    }
+
     /// Serves one accepted connection; `_slot` is its place among
     /// `server.max_connections`, given back when it closes.
     pub(super) async fn serve(
@@ -101,9 +127,10 @@ impl Connections {
         _slot: OwnedSemaphorePermit,
         mut stopping: watch::Receiver<bool>,
     ) {
+        let opened = Instant::now();
         // ±10 %, so that connections opened together (a client fleet
         // restarting) do not all reconnect at the same moment.
-        let ends_at = Instant::now() + self.max_age.mul_f64(0.9 + 0.2 * fastrand::f64());
+        let ends_at = opened + self.max_age.mul_f64(0.9 + 0.2 * fastrand::f64());
         self.metrics.connection_opened();
         let mut open = Open {
             metrics: self.metrics.clone(),
@@ -111,18 +138,35 @@ impl Connections {
         };
         let tcp = CopySmallWrites(tcp);
         open.end = match &self.tls {
-            None => match self.handshake(read_preface(tcp), &mut stopping).await {
-                Ok(io) => http2_until(&self, io, ends_at, &mut stopping).await,
+            None => match self.handshake(sniff(tcp), &mut stopping).await {
+                Ok(spoken) => self.speak(spoken, opened, ends_at, &mut stopping).await,
                 Err(end) => end,
             },
             Some(acceptor) => {
-                let tls_then_preface = async { read_preface(acceptor.accept(tcp).await?).await };
-                match self.handshake(tls_then_preface, &mut stopping).await {
-                    Ok(io) => http2_until(&self, io, ends_at, &mut stopping).await,
+                let tls_then_sniff = async { by_alpn(acceptor.accept(tcp).await?).await };
+                match self.handshake(tls_then_sniff, &mut stopping).await {
+                    Ok(spoken) => self.speak(spoken, opened, ends_at, &mut stopping).await,
                     Err(end) => end,
                 }
             }
         };
+    }
+
+    /// Serves the connection in the protocol it speaks.
+    async fn speak<IO>(
+        &self,
+        spoken: Spoken<IO>,
+        opened: Instant,
+        ends_at: Instant,
+        stopping: &mut watch::Receiver<bool>,
+    ) -> ConnectionEnd
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        match spoken {
+            Spoken::Http2(io) => http2_until(self, io, ends_at, stopping).await,
+            Spoken::Http1(io) => h1::serve(self, io, opened, ends_at, stopping).await,
+        }
     }
 
     /// `handshake` within `server.handshake_timeout`; else why not: it
@@ -140,7 +184,7 @@ impl Connections {
                     Err(ConnectionEnd::Handshake)
                 }
                 Err(_) => {
-                    tracing::debug!("no TLS handshake and HTTP/2 preface within server.handshake_timeout");
+                    tracing::debug!("no TLS handshake and first bytes within server.handshake_timeout");
                     Err(ConnectionEnd::Handshake)
                 }
             },

@@ -7,13 +7,18 @@
 //! - `serve`: the accept loop, with the cap on open connections.
 //! - `lifetime`: one connection from handshake to close (connection age).
 //! - `calls`: the services as hyper serves them (router, caller deadline).
-//! - `connection`: how accepted connections are wrapped for h2.
+//! - `connection`: how accepted connections are wrapped, and told HTTP/2
+//!   from HTTP/1.1.
+//! - `http1`: an HTTP/1.1 connection's limits (gRPC-Web callers).
+//! - `cors`: CORS for browser callers, by allowed origin.
 //! - `health`: `grpc.health.v1`, following the shutdown sequence.
 //! - `metrics_endpoint`: `GET /metrics` on its own port.
 
 mod calls;
 mod connection;
+mod cors;
 mod health;
+mod http1;
 mod lifetime;
 mod metrics_endpoint;
 mod serve;
@@ -231,6 +236,12 @@ pub async fn run_with(
     if let Some(v1alpha) = reflection_v1alpha {
         routes = routes.add_service(schema_auth.layer(v1alpha));
     }
+    // gRPC-Web is translated in front of the call layer, CORS in front of
+    // both: every protocol takes the one call path.
+    let ktp = cors::Cors::new(
+        settings.server.cors_allowed_origins.as_slice(),
+        grpc::web::GrpcWeb::new(ktp),
+    );
     let connections = Connections::new(&settings.server, routes.add_service(ktp), metrics.clone())?;
     let server = serve::serve(listener, connections, async {
         let _ = stop_rx.await;

@@ -35,7 +35,7 @@ fn request(id: &str, timeout: Duration) -> tonic::Request<ktp_gateway::proto::Ge
 /// `ktp_gateway_grpc_connections_closed_total{reason}`, once it reaches at
 /// least `want` (connections close in the background), or as it is after
 /// 5 s.
-async fn closed_for(app: &TestApp, reason: &str, want: u64) -> u64 {
+pub(crate) async fn closed_for(app: &TestApp, reason: &str, want: u64) -> u64 {
     let series = format!("ktp_gateway_grpc_connections_closed_total{{reason=\"{reason}\"}} ");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -54,7 +54,7 @@ async fn closed_for(app: &TestApp, reason: &str, want: u64) -> u64 {
 
 /// Reads until the server closes the connection; `None` if it is still
 /// open after `within`.
-async fn closed_within(tcp: &mut TcpStream, within: Duration) -> Option<Duration> {
+pub(crate) async fn closed_within(tcp: &mut TcpStream, within: Duration) -> Option<Duration> {
     let started = Instant::now();
     let mut buf = [0; 1024];
     let closed = async {

@@ -287,7 +287,7 @@ async fn each_rpc_is_counted_under_its_own_method() {
         ("GetKtpResult", "OK", 1.0),
     ] {
         let series = format!(
-            r#"ktp_gateway_grpc_requests_total{{code="{code}",method="/ktp.v1.KtpService/{method}"}}"#
+            r#"ktp_gateway_grpc_requests_total{{code="{code}",method="/ktp.v1.KtpService/{method}",protocol="grpc"}}"#
         );
         assert_eq!(value(&page, &series), Some(n), "{series}\n{page}");
     }
@@ -297,8 +297,14 @@ async fn each_rpc_is_counted_under_its_own_method() {
         ("wait", "ExtractKtp", 1.0),
         ("wait", "GetKtpResult", 1.0),
     ] {
+        // The latency histogram tells protocols apart, the wait one not.
+        let protocol = if histogram == "request" {
+            r#",protocol="grpc""#
+        } else {
+            ""
+        };
         let series = format!(
-            r#"ktp_gateway_grpc_{histogram}_duration_seconds_count{{method="/ktp.v1.KtpService/{method}"}}"#
+            r#"ktp_gateway_grpc_{histogram}_duration_seconds_count{{method="/ktp.v1.KtpService/{method}"{protocol}}}"#
         );
         assert_eq!(value(&page, &series), Some(n), "{series}");
     }

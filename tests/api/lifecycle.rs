@@ -418,7 +418,7 @@ async fn requests_tonic_refuses_get_details_a_log_line_and_metrics() {
         "never reached the upstream"
     );
 
-    let counted = r#"ktp_gateway_grpc_requests_total{code="INVALID_ARGUMENT",method="/ktp.v1.KtpService/GetKtpResult"} 1"#;
+    let counted = r#"ktp_gateway_grpc_requests_total{code="INVALID_ARGUMENT",method="/ktp.v1.KtpService/GetKtpResult",protocol="grpc"} 1"#;
     let page = app.scrape().await;
     assert!(page.contains(counted), "{page}");
 }

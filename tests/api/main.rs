@@ -16,14 +16,19 @@
 //! - `wait`: `GetKtpResult` with `wait` against jobs that finish later.
 //! - `extract`: `ExtractKtp`, and metrics per method.
 //! - `fields`: `read_mask`, per-caller allowances, `rt_rw_value`, the checks.
+//! - `web`: gRPC-Web through `curl` (HTTP/1.1 and HTTP/2, binary and text,
+//!   TLS), errors in the trailer frame, CORS ([`curl`]: the client).
+//! - `http1`: HTTP/1.1 connections' limits (head timeout, idle close, age).
 //!
 //! The fake upstream is [`ktp_testkit::fake_upstream`], shared with the
 //! tests of the compiled binary.
 
 mod connections;
+mod curl;
 mod extract;
 mod fields;
 mod helpers;
+mod http1;
 mod lifecycle;
 mod limits;
 mod metrics;
@@ -37,3 +42,4 @@ mod submit;
 mod table;
 mod upstream_tls;
 mod wait;
+mod web;

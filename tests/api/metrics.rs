@@ -49,14 +49,20 @@ async fn calls_attempts_retries_coalescing_and_breaker_are_counted() {
     }
 
     let page = app.scrape().await;
-    let ok = format!(r#"ktp_gateway_grpc_requests_total{{code="OK",method="{METHOD}"}}"#);
-    let nf = format!(r#"ktp_gateway_grpc_requests_total{{code="NOT_FOUND",method="{METHOD}"}}"#);
+    let ok = format!(
+        r#"ktp_gateway_grpc_requests_total{{code="OK",method="{METHOD}",protocol="grpc"}}"#
+    );
+    let nf = format!(
+        r#"ktp_gateway_grpc_requests_total{{code="NOT_FOUND",method="{METHOD}",protocol="grpc"}}"#
+    );
     assert_eq!(value(&page, &ok), Some(5.0), "{page}");
     assert_eq!(value(&page, &nf), Some(1.0), "{page}");
     assert_eq!(
         value(
             &page,
-            &format!(r#"ktp_gateway_grpc_request_duration_seconds_count{{method="{METHOD}"}}"#)
+            &format!(
+                r#"ktp_gateway_grpc_request_duration_seconds_count{{method="{METHOD}",protocol="grpc"}}"#
+            )
         ),
         Some(6.0)
     );

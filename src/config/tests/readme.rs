@@ -140,6 +140,10 @@ fn sample(key: &str, default: &Value, files: &Files) -> (Value, Vec<(String, Str
         "wait.max_waiting" => (Value::from(3000), vec![]),
         "wait.first_poll" => (Value::from("2s 500ms"), vec![]),
         "trace.otlp_endpoint" => (s("http://127.0.0.1:4317"), vec![]),
+        "server.cors_allowed_origins" => (
+            Value::from(vec!["https://console.example.com", "http://localhost:5173"]),
+            vec![],
+        ),
         "server.tls.cert_file" => (s(&files.cert), vec![tls("key_file", &files.key)]),
         "server.tls.key_file" => (s(&files.key), vec![tls("cert_file", &files.cert)]),
         "server.tls.client_ca_file" => (
@@ -172,6 +176,8 @@ fn derived(key: &str, default: &Value) -> Value {
 fn as_env(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // A list setting's variable holds its items comma-separated.
+        Value::Array(items) => items.iter().map(as_env).collect::<Vec<_>>().join(","),
         other => other.to_string(),
     }
 }
@@ -200,6 +206,7 @@ fn effect(settings: &Settings, key: &str) -> Value {
 fn default_matches(cell: &str, v: &Value) -> bool {
     match v {
         Value::Null => cell.starts_with('–'),
+        Value::Array(items) => items.is_empty() && cell.starts_with('–'),
         Value::String(s) => {
             let duration = |t: &str| humantime_serde::deserialize::<Duration, _>(Value::from(t));
             s == cell

@@ -21,8 +21,11 @@ use tracing::Instrument;
 use super::{Call, record::Recorder};
 use crate::{
     error::{GatewayError, Scope},
-    grpc::limit::{Limited, ReadBy},
-    metrics::Metrics,
+    grpc::{
+        limit::{Limited, ReadBy},
+        web::{CallerContentType, protocol_of},
+    },
+    metrics::{Metrics, Protocol},
     proto::KTP_METHODS,
     resilience::overload::InFlightLimit,
     telemetry::traces::Tracer,
@@ -103,6 +106,16 @@ impl<S> Layer<S> for CallLayer {
     }
 }
 
+/// What the caller spoke, from the content type of its request as it sent
+/// it: gRPC-Web arrives here translated, its own type kept aside.
+fn protocol<B>(request: &http::Request<B>) -> Protocol {
+    let sent = request.extensions().get::<CallerContentType>();
+    protocol_of(
+        sent.map(|c| &c.0)
+            .or_else(|| request.headers().get(http::header::CONTENT_TYPE)),
+    )
+}
+
 /// The service [`CallLayer`] makes.
 #[derive(Debug, Clone)]
 pub struct Recorded<S> {
@@ -139,6 +152,7 @@ where
         let recorder = Recorder {
             metrics: self.layer.metrics.clone(),
             call: Arc::clone(&call),
+            protocol: protocol(&request),
             answered: false,
         };
         let Some(admitted) = self.layer.in_flight.try_admit() else {

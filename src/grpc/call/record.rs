@@ -16,7 +16,7 @@ use super::{Call, Outcome};
 use crate::{
     error::{GatewayError, MalformedRequest, Refusal},
     grpc::{limit::Refused, metadata::REQUEST_ID_HEADER, status::code_name},
-    metrics::Metrics,
+    metrics::{CallLabels, Metrics, Protocol},
     proto::CheckResult,
     trace::{
         TraceContext,
@@ -31,6 +31,8 @@ use opentelemetry::KeyValue;
 pub(super) struct Recorder {
     pub(super) metrics: Metrics,
     pub(super) call: Arc<Call>,
+    /// What the caller spoke: the call's metrics are labelled with it.
+    pub(super) protocol: Protocol,
     pub(super) answered: bool,
 }
 
@@ -95,13 +97,14 @@ impl Recorder {
         };
         let elapsed = call.started.elapsed();
         let caller = call.caller();
-        self.metrics.record_call(
-            caller.label(),
-            call.method,
-            code_name(code),
-            elapsed,
-            call.waits.load(Ordering::Relaxed),
-        );
+        let labels = CallLabels {
+            caller: caller.label(),
+            method: call.method,
+            code: code_name(code),
+            protocol: self.protocol,
+        };
+        self.metrics
+            .record_call(labels, elapsed, call.waits.load(Ordering::Relaxed));
         if let Some(checks) = call.checks.get() {
             for (check, result) in [
                 ("nik_format", checks.nik_format()),

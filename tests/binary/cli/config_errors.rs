@@ -125,6 +125,31 @@ fn malformed_values_name_the_key_and_env_var() {
 }
 
 #[test]
+fn a_wildcard_cors_origin_stops_the_start_naming_the_key_and_env_var() {
+    const CORS: &str = "KTP_GATEWAY__SERVER__CORS_ALLOWED_ORIGINS";
+    for origins in ["*", "https://console.example.com, *"] {
+        let mut vars = CREDENTIALS.to_vec();
+        vars.push((env::ALLOW_UNAUTHENTICATED, "true"));
+        vars.push((CORS, origins));
+        let out = run_gateway_to_exit(&[], &vars);
+        assert_config_error(
+            &out,
+            &[
+                "invalid server.cors_allowed_origins",
+                CORS,
+                "\"*\" is not allowed",
+            ],
+        );
+    }
+    // Listed origins start (the check refuses `*`, not the setting).
+    let mut vars = CREDENTIALS.to_vec();
+    vars.push((CORS, "https://console.example.com,http://localhost:5173"));
+    vars.push(("KTP_GATEWAY__UPSTREAM__BASE_URL", "ftp://x"));
+    let out = run_gateway_to_exit(&[], &vars);
+    assert_config_error(&out, &["upstream.base_url"]);
+}
+
+#[test]
 fn invalid_secret_is_not_echoed() {
     let out = run_gateway_to_exit(
         &[],
