@@ -16,23 +16,6 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-/// Latency buckets in seconds: 1 ms to 10 s, for both the gRPC calls and the
-/// upstream attempts (a healthy upstream answers in tens of milliseconds,
-/// `upstream.timeout` is 10 s).
-const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// Buckets of calls that wait for a job: 100 ms to `wait.max_wait`'s cap.
-const WAIT_BUCKETS: &[f64] = &[
-    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
-];
-
-/// Buckets of a job's processing time at the vendor: 0.25 s to 60 s.
-const JOB_BUCKETS: &[f64] = &[
-    0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0,
-];
-
 /// Every metric of the process, in its own registry (so tests can run many
 /// gateways in one process). One pointer: every call's recorder holds a
 /// clone for the call's life (a waiting call's for seconds), which as the
@@ -94,8 +77,10 @@ pub struct CallLabels<'a> {
 #[error("cannot encode the metrics: {0}")]
 pub struct EncodeError(#[from] prometheus::Error);
 
+mod buckets;
 mod labels;
 
+use buckets::{JOB_BUCKETS, LATENCY_BUCKETS, WAIT_BUCKETS};
 pub use labels::{AttemptOutcome, CircuitState, ConnectionEnd, Protocol};
 
 impl Metrics {
