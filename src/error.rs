@@ -1,5 +1,5 @@
 //! The domain error of one call. It knows nothing of gRPC: the gRPC edge
-//! turns it into a status in exactly one place ([`crate::grpc::status`]:
+//! turns it into a status in exactly one place ([`crate::status`]:
 //! `classify` picks the error-table row, `render` builds the status).
 
 use std::time::Duration;
@@ -115,6 +115,22 @@ pub enum GatewayError {
     /// code ran (over the size limit, not protobuf, not UTF-8).
     #[error(transparent)]
     Malformed(#[from] MalformedRequest),
+    /// A Connect JSON request's field has a value of the wrong kind.
+    #[error("the request's JSON field {field} {problem}")]
+    InvalidJsonField {
+        /// The field, by its proto name.
+        field: &'static str,
+        /// What is wrong with it; never the value.
+        problem: String,
+    },
+    /// A Connect JSON request has a member the message has no field for.
+    /// Its name goes back to the caller in `BadRequest`, not into the log
+    /// line: it is the caller's text.
+    #[error("the request's JSON has a field the message does not have")]
+    UnknownJsonField {
+        /// The member's name, as the caller wrote it.
+        name: String,
+    },
 }
 
 /// Which of the gateway's bounds refused a call (`OVERLOADED`'s `scope`), so

@@ -51,7 +51,9 @@
 //! named exists).
 #![forbid(unsafe_code)]
 
+pub mod call;
 pub mod config;
+pub mod connect;
 pub mod convert;
 pub mod error;
 pub mod fields;
@@ -65,9 +67,11 @@ pub mod resilience;
 pub mod sandbox;
 pub mod security;
 pub mod server;
+pub mod status;
 pub mod telemetry;
 pub mod trace;
 pub mod upstream;
+pub mod usecase;
 
 #[cfg(test)]
 mod layout_tests;

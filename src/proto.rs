@@ -5,6 +5,8 @@
 pub mod google {
     pub mod r#type {
         tonic::include_proto!("google.r#type");
+        // Connect's JSON (`pbjson`, build.rs).
+        include!(concat!(env!("OUT_DIR"), "/google.r#type.serde.rs"));
     }
 }
 
@@ -12,6 +14,9 @@ pub mod google {
 pub mod ktp {
     pub mod v1 {
         tonic::include_proto!("ktp.v1");
+        // Connect's JSON of the answers (`pbjson`, build.rs); requests are
+        // read by `connect::json`.
+        include!(concat!(env!("OUT_DIR"), "/ktp.v1.serde.rs"));
     }
 }
 
@@ -72,6 +77,27 @@ pub mod codec {
 
 /// Full names (`/package.Service/Method`) of every RPC in the contract.
 pub const KTP_METHODS: &[&str] = include!(concat!(env!("OUT_DIR"), "/ktp_methods.rs"));
+
+/// The contract's RPCs, for an edge that dispatches by path itself
+/// (Connect's; tonic's generated server does for gRPC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KtpMethod {
+    GetKtpResult,
+    SubmitKtp,
+    ExtractKtp,
+}
+
+impl KtpMethod {
+    /// The RPC at `path` (`/ktp.v1.KtpService/GetKtpResult`).
+    pub fn of(path: &str) -> Option<Self> {
+        match path.strip_prefix("/ktp.v1.KtpService/")? {
+            "GetKtpResult" => Some(Self::GetKtpResult),
+            "SubmitKtp" => Some(Self::SubmitKtp),
+            "ExtractKtp" => Some(Self::ExtractKtp),
+            _ => None,
+        }
+    }
+}
 
 /// Encoded `FileDescriptorSet` of `ktp.proto` and everything it imports
 /// (with source comments, so `grpcurl describe` shows the API docs).

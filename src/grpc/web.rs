@@ -24,41 +24,14 @@ use bytes::Bytes;
 use tonic::{
     body::Body,
     codegen::http::{
-        self, HeaderMap, HeaderValue, Version,
+        self, HeaderMap, Version,
         header::{ACCEPT, CONTENT_TYPE},
     },
     server::NamedService,
 };
 use tower::{Layer, Service};
 
-use crate::metrics::Protocol;
-
-/// The content type the caller sent, kept in the request's extensions
-/// when the translation replaces it with `application/grpc`: the call layer
-/// labels the call's metrics with the protocol it names.
-#[derive(Debug, Clone)]
-pub struct CallerContentType(pub HeaderValue);
-
-/// The protocol a request's content type names (as the caller sent it).
-/// `connect` is not served yet: such a request is no gRPC-Web.
-pub fn protocol_of(content_type: Option<&HeaderValue>) -> Protocol {
-    if content_type.is_some_and(|ct| is_grpc_web(ct.as_bytes())) {
-        Protocol::GrpcWeb
-    } else {
-        Protocol::Grpc
-    }
-}
-
-/// The content types of gRPC-Web, as `tonic-web` accepts them.
-fn is_grpc_web(content_type: &[u8]) -> bool {
-    matches!(
-        content_type,
-        b"application/grpc-web"
-            | b"application/grpc-web+proto"
-            | b"application/grpc-web-text"
-            | b"application/grpc-web-text+proto"
-    )
-}
+use crate::call::protocol::{CallerContentType, is_grpc_family, is_grpc_web};
 
 /// Serves `inner` (a gRPC service) to gRPC and gRPC-Web callers alike.
 ///
@@ -103,13 +76,15 @@ where
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let content_type = request.headers().get(CONTENT_TYPE);
         let web = content_type.is_some_and(|ct| is_grpc_web(ct.as_bytes()));
-        if !web && request.version() == Version::HTTP_2 {
+        // Plain gRPC, and Connect (any other content type) over either
+        // version, go straight on.
+        if !web && (request.version() == Version::HTTP_2 || !is_grpc_family(content_type)) {
             return Either::Grpc {
                 future: self.inner.call(request),
             };
         }
-        // gRPC-Web; or anything else over HTTP/1.1, which tonic-web refuses
-        // (400) before any call exists: gRPC itself needs HTTP/2.
+        // gRPC-Web; or gRPC over HTTP/1.1, which tonic-web refuses (400)
+        // before any call exists: gRPC itself needs HTTP/2.
         if let Some(content_type) = content_type.filter(|_| web).cloned() {
             // tonic-web picks the answer's mode from `Accept` alone; a text
             // request whose caller named no gRPC-Web type there (`curl`'s
@@ -231,7 +206,7 @@ impl http_body::Body for TrailersOnly {
 #[cfg(test)]
 mod tests {
     use http_body_util::BodyExt;
-    use tonic::{Code, Status};
+    use tonic::{Code, Status, codegen::http::HeaderValue};
 
     use super::*;
 
@@ -276,21 +251,5 @@ mod tests {
         let response = http::Response::new(Body::empty());
         let kept = status_in_trailers(response);
         assert!(kept.headers().is_empty());
-    }
-
-    #[test]
-    fn the_protocol_is_read_from_the_content_type() {
-        for (content_type, protocol) in [
-            (Some("application/grpc"), Protocol::Grpc),
-            (Some("application/grpc+proto"), Protocol::Grpc),
-            (None, Protocol::Grpc),
-            (Some("application/grpc-web"), Protocol::GrpcWeb),
-            (Some("application/grpc-web+proto"), Protocol::GrpcWeb),
-            (Some("application/grpc-web-text"), Protocol::GrpcWeb),
-            (Some("application/grpc-web-text+proto"), Protocol::GrpcWeb),
-        ] {
-            let value = content_type.map(HeaderValue::from_static);
-            assert_eq!(protocol_of(value.as_ref()), protocol, "{content_type:?}");
-        }
     }
 }

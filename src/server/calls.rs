@@ -15,7 +15,7 @@ use tokio::time::Sleep;
 use tonic::{Status, body::Body, service::Routes};
 use tower::{ServiceExt, util::Oneshot};
 
-use crate::grpc::metadata::caller_timeout;
+use crate::call::metadata::caller_timeout;
 
 /// Every service of the port, cloned into each connection.
 #[derive(Clone)]

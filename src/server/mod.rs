@@ -19,6 +19,7 @@ mod connection;
 mod cors;
 mod health;
 mod http1;
+pub mod ktp;
 mod lifetime;
 mod metrics_endpoint;
 mod serve;
@@ -213,7 +214,7 @@ pub async fn run_with(
     };
     // Its waits are handed back when the drain delay ends.
     let waits = upstream.clone();
-    let ktp = grpc::ktp_service(
+    let ktp = ktp::ktp_service(
         upstream,
         metrics.clone(),
         (in_flight, waiting),
@@ -228,7 +229,7 @@ pub async fn run_with(
     // Reflection shows the contract only, but where callers need a token
     // for the data they need one for the schema too; health stays open
     // (the kubelet sends no token).
-    let schema_auth = grpc::auth::layer(settings.auth.tokens().cloned());
+    let schema_auth = crate::call::auth::layer(settings.auth.tokens().cloned());
     let mut routes = Routes::new(health_service);
     if let Some(v1) = reflection_v1 {
         routes = routes.add_service(schema_auth.layer(v1));
@@ -236,11 +237,11 @@ pub async fn run_with(
     if let Some(v1alpha) = reflection_v1alpha {
         routes = routes.add_service(schema_auth.layer(v1alpha));
     }
-    // gRPC-Web is translated in front of the call layer, CORS in front of
-    // both: every protocol takes the one call path.
+    // gRPC-Web is translated in front of the call layer, Connect marked
+    // there, CORS in front of both: every protocol takes the one call path.
     let ktp = cors::Cors::new(
         settings.server.cors_allowed_origins.as_slice(),
-        grpc::web::GrpcWeb::new(ktp),
+        grpc::web::GrpcWeb::new(crate::connect::Connect::new(ktp)),
     );
     let connections = Connections::new(&settings.server, routes.add_service(ktp), metrics.clone())?;
     let server = serve::serve(listener, connections, async {

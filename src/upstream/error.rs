@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// What went wrong talking to the upstream: facts only. What they mean to a
-/// gRPC caller is decided in [`crate::grpc::status`].
+/// gRPC caller is decided in [`crate::status`].
 ///
 /// Messages never carry body content: the upstream's text may echo personal data.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -20,11 +20,11 @@ use tracing::Instrument;
 
 use super::{Call, record::Recorder};
 use crate::{
-    error::{GatewayError, Scope},
-    grpc::{
+    call::{
         limit::{Limited, ReadBy},
-        web::{CallerContentType, protocol_of},
+        protocol::{Codec, protocol_of},
     },
+    error::{GatewayError, Scope},
     metrics::{Metrics, Protocol},
     proto::KTP_METHODS,
     resilience::overload::InFlightLimit,
@@ -36,12 +36,11 @@ use crate::{
 pub struct CallLayer {
     metrics: Metrics,
     in_flight: InFlightLimit,
-    max_message_bytes: usize,
+    /// Each method's largest request message.
+    limits: MessageLimits,
     /// `server.request_read_timeout`: a call's request message must have
     /// arrived this long after its headers.
     read_timeout: Duration,
-    /// Methods whose largest message differs from the default.
-    methods: Arc<Vec<(&'static str, usize)>>,
     /// Starts each call's SERVER span (off: none).
     tracer: Tracer,
 }
@@ -59,9 +58,11 @@ impl CallLayer {
         Self {
             metrics,
             in_flight,
-            max_message_bytes,
+            limits: MessageLimits {
+                default: max_message_bytes,
+                methods: Arc::default(),
+            },
             read_timeout,
-            methods: Arc::default(),
             tracer: Tracer::off(),
         }
     }
@@ -75,24 +76,48 @@ impl CallLayer {
     /// `method` (a full name, `/ktp.v1.KtpService/SubmitKtp`) takes
     /// messages up to `max_message_bytes`.
     pub fn method(mut self, method: &'static str, max_message_bytes: usize) -> Self {
-        Arc::make_mut(&mut self.methods).push((method, max_message_bytes));
+        Arc::make_mut(&mut self.limits.methods).push((method, max_message_bytes));
         self
     }
 
-    fn max_message_bytes(&self, method: &str) -> usize {
+    /// Each method's largest request message, as this layer holds them.
+    pub fn limits(&self) -> &MessageLimits {
+        &self.limits
+    }
+}
+
+/// Each method's largest request message (decoded: what a Connect JSON
+/// body carries in base64 counts as its bytes).
+#[derive(Debug, Clone)]
+pub struct MessageLimits {
+    default: usize,
+    /// Methods whose largest message differs from the default.
+    methods: Arc<Vec<(&'static str, usize)>>,
+}
+
+impl MessageLimits {
+    /// The largest request message of `method` (a full name).
+    pub fn of(&self, method: &str) -> usize {
         self.methods
             .iter()
             .find(|(m, _)| *m == method)
-            .map_or(self.max_message_bytes, |(_, bytes)| *bytes)
+            .map_or(self.default, |(_, bytes)| *bytes)
     }
 
     /// The largest message any method takes: tonic's own limit.
-    pub fn largest_message(&self) -> usize {
+    pub fn largest(&self) -> usize {
         self.methods
             .iter()
             .map(|(_, bytes)| *bytes)
-            .fold(self.max_message_bytes, usize::max)
+            .fold(self.default, usize::max)
     }
+}
+
+/// The most a Connect JSON body may hold for a message of `limit` bytes:
+/// base64 makes bytes a third longer, and an encoder that escapes `/`
+/// (PHP's does) longer still. The decoded message is held to `limit`.
+fn json_body_limit(limit: usize) -> usize {
+    limit.saturating_mul(2).saturating_add(64 * 1024)
 }
 
 impl<S> Layer<S> for CallLayer {
@@ -104,16 +129,6 @@ impl<S> Layer<S> for CallLayer {
             layer: self.clone(),
         }
     }
-}
-
-/// What the caller spoke, from the content type of its request as it sent
-/// it: gRPC-Web arrives here translated, its own type kept aside.
-fn protocol<B>(request: &http::Request<B>) -> Protocol {
-    let sent = request.extensions().get::<CallerContentType>();
-    protocol_of(
-        sent.map(|c| &c.0)
-            .or_else(|| request.headers().get(http::header::CONTENT_TYPE)),
-    )
 }
 
 /// The service [`CallLayer`] makes.
@@ -148,11 +163,17 @@ where
             let unlimited = request.map(|b| Limited::new(b, usize::MAX, None, Arc::default()));
             return Box::pin(self.inner.call(unlimited));
         };
-        let call = Arc::new(Call::new(method, request.headers(), &self.layer.tracer));
+        let protocol = protocol_of(request.extensions(), request.headers());
+        let call = Arc::new(Call::new(
+            method,
+            protocol,
+            request.headers(),
+            &self.layer.tracer,
+        ));
         let recorder = Recorder {
             metrics: self.layer.metrics.clone(),
             call: Arc::clone(&call),
-            protocol: protocol(&request),
+            protocol,
             answered: false,
         };
         let Some(admitted) = self.layer.in_flight.try_admit() else {
@@ -165,14 +186,28 @@ where
         // Held until the answer is ready or the call starts waiting: the
         // cap counts calls, not requests, and not the waits.
         call.hold_in_flight(admitted);
-        let max_message_bytes = self.layer.max_message_bytes(method);
+        let max_message_bytes = self.layer.limits.of(method);
         let read_by = ReadBy {
             at: call.started + self.layer.read_timeout,
             limit: self.layer.read_timeout,
         };
         let refused = Arc::clone(&call.refused_body);
         request.extensions_mut().insert(call);
-        let request = request.map(|b| Limited::new(b, max_message_bytes, Some(read_by), refused));
+        // A Connect body is the message itself, unframed (JSON: its text).
+        let codec = (protocol == Protocol::Connect)
+            .then(|| request.headers().get(http::header::CONTENT_TYPE))
+            .flatten()
+            .and_then(|ct| Codec::of(ct.as_bytes()));
+        let request = request.map(|b| match codec {
+            None => Limited::new(b, max_message_bytes, Some(read_by), refused),
+            Some(Codec::Proto) => Limited::whole(b, max_message_bytes, Some(read_by), refused),
+            Some(Codec::Json) => Limited::whole(
+                b,
+                json_body_limit(max_message_bytes),
+                Some(read_by),
+                refused,
+            ),
+        });
         // Every line logged while the call runs carries its request id.
         // Those lines are all DEBUG or finer, so is the span: at the default
         // level it is never built (bench/README.md, change 9).

@@ -1,8 +1,8 @@
-//! What a call's metadata (its HTTP/2 headers) tells the gateway: the request
+//! What a call's metadata (its headers) tells the gateway: the request
 //! id used to correlate logs and errors, the caller's deadline
-//! (`grpc-timeout`), and its W3C trace context (`traceparent`, `tracestate`),
-//! which is passed on to the upstream. Read once per call, by
-//! [`super::call::CallLayer`].
+//! (`grpc-timeout`, or Connect's `connect-timeout-ms`), and its W3C trace
+//! context (`traceparent`, `tracestate`), which is passed on to the
+//! upstream. Read once per call, by [`super::CallLayer`].
 
 use std::time::Duration;
 
@@ -42,6 +42,18 @@ pub(crate) fn caller_timeout(headers: &HeaderMap) -> Option<Duration> {
     parse_grpc_timeout(headers.get("grpc-timeout")?.to_str().ok()?)
 }
 
+/// The time a Connect caller allows for this call, from
+/// `connect-timeout-ms` (at most ten digits, as the protocol says); `None`
+/// when absent or malformed, as for `grpc-timeout`.
+pub(crate) fn connect_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("connect-timeout-ms")?.as_bytes();
+    if value.is_empty() || value.len() > 10 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let millis: u64 = std::str::from_utf8(value).ok()?.parse().ok()?;
+    Some(Duration::from_millis(millis))
+}
+
 /// Parses the gRPC-over-HTTP/2 `TimeoutValue TimeoutUnit` form: at most eight
 /// ASCII digits followed by one of `H M S m u n`.
 pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
@@ -72,6 +84,25 @@ pub(crate) fn answer_margin(timeout: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_timeouts_are_up_to_ten_digits_of_milliseconds() {
+        for (value, timeout) in [
+            ("1500", Some(Duration::from_millis(1500))),
+            ("0", Some(Duration::ZERO)),
+            ("9999999999", Some(Duration::from_millis(9_999_999_999))),
+            ("10000000000", None),
+            ("", None),
+            ("-5", None),
+            ("1.5", None),
+            ("15S", None),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("connect-timeout-ms", value.parse().unwrap());
+            assert_eq!(connect_timeout(&headers), timeout, "{value:?}");
+        }
+        assert_eq!(connect_timeout(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn grpc_timeout_units() {

@@ -17,9 +17,9 @@ use ktp_testkit::{
 use super::*;
 use crate::{
     error::{MalformedRequest, Refusal},
-    grpc::MAX_REQUEST_BYTES,
     image::{Image, ImageInput},
     reference_id::ReferenceId,
+    server::ktp::MAX_REQUEST_BYTES,
     upstream::{client::parse_retry_after, model::interpret, submit},
 };
 

@@ -12,7 +12,7 @@ use std::{collections::HashMap, time::Duration};
 use tonic::{Code, Status, metadata::MetadataValue};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::metadata::REQUEST_ID_HEADER;
+use crate::call::metadata::REQUEST_ID_HEADER;
 
 mod classify;
 
@@ -112,6 +112,12 @@ pub enum Detail {
         /// What is wrong with it; never the value itself.
         description: String,
     },
+    /// A `BadRequest` violation on a JSON member the request message has
+    /// no field for, named as the caller wrote it.
+    UnknownField {
+        /// The member's name.
+        name: String,
+    },
     /// A `QuotaFailure` violation.
     QuotaFailure,
     /// A `ResourceInfo` naming the reference id (no result under it).
@@ -199,6 +205,9 @@ pub fn render(row: &Row, request_id: &str, reference_id: Option<&str>) -> Status
         Detail::None => {}
         Detail::BadRequest { field, description } => {
             details.add_bad_request_violation(*field, description.clone());
+        }
+        Detail::UnknownField { name } => {
+            details.add_bad_request_violation(name.clone(), "unknown field");
         }
         Detail::QuotaFailure => {
             details.add_quota_failure_violation(

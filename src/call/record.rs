@@ -14,10 +14,11 @@ use tracing::Level;
 
 use super::{Call, Outcome};
 use crate::{
+    call::metadata::REQUEST_ID_HEADER,
     error::{GatewayError, MalformedRequest, Refusal},
-    grpc::{limit::Refused, metadata::REQUEST_ID_HEADER, status::code_name},
     metrics::{CallLabels, Metrics, Protocol},
     proto::CheckResult,
+    status::code_name,
     trace::{
         TraceContext,
         span::{SpanHandle, key},
@@ -47,18 +48,10 @@ impl Recorder {
                 // request message itself. Its codes (OUT_OF_RANGE, INTERNAL)
                 // would blame the server; give it the gateway's row instead.
                 Some(refused) if refused.code() != Code::Ok => {
-                    let err = match self.call.refused_body.get() {
-                        Some(Refused::TooLarge(too_large)) => {
-                            GatewayError::Malformed(MalformedRequest {
-                                kind: Refusal::TooLarge,
-                                message: too_large.to_string(),
-                            })
-                        }
-                        Some(Refused::TimedOut(timed_out)) => GatewayError::RequestReadTimeout {
-                            limit: timed_out.limit,
-                        },
-                        None => refusal(&refused),
-                    };
+                    let err = self
+                        .call
+                        .refused_body()
+                        .unwrap_or_else(|| refusal(&refused));
                     self.call.fail(&err).into_http()
                 }
                 _ => {
@@ -218,7 +211,7 @@ fn check_result(result: CheckResult) -> &'static str {
 }
 
 /// A status tonic produced itself, as the domain error it stands for.
-pub(in crate::grpc) fn refusal(status: &Status) -> GatewayError {
+pub(crate) fn refusal(status: &Status) -> GatewayError {
     let kind = match status.code() {
         Code::OutOfRange => Refusal::TooLarge,
         Code::Internal => Refusal::NotDecodable,

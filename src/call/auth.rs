@@ -2,13 +2,13 @@
 //! reflection, when tokens are set; it admits everyone when
 //! `auth.tokens_file` is unset). A refused call is answered here, before its
 //! request message is even decoded; the surrounding
-//! [`super::call::CallLayer`] records it like any other call.
+//! [`super::CallLayer`] records it like any other call.
 
 use std::sync::Arc;
 
 use tonic::codegen::http;
 
-use super::call::{Admission, Call, GateLayer};
+use super::{Admission, Call, GateLayer};
 use crate::{error::GatewayError, security::auth::BearerTokens};
 
 /// Checks `authorization: Bearer <token>` against the configured tokens.

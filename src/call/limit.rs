@@ -79,8 +79,12 @@ pub struct Limited<B> {
 struct Check<B> {
     inner: B,
     limit: usize,
+    /// Whether the body is gRPC's length-prefixed messages (else the whole
+    /// body is one message, counted as it arrives: Connect's).
+    framed: bool,
     /// The prefix bytes seen so far, until all five are.
     prefix: [u8; PREFIX],
+    /// Prefix bytes seen (framed), or body bytes (whole).
     seen: usize,
     read_by: Option<ReadBy>,
     /// The timer of `read_by`, made only once the body has to be waited
@@ -100,10 +104,32 @@ impl<B> Limited<B> {
         read_by: Option<ReadBy>,
         refused: Arc<OnceLock<Refused>>,
     ) -> Self {
+        Self::checked(inner, limit, true, read_by, refused)
+    }
+
+    /// [`Self::new`] for a body that is one unframed message (Connect's):
+    /// its bytes are counted as they arrive.
+    pub fn whole(
+        inner: B,
+        limit: usize,
+        read_by: Option<ReadBy>,
+        refused: Arc<OnceLock<Refused>>,
+    ) -> Self {
+        Self::checked(inner, limit, false, read_by, refused)
+    }
+
+    fn checked(
+        inner: B,
+        limit: usize,
+        framed: bool,
+        read_by: Option<ReadBy>,
+        refused: Arc<OnceLock<Refused>>,
+    ) -> Self {
         Self {
             check: Box::new(Check {
                 inner,
                 limit,
+                framed,
                 prefix: [0; PREFIX],
                 seen: 0,
                 read_by,
@@ -134,6 +160,16 @@ impl<B> Check<B> {
     /// Reads prefix bytes from `data`; `Err` once the length is known to be
     /// over the limit.
     fn inspect(&mut self, data: &Bytes) -> Result<(), TooLarge> {
+        if !self.framed {
+            self.seen = self.seen.saturating_add(data.len());
+            return match self.seen > self.limit {
+                true => Err(TooLarge {
+                    size: self.seen as u64,
+                    limit: self.limit,
+                }),
+                false => Ok(()),
+            };
+        }
         if self.seen >= PREFIX {
             return Ok(());
         }

@@ -5,8 +5,8 @@ use tonic_types::StatusExt;
 
 use super::*;
 use crate::{
+    call::{metadata::REQUEST_ID_HEADER, refusal},
     error::GatewayError,
-    grpc::{call::refusal, metadata::REQUEST_ID_HEADER},
     reference_id::InvalidReferenceId,
     security::auth::Unauthenticated,
     upstream::{BodyProblem, ImageQualityFlags, UpstreamError},

@@ -106,6 +106,22 @@ pub fn classify(err: &GatewayError) -> Row {
             }
             Refusal::Other(code) => Row::gateway(Code::from(code), REQUEST_REFUSED, &m.message),
         },
+        GatewayError::InvalidJsonField { field, .. } => {
+            Row::gateway(Code::InvalidArgument, REQUEST_NOT_DECODABLE, err.to_string()).detail(
+                Detail::BadRequest {
+                    field,
+                    description: err.to_string(),
+                },
+            )
+        }
+        GatewayError::UnknownJsonField { name } => {
+            Row::gateway(Code::InvalidArgument, REQUEST_NOT_DECODABLE, err.to_string()).detail(
+                Detail::UnknownField {
+                    // A name is short; a longer one is cut, not echoed whole.
+                    name: name.chars().take(128).collect(),
+                },
+            )
+        }
     }
 }
 

@@ -19,15 +19,21 @@ use std::sync::{
 
 use tokio::time::Instant;
 use tonic::{
-    Code, Request, Response, Status,
+    Code, Status,
     codegen::http::{self},
 };
 use tracing::Level;
 
-use super::{limit::Refused, metadata, status};
+use self::limit::Refused;
 use crate::{
-    error::GatewayError, proto::KtpChecks, resilience::overload::InFlight, security::auth::Caller,
-    telemetry::traces::Tracer, trace::TraceContext,
+    error::{GatewayError, MalformedRequest, Refusal},
+    metrics::Protocol,
+    proto::KtpChecks,
+    resilience::overload::InFlight,
+    security::auth::Caller,
+    status,
+    telemetry::traces::Tracer,
+    trace::TraceContext,
 };
 
 /// One call as the gateway sees it, shared by the layer and the handler.
@@ -91,17 +97,29 @@ struct Failure {
 }
 
 impl Call {
-    fn new(method: &'static str, headers: &http::HeaderMap, tracer: &Tracer) -> Self {
+    fn new(
+        method: &'static str,
+        protocol: Protocol,
+        headers: &http::HeaderMap,
+        tracer: &Tracer,
+    ) -> Self {
         let started = Instant::now();
-        let deadline = metadata::caller_timeout(headers)
-            .map(|t| started + t.saturating_sub(metadata::answer_margin(t)));
+        let timeout = match protocol {
+            Protocol::Connect => metadata::connect_timeout(headers),
+            Protocol::Grpc | Protocol::GrpcWeb => metadata::caller_timeout(headers),
+        };
+        let deadline = timeout.map(|t| started + t.saturating_sub(metadata::answer_margin(t)));
+        let rpc_system = match protocol {
+            Protocol::Connect => "connect_rpc",
+            Protocol::Grpc | Protocol::GrpcWeb => "grpc",
+        };
         Self {
             method,
             request_id: metadata::request_id(headers).into_boxed_str(),
             started,
             deadline,
             trace: tracer
-                .call(method, "grpc", metadata::trace_context(headers))
+                .call(method, rpc_system, metadata::trace_context(headers))
                 .map(Box::new),
             reference_id: OnceLock::new(),
             outcome: OnceLock::new(),
@@ -113,23 +131,19 @@ impl Call {
         }
     }
 
-    /// The call a request belongs to. A request that did not come through
-    /// [`CallLayer`] (a service built without it) gets a call of its own,
-    /// which works but is not recorded.
-    pub fn of<T>(request: &Request<T>) -> Arc<Self> {
-        Self::in_extensions(request.extensions(), request.metadata().as_ref())
-    }
-
-    /// [`Call::of`] for a request not yet decoded (tower layers).
-    pub(super) fn of_http<B>(request: &http::Request<B>) -> Arc<Self> {
+    /// The call a request belongs to.
+    pub fn of_http<B>(request: &http::Request<B>) -> Arc<Self> {
         Self::in_extensions(request.extensions(), request.headers())
     }
 
-    fn in_extensions(extensions: &http::Extensions, headers: &http::HeaderMap) -> Arc<Self> {
+    /// The call whose request has these extensions and headers. A request
+    /// that did not come through [`CallLayer`] (a service built without
+    /// it) gets a call of its own, which works but is not recorded.
+    pub fn in_extensions(extensions: &http::Extensions, headers: &http::HeaderMap) -> Arc<Self> {
         extensions
             .get::<Arc<Self>>()
             .cloned()
-            .unwrap_or_else(|| Arc::new(Self::new("", headers, &Tracer::off())))
+            .unwrap_or_else(|| Arc::new(Self::new("", Protocol::Grpc, headers, &Tracer::off())))
     }
 
     /// The caller's deadline, less the margin that lets our answer arrive first.
@@ -157,6 +171,20 @@ impl Call {
     /// Who called: [`Caller::ANYONE`] when auth is off.
     pub fn caller(&self) -> &Caller {
         self.caller.get().unwrap_or(&Caller::ANYONE)
+    }
+
+    /// Why the request body was cut (too large, or too slow to arrive),
+    /// as the error to answer, if it was.
+    pub fn refused_body(&self) -> Option<GatewayError> {
+        Some(match self.refused_body.get()? {
+            Refused::TooLarge(too_large) => GatewayError::Malformed(MalformedRequest {
+                kind: Refusal::TooLarge,
+                message: too_large.to_string(),
+            }),
+            Refused::TimedOut(timed_out) => GatewayError::RequestReadTimeout {
+                limit: timed_out.limit,
+            },
+        })
     }
 
     /// Keeps the answer's checks for the metrics (their counts, no values).
@@ -230,7 +258,7 @@ impl Call {
 
     /// The one conversion from domain error to status: renders `err`'s row
     /// and keeps what the log line needs.
-    pub(super) fn fail(&self, err: &GatewayError) -> Status {
+    pub fn fail(&self, err: &GatewayError) -> Status {
         let mut row = status::classify(err);
         // Once the call's id is valid (given, or generated before the first
         // attempt), every error names it: after a lost answer or a deadline
@@ -277,7 +305,7 @@ impl<W, T> Future for Answered<W>
 where
     W: Future<Output = Result<T, GatewayError>>,
 {
-    type Output = Result<Response<T>, Status>;
+    type Output = Result<T, Status>;
 
     fn poll(
         self: std::pin::Pin<&mut Self>,
@@ -287,7 +315,7 @@ where
         this.work.poll(cx).map(|done| match done {
             Ok(message) => {
                 let _ = this.call.outcome.set(Outcome::Ok);
-                Ok(Response::new(message))
+                Ok(message)
             }
             Err(err) => Err(this.call.fail(&err)),
         })
@@ -337,15 +365,19 @@ fn log_level(row: &status::Row) -> Level {
     }
 }
 
+pub mod auth;
 mod gate;
 mod layer;
+pub mod limit;
+pub mod metadata;
+pub mod protocol;
 mod record;
 mod slots;
 
 pub use gate::{Admission, Gate, GateLayer, Gated};
-pub use layer::{CallLayer, Recorded};
+pub use layer::{CallLayer, MessageLimits, Recorded};
 #[cfg(test)]
-pub(in crate::grpc) use record::refusal;
+pub(crate) use record::refusal;
 pub use slots::ImageSlots;
 
 #[cfg(test)]
