@@ -1,19 +1,22 @@
 //! ktp-gateway: a typed gRPC front for the Verihubs KTP OCR API.
 //!
 //! # Layout
-//! A call flows one way: proto contract → gRPC edge → domain handler →
-//! upstream stack → upstream client; its domain result flows back through
-//! the edge, which alone turns errors into statuses.
+//! A call flows one way: protocol edge → call path → the protocol's
+//! adapter → use case → upstream stack → upstream client; its domain result
+//! flows back the same way, and becomes a status in one place.
 //!
 //! - [`proto`]: the generated contract (`proto/ktp/v1/ktp.proto`), its
-//!   descriptor set and the list of its RPCs.
-//! - [`grpc`]: the gRPC edge, everything that knows tonic except the server
-//!   wiring: the call layer ([`grpc::call`]: admission and shedding in
-//!   `src/grpc/call/layer.rs`, the log line and metrics in
-//!   `src/grpc/call/record.rs`, request id), per-method request size limits
-//!   ([`grpc::limit`]), auth, metadata, the handlers, the error table
-//!   ([`grpc::status`]), and gRPC-Web, translated in front of the call
-//!   layer ([`grpc::web`]).
+//!   descriptor set, its JSON (answers) and the list of its RPCs.
+//! - [`call`]: the call path every protocol shares: admission and shedding
+//!   (`src/call/layer.rs`), the log line and metrics
+//!   (`src/call/record.rs`), auth and the image slots as gates, the
+//!   request body's bounds, metadata, the protocol of a call.
+//! - [`status`]: the error table: a domain error as a gRPC status with
+//!   details, which every protocol renders.
+//! - [`usecase`]: the RPCs' logic, protocol-neutral.
+//! - [`grpc`]: the gRPC edge: tonic's generated server over the use cases,
+//!   and gRPC-Web, translated in front of the call path.
+//! - [`connect`]: the Connect edge (unary JSON and proto).
 //! - [`error`]: the domain error of one call.
 //! - [`reference_id`]: a newtype that can only hold a reference id worth sending upstream.
 //! - [`image`]: a newtype that can only hold an image worth submitting (JPEG or PNG,
@@ -37,18 +40,20 @@
 //!   through a bounded queue and a thread of their own), and the span
 //!   export to an OTLP collector ([`telemetry::traces`]).
 //! - [`sandbox`]: the embedded, offline look-alike of the vendor's sandbox.
-//! - [`server`]: wiring: our own accept loop (`src/server/serve.rs`: the
+//! - [`server`]: wiring (`src/server/ktp.rs` puts the KTP service
+//!   together): our own accept loop (`src/server/serve.rs`: the
 //!   connection cap; `src/server/lifetime.rs`: one connection's handshake
 //!   timeout, age and GOAWAY; `src/server/http1.rs`: an HTTP/1.1
 //!   connection's limits) with hyper serving tonic's router (the KTP
 //!   service, health, reflection) over HTTP/2 and HTTP/1.1, CORS
 //!   (`src/server/cors.rs`), the metrics endpoint, graceful shutdown.
 //!
-//! Dependencies between these modules form no cycle, and `config`, `error`,
-//! `upstream`, `resilience` and `trace` never name tonic: both are checked by
-//! a unit test that reads the sources (`src/layout_tests.rs`), as are the
-//! 400-line limit per file and this map (every module named, every path
-//! named exists).
+//! Every import between these modules is an edge of the table in
+//! `src/layout_tests/imports.rs` (the domain never reaches an edge or the
+//! wiring; no cycles), and `config`, `error`, `upstream`, `resilience` and
+//! `trace` never name tonic: both are checked by unit tests that read the
+//! sources, as are the 400-line limit per file and this map (every module
+//! named, every path named exists).
 #![forbid(unsafe_code)]
 
 pub mod call;

@@ -78,6 +78,10 @@ pub mod codec {
 /// Full names (`/package.Service/Method`) of every RPC in the contract.
 pub const KTP_METHODS: &[&str] = include!(concat!(env!("OUT_DIR"), "/ktp_methods.rs"));
 
+/// Largest request message accepted, but by the image-carrying methods: a
+/// request is one short string.
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
+
 /// The contract's RPCs, for an edge that dispatches by path itself
 /// (Connect's; tonic's generated server does for gRPC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,7 @@ use tonic::codegen::http::HeaderMap;
 
 use crate::trace::TraceContext;
 
-/// Metadata key of the request id, read from callers and echoed back.
-pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) use crate::status::REQUEST_ID_HEADER;
 /// Longest caller-supplied request id that is kept; longer ones are replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
 

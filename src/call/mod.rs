@@ -234,28 +234,6 @@ impl Call {
         self.waits.store(true, Ordering::Relaxed);
     }
 
-    /// Runs the handler's work within the caller's deadline and answers:
-    /// `Ok` as is, an error as its error-table row. Giving up at the
-    /// deadline drops the work, and with it any upstream request.
-    ///
-    /// A named future rather than an `async` block: a block keeps the work
-    /// it captured apart from the work it awaits, twice the size, and a
-    /// waiting call's future lives for seconds (`bench/README.md`,
-    /// "waiting calls"). It owns the call, so a handler's boxed future
-    /// holds this and nothing else of the request.
-    pub fn answer<W, T>(self: Arc<Self>, work: W) -> Answered<W>
-    where
-        W: Future<Output = Result<T, GatewayError>>,
-    {
-        let work = match self.deadline {
-            Some(at) => Bounded::Timed {
-                work: tokio::time::timeout_at(at, work),
-            },
-            None => Bounded::Open { work },
-        };
-        Answered { work, call: self }
-    }
-
     /// The one conversion from domain error to status: renders `err`'s row
     /// and keeps what the log line needs.
     pub fn fail(&self, err: &GatewayError) -> Status {
@@ -292,64 +270,6 @@ impl Call {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// A handler's work, answered: [`Call::answer`].
-    pub struct Answered<W> {
-        #[pin]
-        work: Bounded<W>,
-        call: Arc<Call>,
-    }
-}
-
-impl<W, T> Future for Answered<W>
-where
-    W: Future<Output = Result<T, GatewayError>>,
-{
-    type Output = Result<T, Status>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let this = self.project();
-        this.work.poll(cx).map(|done| match done {
-            Ok(message) => {
-                let _ = this.call.outcome.set(Outcome::Ok);
-                Ok(message)
-            }
-            Err(err) => Err(this.call.fail(&err)),
-        })
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A handler's work, with the caller's deadline or without one.
-    #[project = BoundedProj]
-    enum Bounded<F> {
-        Timed { #[pin] work: tokio::time::Timeout<F> },
-        Open { #[pin] work: F },
-    }
-}
-
-impl<F, T> Future for Bounded<F>
-where
-    F: Future<Output = Result<T, GatewayError>>,
-{
-    type Output = Result<T, GatewayError>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        match self.project() {
-            BoundedProj::Timed { work } => work
-                .poll(cx)
-                .map(|done| done.unwrap_or(Err(GatewayError::DeadlineExceeded))),
-            BoundedProj::Open { work } => work.poll(cx),
-        }
-    }
-}
-
 /// The level of a failed call's log line.
 fn log_level(row: &status::Row) -> Level {
     match row.code {
@@ -365,6 +285,7 @@ fn log_level(row: &status::Row) -> Level {
     }
 }
 
+mod answer;
 pub mod auth;
 mod gate;
 mod layer;
@@ -374,10 +295,9 @@ pub mod protocol;
 mod record;
 mod slots;
 
+pub use answer::Answered;
 pub use gate::{Admission, Gate, GateLayer, Gated};
 pub use layer::{CallLayer, MessageLimits, Recorded};
-#[cfg(test)]
-pub(crate) use record::refusal;
 pub use slots::ImageSlots;
 
 #[cfg(test)]

@@ -15,10 +15,9 @@ use tracing::Level;
 use super::{Call, Outcome};
 use crate::{
     call::metadata::REQUEST_ID_HEADER,
-    error::{GatewayError, MalformedRequest, Refusal},
     metrics::{CallLabels, Metrics, Protocol},
     proto::CheckResult,
-    status::code_name,
+    status::{code_name, refusal},
     trace::{
         TraceContext,
         span::{SpanHandle, key},
@@ -208,19 +207,6 @@ fn check_result(result: CheckResult) -> &'static str {
         CheckResult::NotChecked => "not_checked",
         CheckResult::Unspecified => "unspecified",
     }
-}
-
-/// A status tonic produced itself, as the domain error it stands for.
-pub(crate) fn refusal(status: &Status) -> GatewayError {
-    let kind = match status.code() {
-        Code::OutOfRange => Refusal::TooLarge,
-        Code::Internal => Refusal::NotDecodable,
-        code => Refusal::Other(code as i32),
-    };
-    GatewayError::Malformed(MalformedRequest {
-        kind,
-        message: status.message().to_owned(),
-    })
 }
 
 #[cfg(test)]

@@ -22,16 +22,12 @@ use crate::{
     connect::ConnectApi,
     grpc::handlers::GrpcApi,
     metrics::Metrics,
-    proto::ktp_service_server::KtpServiceServer,
+    proto::{MAX_REQUEST_BYTES, ktp_service_server::KtpServiceServer},
     resilience::overload::InFlightLimit,
     telemetry::traces::Tracer,
     upstream::Upstream,
     usecase::{KtpApi, Limits},
 };
-
-/// Largest request message accepted, but by the image-carrying methods: a
-/// request is one short string.
-pub const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
 /// Full name of the `SubmitKtp` RPC.
 pub const SUBMIT_KTP: &str = "/ktp.v1.KtpService/SubmitKtp";

@@ -9,10 +9,9 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use crate::error::{GatewayError, MalformedRequest, Refusal};
 use tonic::{Code, Status, metadata::MetadataValue};
 use tonic_types::{ErrorDetails, StatusExt};
-
-use crate::call::metadata::REQUEST_ID_HEADER;
 
 mod classify;
 
@@ -27,6 +26,8 @@ pub const UPSTREAM_HTTP_STATUS: &str = "upstream_http_status";
 /// `ErrorInfo` metadata key of the call's reference id, on every error once
 /// the id is valid.
 pub const REFERENCE_ID: &str = "reference_id";
+/// Metadata key of the request id, read from callers and echoed back.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Retry delay suggested when the upstream gave no `Retry-After`.
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
@@ -263,6 +264,19 @@ pub fn code_name(code: Code) -> &'static str {
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
     }
+}
+
+/// A status tonic produced itself, as the domain error it stands for.
+pub fn refusal(status: &Status) -> GatewayError {
+    let kind = match status.code() {
+        Code::OutOfRange => Refusal::TooLarge,
+        Code::Internal => Refusal::NotDecodable,
+        code => Refusal::Other(code as i32),
+    };
+    GatewayError::Malformed(MalformedRequest {
+        kind,
+        message: status.message().to_owned(),
+    })
 }
 
 #[cfg(test)]

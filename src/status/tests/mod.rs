@@ -5,10 +5,10 @@ use tonic_types::StatusExt;
 
 use super::*;
 use crate::{
-    call::{metadata::REQUEST_ID_HEADER, refusal},
     error::GatewayError,
     reference_id::InvalidReferenceId,
     security::auth::Unauthenticated,
+    status::REQUEST_ID_HEADER,
     upstream::{BodyProblem, ImageQualityFlags, UpstreamError},
 };
 

@@ -18,8 +18,8 @@ use super::*;
 use crate::{
     error::{MalformedRequest, Refusal},
     image::{Image, ImageInput},
+    proto::MAX_REQUEST_BYTES,
     reference_id::ReferenceId,
-    server::ktp::MAX_REQUEST_BYTES,
     upstream::{client::parse_retry_after, model::interpret, submit},
 };
 

@@ -4,14 +4,14 @@
 //! path that does not exist, and the test command running every test binary.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     fs,
     path::{Path, PathBuf},
 };
 
+mod imports;
+
 const MAX_LINES: usize = 400;
-/// Modules that model the domain and must not know the transport.
-const TONIC_FREE: &[&str] = &["config", "error", "resilience", "upstream", "trace"];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -29,7 +29,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// `(top-level module, file text)` for every file of the library.
-fn modules() -> Vec<(String, String)> {
+pub(super) fn modules() -> Vec<(String, String)> {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
     files
@@ -52,42 +52,6 @@ fn modules() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The top-level modules a file names through `crate::…`, including every
-/// item of a `crate::{a::…, b, …}` group.
-fn crate_references(text: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let ident = |s: &str| -> String {
-        s.trim_start()
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .collect()
-    };
-    for (at, _) in text.match_indices("crate::") {
-        let rest = &text[at + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            // Items at brace depth zero of the group.
-            let (mut depth, mut item_start) = (0usize, true);
-            for (i, c) in group.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => break,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => item_start = true,
-                    c if item_start && !c.is_whitespace() => {
-                        item_start = false;
-                        found.insert(ident(&group[i..]));
-                    }
-                    _ => {}
-                }
-            }
-        } else {
-            found.insert(ident(rest));
-        }
-    }
-    found.retain(|m| !m.is_empty() && m.chars().next().is_some_and(char::is_lowercase));
-    found
-}
-
 #[test]
 fn no_source_file_is_over_the_line_limit() {
     let mut files = Vec::new();
@@ -98,69 +62,6 @@ fn no_source_file_is_over_the_line_limit() {
         .filter(|(_, n)| *n > MAX_LINES)
         .collect();
     assert!(long.is_empty(), "over {MAX_LINES} lines: {long:?}");
-}
-
-#[test]
-fn top_level_modules_import_each_other_without_cycles() {
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (module, text) in modules() {
-        let edges = graph.entry(module.clone()).or_default();
-        edges.extend(crate_references(&text).into_iter().filter(|m| *m != module));
-    }
-    // Depth-first search for a back edge; report the cycle it closes.
-    fn visit(
-        node: &str,
-        graph: &BTreeMap<String, BTreeSet<String>>,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(i) = path.iter().position(|n| n == node) {
-            let mut cycle = path[i..].to_vec();
-            cycle.push(node.to_owned());
-            return Some(cycle);
-        }
-        if done.contains(node) {
-            return None;
-        }
-        path.push(node.to_owned());
-        for next in graph.get(node).into_iter().flatten() {
-            if let Some(cycle) = visit(next, graph, path, done) {
-                return Some(cycle);
-            }
-        }
-        path.pop();
-        done.insert(node.to_owned());
-        None
-    }
-    let mut done = BTreeSet::new();
-    for node in graph.keys() {
-        let cycle = visit(node, &graph, &mut Vec::new(), &mut done);
-        assert!(
-            cycle.is_none(),
-            "import cycle: {:?}",
-            cycle.unwrap_or_default()
-        );
-    }
-}
-
-#[test]
-fn the_reference_scanner_sees_grouped_and_nested_imports() {
-    let found = crate_references(
-        "use crate::{\n    config::{A, B},\n    metrics::Metrics, proto,\n};\nlet x = crate::upstream::f();",
-    );
-    let want: BTreeSet<String> = ["config", "metrics", "proto", "upstream"]
-        .map(String::from)
-        .into();
-    assert_eq!(found, want);
-}
-
-#[test]
-fn domain_modules_know_nothing_of_tonic() {
-    for (module, text) in modules() {
-        if TONIC_FREE.contains(&module.as_str()) {
-            assert!(!text.contains("tonic"), "{module} mentions tonic");
-        }
-    }
 }
 
 #[test]
@@ -311,7 +212,7 @@ fn every_path_the_crate_doc_names_exists() {
 #[test]
 fn the_path_scanner_reads_entries_descriptions_and_not_prose() {
     let layout = [
-        "src/grpc/                  the edge: call/layer.rs (admission), gone.rs, status/",
+        "src/call/                  the call path: layer.rs (admission), gone.rs, protocol.rs",
         "                           more: auth.rs; SIGTERM/SIGINT, JPEG/PNG, /metrics, HTTP/1.1",
         "examples/python, examples/node   clients; `Cargo.toml`, grpc.health.v1",
     ];
@@ -323,10 +224,10 @@ fn the_path_scanner_reads_entries_descriptions_and_not_prose() {
     assert_eq!(
         names,
         [
-            "src/grpc/",
-            "call/layer.rs",
+            "src/call/",
+            "layer.rs",
             "gone.rs",
-            "status/",
+            "protocol.rs",
             "auth.rs",
             "examples/python",
             "examples/node",
@@ -334,7 +235,7 @@ fn the_path_scanner_reads_entries_descriptions_and_not_prose() {
         ]
     );
     let readme = format!("x\n## Layout\n\n```\n{}\n```\n", layout.join("\n"));
-    assert_eq!(missing_layout_paths(&readme), ["gone.rs (under src/grpc/)"]);
+    assert_eq!(missing_layout_paths(&readme), ["gone.rs (under src/call/)"]);
 }
 
 /// `scripts/test` runs every test binary and reports every failure (cargo's
