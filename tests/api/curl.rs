@@ -113,9 +113,11 @@ impl CurlRequest {
         // 92: over HTTP/2 the server ended the stream with RST_STREAM
         // (NO_ERROR) after a whole answer given before it read the request
         // body (a refusal), which RFC 9113 (8.1) allows and curl 7.x
-        // reports as an error; the answer is there, and checked as any.
+        // reports as an error; 55: over HTTP/1.1 the server closed the
+        // connection after such an answer, while curl was still sending.
+        // Either way the answer is there, and checked as any.
         let reset_after_answer =
-            ran.status.code() == Some(92) && answer.status != 0 && answer.web_trailers_complete();
+            matches!(ran.status.code(), Some(92 | 55)) && answer.status != 0 && answer.complete();
         assert!(
             ran.status.success() || reset_after_answer,
             "curl failed: {}: {answer:?}",
@@ -179,9 +181,19 @@ impl CurlAnswer {
             .collect()
     }
 
-    /// Whether the body ends with a whole gRPC-Web trailer frame.
-    fn web_trailers_complete(&self) -> bool {
-        self.try_web().is_some_and(|body| body.trailers.is_some())
+    /// Whether the whole answer arrived: a gRPC-Web body ends with its
+    /// trailer frame, any other is as long as its `content-length`.
+    fn complete(&self) -> bool {
+        let web = self
+            .header("content-type")
+            .is_some_and(|ct| ct.starts_with("application/grpc-web"));
+        match web {
+            true => self.try_web().is_some_and(|body| body.trailers.is_some()),
+            false => self
+                .header("content-length")
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n == self.body.len()),
+        }
     }
 
     /// The gRPC-Web body: its messages and its trailer frame.

@@ -43,3 +43,4 @@ mod table;
 mod upstream_tls;
 mod wait;
 mod web;
+mod wire;
