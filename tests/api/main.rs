@@ -23,6 +23,7 @@
 //! The fake upstream is [`ktp_testkit::fake_upstream`], shared with the
 //! tests of the compiled binary.
 
+mod connect;
 mod connections;
 mod curl;
 mod extract;
