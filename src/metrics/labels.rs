@@ -48,7 +48,7 @@ pub enum Protocol {
     Grpc,
     /// gRPC-Web (binary or text), over HTTP/1.1 or HTTP/2.
     GrpcWeb,
-    /// The Connect protocol (reserved: not served yet).
+    /// The Connect protocol (unary; JSON or proto), over HTTP/1.1 or HTTP/2.
     Connect,
 }
 

@@ -383,3 +383,67 @@ async fn the_server_span_names_the_caller_never_its_token() {
         );
     }
 }
+
+/// A Connect call's SERVER span says `connect_rpc`; gRPC-Web is gRPC's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_calls_span_says_connect_rpc_and_a_grpc_web_calls_grpc() {
+    let (upstream, collector) = (FakeUpstream::start().await, FakeCollector::start().await);
+    upstream.otherwise(Reply::Json(200, person::success()));
+    let gateway = start(&upstream, &collector, &[]).await;
+    let traceparent = format!("traceparent: 00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-01");
+    let url = format!("http://{}/ktp.v1.KtpService/GetKtpResult", gateway.addr);
+    let web_body = {
+        let message = prost::Message::encode_to_vec(&ktp_gateway::proto::GetKtpResultRequest {
+            reference_id: "web-1".to_owned(),
+            ..Default::default()
+        });
+        let mut framed = vec![0];
+        framed.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+        framed.extend_from_slice(&message);
+        framed
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let web_file = dir.path().join("web");
+    std::fs::write(&web_file, web_body).expect("body");
+    let curl = std::env::var("CURL").unwrap_or_else(|_| "curl".to_owned());
+    for (content_type, body) in [
+        (
+            "application/json",
+            r#"{"referenceId":"connect-1"}"#.to_owned(),
+        ),
+        (
+            "application/grpc-web+proto",
+            format!("@{}", web_file.display()),
+        ),
+    ] {
+        let mut command = std::process::Command::new(&curl);
+        command
+            .args(["--silent", "--show-error", "--fail", "--http1.1"])
+            .args(["--output", "/dev/null"])
+            .args(["--header", &format!("content-type: {content_type}")])
+            .args(["--header", &traceparent, "--data-binary", &body, &url]);
+        let ran = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("curl task")
+            .expect("curl runs (scripts/test installs it)");
+        assert!(ran.status.success(), "{content_type}: {ran:?}");
+    }
+    let spans = trace(&collector, CALLER_TRACE_ID, 4).await;
+    let servers: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "ktp.v1.KtpService/GetKtpResult")
+        .collect();
+    let system_of = |id: &str| {
+        servers
+            .iter()
+            .find(|s| s.attr("ktp.reference_id") == Some(id))
+            .and_then(|s| s.attr("rpc.system"))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        system_of("connect-1").as_deref(),
+        Some("connect_rpc"),
+        "{servers:#?}"
+    );
+    assert_eq!(system_of("web-1").as_deref(), Some("grpc"), "{servers:#?}");
+}
