@@ -47,10 +47,8 @@ use std::time::Duration;
 use ktp_gateway::{
     convert,
     error::GatewayError,
-    grpc::status::{
-        self as mapping, Detail, GATEWAY_DOMAIN, Row, UPSTREAM_DOMAIN, classify, render,
-    },
     reference_id::{InvalidReferenceId, MAX_LEN, ReferenceId},
+    status::{self as mapping, Detail, GATEWAY_DOMAIN, Row, UPSTREAM_DOMAIN, classify, render},
     upstream::{UpstreamError, model::interpret},
 };
 use ktp_testkit::error_table::{

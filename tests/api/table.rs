@@ -159,7 +159,9 @@ impl Call {
             AnyRequest::Get(m) => send!(get_ktp_result, m),
             AnyRequest::Submit(m) => send!(submit_ktp, m),
             AnyRequest::Extract(m) => send!(extract_ktp, m),
-            AnyRequest::Raw(_) => unreachable!("the example's request is typed"),
+            AnyRequest::Raw(_) | AnyRequest::Json(_) => {
+                unreachable!("the example's request is typed")
+            }
         }
     }
 
@@ -202,6 +204,9 @@ async fn run_examples(wire: Wire, wanted: impl Fn(&Trigger) -> bool) -> usize {
 fn plays_over(wire: Wire, trigger: &Trigger) -> bool {
     match trigger {
         Trigger::Provoke(Provoke::StalledBody) => wire == Wire::Grpc,
+        Trigger::Provoke(Provoke::JsonUnknownMember(_) | Provoke::JsonWrongKind(_)) => {
+            wire == Wire::ConnectJson
+        }
         Trigger::Provoke(Provoke::ReferenceIdBytes(_) | Provoke::WrongWireType) => {
             wire != Wire::ConnectJson
         }
@@ -407,6 +412,17 @@ async fn provoke(rpc: Rpc, what: Provoke, wire: Wire) -> (TestApp, String, CallR
         Provoke::WrongWireType => {
             let app = TestApp::spawn().await;
             let result = call_raw(&app, WrongWireType { reference_id: 7 }, wire).await;
+            (app, ID.to_owned(), result)
+        }
+        Provoke::JsonUnknownMember(member) | Provoke::JsonWrongKind(member) => {
+            let app = TestApp::spawn().await;
+            let value = match what {
+                Provoke::JsonWrongKind(_) => serde_json::json!("yes"),
+                _ => serde_json::json!(44),
+            };
+            let body = serde_json::json!({"referenceId": ID, member: value});
+            let json = AnyRequest::Json(serde_json::to_vec(&body).expect("JSON"));
+            let result = wire::send(wire, app.addr, rpc.method(), json, None, &[]).await;
             (app, ID.to_owned(), result)
         }
         Provoke::UnsupportedCompression => {

@@ -33,6 +33,8 @@ pub(crate) enum Wire {
 pub(crate) enum AnyRequest {
     /// Protobuf bytes as they are (not for JSON).
     Raw(Vec<u8>),
+    /// JSON text as it is (only for JSON).
+    Json(Vec<u8>),
     Get(GetKtpResultRequest),
     Submit(SubmitKtpRequest),
     Extract(ExtractKtpRequest),
@@ -42,6 +44,7 @@ impl AnyRequest {
     fn proto(&self) -> Vec<u8> {
         match self {
             Self::Raw(bytes) => bytes.clone(),
+            Self::Json(_) => unreachable!("raw JSON has no protobuf"),
             Self::Get(m) => m.encode_to_vec(),
             Self::Submit(m) => m.encode_to_vec(),
             Self::Extract(m) => m.encode_to_vec(),
@@ -59,6 +62,7 @@ impl AnyRequest {
         let image = |bytes: &[u8]| Value::from(STANDARD.encode(bytes));
         match self {
             Self::Raw(_) => unreachable!("raw protobuf has no JSON"),
+            Self::Json(text) => return text.clone(),
             Self::Get(m) => {
                 put("referenceId", json!(m.reference_id));
                 put("wait", json!(m.wait));
@@ -99,7 +103,9 @@ impl AnyRequest {
             return serde_json::from_slice::<Map<String, Value>>(body).is_ok();
         }
         match self {
-            Self::Raw(_) | Self::Get(_) => GetKtpResultResponse::decode(body).is_ok(),
+            Self::Raw(_) | Self::Json(_) | Self::Get(_) => {
+                GetKtpResultResponse::decode(body).is_ok()
+            }
             Self::Submit(_) => SubmitKtpResponse::decode(body).is_ok(),
             Self::Extract(_) => ExtractKtpResponse::decode(body).is_ok(),
         }

@@ -13,8 +13,8 @@
 use bytes::Bytes;
 use ktp_gateway::{
     error::GatewayError,
-    grpc::status::{Detail, classify},
     image::{Image, ImageInput, InvalidImage, MAX_URL_LEN, MIN_LONG_SIDE, MIN_SHORT_SIDE},
+    status::{Detail, classify},
 };
 use proptest::{collection, prelude::*};
 use tonic::Code;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use ktp_gateway::{
     error::GatewayError,
-    grpc::status::{Detail, classify},
     reference_id::ReferenceId,
+    status::{Detail, classify},
     upstream::{UpstreamError, submit::interpret},
 };
 use ktp_testkit::error_table::UpstreamCall;

@@ -63,6 +63,13 @@ fn provoked(rpc: Rpc, what: Provoke) -> GatewayError {
         Provoke::LongReferenceId(n) => invalid("R".repeat(n)),
         Provoke::ReferenceIdBytes(_) | Provoke::WrongWireType => refused(Refusal::NotDecodable),
         Provoke::UnsupportedCompression => refused(Refusal::Other(Code::Unimplemented as i32)),
+        Provoke::JsonUnknownMember(name) => GatewayError::UnknownJsonField {
+            name: name.to_owned(),
+        },
+        Provoke::JsonWrongKind(field) => GatewayError::InvalidJsonField {
+            field,
+            problem: "must be true or false".to_owned(),
+        },
         Provoke::BearerTokenMissing => GatewayError::Unauthenticated(Unauthenticated::Missing),
         Provoke::BearerTokenInvalid => GatewayError::Unauthenticated(Unauthenticated::Invalid),
         Provoke::Overloaded => GatewayError::Overloaded {

@@ -1115,6 +1115,36 @@ pub static TABLE: &[Entry] = &[
         ],
     },
     Entry {
+        name: "json_not_decodable",
+        readme: Cells {
+            answer: "Connect JSON request with a member the message has no field for, or a value of the wrong kind (or not JSON at all)",
+            code: "INVALID_ARGUMENT",
+            reason: "`REQUEST_NOT_DECODABLE` (gateway)",
+            detail: "`BadRequest` violation on the field (an unknown member as the caller wrote it; none when the body is not JSON); never the value; no upstream call",
+        },
+        statuses: &[],
+        submit_statuses: &[],
+        code: GrpcCode::Is("INVALID_ARGUMENT"),
+        reason: Reason::Is("REQUEST_NOT_DECODABLE", Gateway),
+        detail: Detail::BadRequestOneOf(&["shoeSize", "wait"]),
+        examples: &[
+            example(
+                "an unknown member",
+                provoke(Provoke::JsonUnknownMember("shoeSize")),
+                gateway("INVALID_ARGUMENT", "REQUEST_NOT_DECODABLE")
+                    .detail(Detail::BadRequest { field: "shoeSize" })
+                    .attempts(0),
+            ),
+            example(
+                "a string for wait",
+                provoke(Provoke::JsonWrongKind("wait")),
+                gateway("INVALID_ARGUMENT", "REQUEST_NOT_DECODABLE")
+                    .detail(Detail::BadRequest { field: "wait" })
+                    .attempts(0),
+            ),
+        ],
+    },
+    Entry {
         name: "request_refused",
         readme: Cells {
             answer: "anything else the gRPC layer refuses before the gateway's code runs (e.g. an unsupported compression)",

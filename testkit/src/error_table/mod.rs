@@ -359,6 +359,12 @@ pub enum Provoke {
     /// A request that says its message is compressed with `gzip`, which the
     /// gateway does not accept.
     UnsupportedCompression,
+    /// A Connect JSON request (only that protocol can carry it) with a
+    /// member of this name, which the message has no field for.
+    JsonUnknownMember(&'static str),
+    /// A Connect JSON request whose field of this proto name holds a value
+    /// of the wrong kind (a string for `wait`).
+    JsonWrongKind(&'static str),
     /// `auth.tokens_file` is set and the call carries no bearer token.
     BearerTokenMissing,
     /// `auth.tokens_file` is set and the call's bearer token is not in it.

@@ -139,9 +139,11 @@ fn playable(rpc: Rpc, trigger: &Trigger) -> Result<(), String> {
         Trigger::Upstream(_) => rpc != Rpc::SubmitKtp,
         Trigger::Submit(_) | Trigger::SubmitAfterLostAttempt(_) => rpc.carries_image(),
         Trigger::Provoke(p) => match p {
-            Provoke::ReferenceIdBytes(_) | Provoke::WrongWireType | Provoke::WaitEnds => {
-                rpc == Rpc::GetKtpResult
-            }
+            Provoke::ReferenceIdBytes(_)
+            | Provoke::WrongWireType
+            | Provoke::WaitEnds
+            | Provoke::JsonUnknownMember(_)
+            | Provoke::JsonWrongKind(_) => rpc == Rpc::GetKtpResult,
             Provoke::Image(_) | Provoke::ImageCallsOverloaded | Provoke::OversizedImageMessage => {
                 rpc.carries_image()
             }
@@ -282,6 +284,12 @@ fn agrees(e: &Entry, x: &Example) -> Result<(), String> {
                     let url = matches!(case, ImageCase::Url(_) | ImageCase::LongUrl(_));
                     if url { "image_url" } else { "image" }
                 }
+                (
+                    Trigger::Provoke(
+                        Provoke::JsonUnknownMember(member) | Provoke::JsonWrongKind(member),
+                    ),
+                    _,
+                ) => member,
                 (_, Some(c)) => field_named_by(c),
                 _ => "",
             };
