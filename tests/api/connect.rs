@@ -294,3 +294,33 @@ async fn a_body_that_stalls_is_cut_at_the_read_timeout() {
     assert!(text.starts_with("HTTP/1.1 504"), "{text}");
     assert!(text.contains(r#""code":"deadline_exceeded""#), "{text}");
 }
+
+#[tokio::test]
+async fn over_tls_both_http_versions_and_to_an_allowed_origin_with_cors() {
+    const CONSOLE: &str = "https://console.example.com";
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let app = TestApp::spawn_with(|s| {
+        s.server.tls.cert_file = Some(cert);
+        s.server.tls.key_file = Some(key);
+        s.server.cors_allowed_origins = ktp_gateway::config::CorsOrigins::parse([CONSOLE]).unwrap();
+    })
+    .await;
+    app.upstream.otherwise(Reply::Json(200, sample_success()));
+    for (http, version) in [(Http::One, "HTTP/1.1"), (Http::Two, "HTTP/2")] {
+        let body = serde_json::to_vec(&json!({"referenceId": "TLS-1"})).expect("JSON");
+        let mut request = connect(http, &app, GET, "application/json", body);
+        request.url = format!("https://{}{GET}", app.addr);
+        let answer = request.header("origin", CONSOLE).send().await;
+        assert_eq!(
+            (answer.version.as_str(), answer.status),
+            (version, 200),
+            "{answer:?}"
+        );
+        assert_eq!(json_of(&answer)["referenceId"], "TLS-1");
+        assert_eq!(answer.header("access-control-allow-origin"), Some(CONSOLE));
+    }
+}
