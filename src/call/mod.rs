@@ -1,14 +1,16 @@
-//! The one tower layer every `ktp.v1.KtpService` call passes through, so that
-//! a handler only computes its answer: [`CallLayer`] reads the call's
+//! The call path: the one tower layer every `ktp.v1.KtpService` call passes
+//! through, whatever its protocol (gRPC, gRPC-Web, Connect), so that a use
+//! case only computes its answer: [`CallLayer`] reads the call's
 //! metadata once (request id, caller deadline, trace context), sheds the call
 //! when `server.max_in_flight` are already in flight, and when the call ends
 //! writes its one log line and metrics and echoes `x-request-id`, whether
 //! the call succeeded, failed, was refused by tonic itself (too large, not
 //! decodable) or was abandoned by its caller.
 //!
-//! Handlers see the call as a [`Call`] (from the request's extensions) and
+//! Use cases see the call as a [`Call`] (from the request's extensions) and
 //! return domain results through [`Call::answer`], the only place a
-//! [`GatewayError`] becomes a status. The log line holds method, code,
+//! [`GatewayError`] becomes a status; the Connect edge renders that status
+//! its own way. The log line holds method, code,
 //! duration, request id, reference id, trace id and the caller's name, never
 //! KTP fields, bodies or credentials.
 

@@ -118,6 +118,7 @@ impl Recorder {
                 tracing::event!(
                     $lvl,
                     method = call.method,
+                    protocol = self.protocol.as_str(),
                     grpc_code = code_name(code),
                     duration_ms,
                     request_id = &*call.request_id,

@@ -54,7 +54,9 @@ impl KtpApi {
         Self { upstream, limits }
     }
 
-    /// The `GetKtpResult` RPC.
+    /// `GetKtpResult`: the job's result now, or with `wait` once it has
+    /// one (until the caller's deadline or `wait.max_wait`), cut to the
+    /// fields the mask and the caller's allowance leave.
     pub async fn get_ktp_result(
         &self,
         call: Arc<Call>,
@@ -100,7 +102,8 @@ impl KtpApi {
         Ok(answer(&call, result, &id, fields))
     }
 
-    /// The `SubmitKtp` RPC.
+    /// `SubmitKtp`: the image checked here first (nothing billed for one
+    /// the upstream would refuse), then submitted under its id.
     pub async fn submit_ktp(
         &self,
         call: Arc<Call>,
@@ -115,7 +118,8 @@ impl KtpApi {
         })
     }
 
-    /// The `ExtractKtp` RPC.
+    /// `ExtractKtp`: submit and wait in one call; the mask and the wait
+    /// cap are checked before anything is billed.
     pub async fn extract_ktp(
         &self,
         call: Arc<Call>,

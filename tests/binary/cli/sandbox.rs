@@ -96,6 +96,7 @@ async fn success_has_every_field_and_the_typed_values() {
     let log = gateway.call_log("cli-success-1");
     assert_eq!(log["method"], METHOD, "{log}");
     assert_eq!(log["grpc_code"], "OK", "{log}");
+    assert_eq!(log["protocol"], "grpc", "{log}");
     assert_eq!(log["reference_id"], "REFERENCE_ID_KTP", "{log}");
     assert_eq!(log["reason"], "", "{log}");
     assert_eq!(log["level"], "INFO", "{log}");

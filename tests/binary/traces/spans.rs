@@ -389,7 +389,7 @@ async fn the_server_span_names_the_caller_never_its_token() {
 async fn a_connect_calls_span_says_connect_rpc_and_a_grpc_web_calls_grpc() {
     let (upstream, collector) = (FakeUpstream::start().await, FakeCollector::start().await);
     upstream.otherwise(Reply::Json(200, person::success()));
-    let gateway = start(&upstream, &collector, &[]).await;
+    let mut gateway = start(&upstream, &collector, &[]).await;
     let traceparent = format!("traceparent: 00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-01");
     let url = format!("http://{}/ktp.v1.KtpService/GetKtpResult", gateway.addr);
     let web_body = {
@@ -421,6 +421,7 @@ async fn a_connect_calls_span_says_connect_rpc_and_a_grpc_web_calls_grpc() {
             .args(["--silent", "--show-error", "--fail", "--http1.1"])
             .args(["--output", "/dev/null"])
             .args(["--header", &format!("content-type: {content_type}")])
+            .args(["--header", &format!("x-request-id: req-{id}")])
             .args(["--header", &traceparent, "--data-binary", &body, &url]);
         let ran = tokio::task::spawn_blocking(move || command.output())
             .await
@@ -446,4 +447,7 @@ async fn a_connect_calls_span_says_connect_rpc_and_a_grpc_web_calls_grpc() {
         "{servers:#?}"
     );
     assert_eq!(system_of("web-1").as_deref(), Some("grpc"), "{servers:#?}");
+    // The log line says which protocol too.
+    assert_eq!(call_log(&mut gateway, "connect-1")["protocol"], "connect");
+    assert_eq!(call_log(&mut gateway, "web-1")["protocol"], "grpc_web");
 }
