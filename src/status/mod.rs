@@ -1,6 +1,6 @@
 //! The one conversion from domain error to gRPC status: [`classify()`] picks
 //! the README error-table row of a
-//! [`GatewayError`](crate::error::GatewayError) (gRPC code, `ErrorInfo`
+//! [`GatewayError`] (gRPC code, `ErrorInfo`
 //! reason and domain, metadata, the detail that fits), [`render`] turns a row
 //! into a `tonic::Status` with rich details.
 //!

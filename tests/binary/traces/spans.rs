@@ -406,12 +406,11 @@ async fn a_connect_calls_span_says_connect_rpc_and_a_grpc_web_calls_grpc() {
     let web_file = dir.path().join("web");
     std::fs::write(&web_file, web_body).expect("body");
     let curl = std::env::var("CURL").unwrap_or_else(|_| "curl".to_owned());
-    for (content_type, body) in [
+    let json = r#"{"referenceId":"connect-1"}"#.to_owned();
+    for (id, content_type, body) in [
+        ("connect-1", "application/json", json),
         (
-            "application/json",
-            r#"{"referenceId":"connect-1"}"#.to_owned(),
-        ),
-        (
+            "web-1",
             "application/grpc-web+proto",
             format!("@{}", web_file.display()),
         ),
