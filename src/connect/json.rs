@@ -131,6 +131,16 @@ impl Fields {
         }
     }
 
+    /// The fields a submit shares with an extract: the image source,
+    /// `validate_quality`, `reference_id`.
+    fn submit(&mut self) -> Result<(Option<Source>, bool, String), GatewayError> {
+        Ok((
+            self.image_source()?,
+            self.bool("validateQuality", "validate_quality")?,
+            self.string("referenceId", "reference_id")?,
+        ))
+    }
+
     /// Fails on the first member no field took.
     fn done(self) -> Result<(), GatewayError> {
         match self.0.into_iter().next() {
@@ -208,16 +218,16 @@ impl FromJson for SubmitKtpRequest {
     fn from_json(body: &[u8]) -> Result<Self, GatewayError> {
         use submit_ktp_request::ImageSource;
         let mut f = Fields::parse(body)?;
-        let request = Self {
-            image_source: f.image_source()?.map(|s| match s {
+        let (source, validate_quality, reference_id) = f.submit()?;
+        f.done()?;
+        Ok(Self {
+            image_source: source.map(|s| match s {
                 Source::Image(b) => ImageSource::Image(b),
                 Source::Url(u) => ImageSource::ImageUrl(u),
             }),
-            validate_quality: f.bool("validateQuality", "validate_quality")?,
-            reference_id: f.string("referenceId", "reference_id")?,
-        };
-        f.done()?;
-        Ok(request)
+            validate_quality,
+            reference_id,
+        })
     }
 }
 
@@ -225,17 +235,18 @@ impl FromJson for ExtractKtpRequest {
     fn from_json(body: &[u8]) -> Result<Self, GatewayError> {
         use extract_ktp_request::ImageSource;
         let mut f = Fields::parse(body)?;
-        let request = Self {
-            image_source: f.image_source()?.map(|s| match s {
+        let (source, validate_quality, reference_id) = f.submit()?;
+        let read_mask = f.read_mask()?;
+        f.done()?;
+        Ok(Self {
+            image_source: source.map(|s| match s {
                 Source::Image(b) => ImageSource::Image(b),
                 Source::Url(u) => ImageSource::ImageUrl(u),
             }),
-            validate_quality: f.bool("validateQuality", "validate_quality")?,
-            reference_id: f.string("referenceId", "reference_id")?,
-            read_mask: f.read_mask()?,
-        };
-        f.done()?;
-        Ok(request)
+            validate_quality,
+            reference_id,
+            read_mask,
+        })
     }
 }
 

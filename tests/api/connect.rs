@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::{
     curl::{CurlAnswer, CurlRequest, Http},
-    helpers::{TestApp, message_bytes, millis, sample_success},
+    helpers::{TestApp, message_bytes, millis, sample_success, self_signed_tls},
 };
 
 const GET: &str = "/ktp.v1.KtpService/GetKtpResult";
@@ -298,14 +298,9 @@ async fn a_body_that_stalls_is_cut_at_the_read_timeout() {
 #[tokio::test]
 async fn over_tls_both_http_versions_and_to_an_allowed_origin_with_cors() {
     const CONSOLE: &str = "https://console.example.com";
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let mut tls = None;
     let app = TestApp::spawn_with(|s| {
-        s.server.tls.cert_file = Some(cert);
-        s.server.tls.key_file = Some(key);
+        tls = Some(self_signed_tls(s));
         s.server.cors_allowed_origins = ktp_gateway::config::CorsOrigins::parse([CONSOLE]).unwrap();
     })
     .await;

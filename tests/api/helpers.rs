@@ -325,6 +325,20 @@ pub(crate) fn extract_request(image: ImageSource, reference_id: &str) -> Extract
     }
 }
 
+/// Serves TLS with a fresh self-signed certificate for `localhost`, kept
+/// in the returned folder (which must outlive the server's start).
+pub(crate) fn self_signed_tls(s: &mut Settings) -> tempfile::TempDir {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("a self-signed certificate");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write the key");
+    s.server.tls.cert_file = Some(cert);
+    s.server.tls.key_file = Some(key);
+    dir
+}
+
 /// A valid image (a 720×480 PNG), as a request carries it.
 pub(crate) fn valid_image() -> ImageSource {
     ImageSource::File(images::valid())

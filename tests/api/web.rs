@@ -16,7 +16,7 @@ use tonic_types::StatusExt as _;
 
 use crate::{
     curl::{CurlAnswer, CurlRequest, Http},
-    helpers::{TestApp, sample_success, tokens_file},
+    helpers::{TestApp, sample_success, self_signed_tls, tokens_file},
 };
 
 const GET: &str = "/ktp.v1.KtpService/GetKtpResult";
@@ -323,14 +323,9 @@ async fn without_allowed_origins_no_answer_carries_cors_headers() {
 
 #[tokio::test]
 async fn over_tls_alpn_offers_both_http_versions() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let mut tls = None;
     let app = TestApp::spawn_with(|s| {
-        s.server.tls.cert_file = Some(cert);
-        s.server.tls.key_file = Some(key);
+        tls = Some(self_signed_tls(s));
     })
     .await;
     app.upstream.otherwise(Reply::Json(200, sample_success()));
