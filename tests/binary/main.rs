@@ -10,7 +10,8 @@
 //!   (probes run kubelet-style).
 //! - [`observability`]: alert rules and dashboard against a live scrape,
 //!   with promtool.
-//! - [`examples`]: the Python and Node example clients against the sandbox.
+//! - [`examples`]: the Python and Node example clients (grpc-js, and
+//!   Connect-ES over Connect and gRPC-Web) against the sandbox.
 //! - [`faults`]: the fault-injection matrix (also at trace level, scanning
 //!   the output for secrets).
 //! - [`logs`]: a stdout nobody reads drops log lines (counted, one WARN)

@@ -13,15 +13,22 @@
 //! Both clients print one JSON object per call (success, rate limited, empty
 //! id, submit and wait, a read mask with the checks); the assertions below are shared, and every request id a client
 //! decoded is matched with the gateway's own log line for that call.
+//!
+//! [`node_connect`]: the second Node client, `connect-client.mjs` (Connect-ES
+//! and the code protoc-gen-es generated into `examples/node/gen/`), over
+//! each of its transports, and that generated code against the protos.
 
 use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
+    sync::OnceLock,
 };
 
 use crate::harness::{Gateway, run_to_exit};
 use serde_json::{Value, json};
+
+mod node_connect;
 
 /// The Python example's virtual environment (`.tools/` is git-ignored).
 const PY_VENV: &str = ".tools/py-examples";
@@ -110,9 +117,18 @@ fn generate_python_stubs(python: &Path, out: &Path) {
     run_ok(cmd, "generate the Python stubs with grpcio-tools");
 }
 
-/// `examples/node/node_modules`, installed with `npm ci` when missing or
-/// older than the committed lock file.
+/// `examples/node`, its `node_modules` installed. Every Node test calls it:
+/// the first one installs, the others wait for it (two `npm ci` in one
+/// directory at once would trip over each other).
 fn node_env() -> PathBuf {
+    static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
+    INSTALLED.get_or_init(install_node_env).clone()
+}
+
+/// `examples/node/node_modules`, installed with `npm ci` (devDependencies
+/// too: buf and protoc-gen-es) when missing or older than the committed
+/// lock file.
+fn install_node_env() -> PathBuf {
     require("node");
     require("npm");
     let dir = repo().join("examples/node");
