@@ -319,3 +319,61 @@ async fn over_tls_both_http_versions_and_to_an_allowed_origin_with_cors() {
         assert_eq!(answer.header("access-control-allow-origin"), Some(CONSOLE));
     }
 }
+
+/// Every RPC answers over every protocol besides gRPC: a result, a submit,
+/// and an extract (submit, then polls until the job is done), each answer
+/// decoded as its RPC's message (`wire.rs` checks the encoding).
+#[tokio::test]
+async fn every_rpc_succeeds_over_connect_json_connect_proto_and_grpc_web() {
+    use crate::{
+        helpers::{extract_request, submit_request, valid_image},
+        wire::{self, AnyRequest, Wire},
+    };
+    let app = TestApp::spawn_with(|s| {
+        s.wait.poll_interval = millis(100);
+        s.wait.max_poll_interval = millis(200);
+    })
+    .await;
+    app.upstream.jobs_finish_after(Duration::from_millis(300));
+    for wire in [Wire::ConnectJson, Wire::ConnectProto, Wire::GrpcWeb] {
+        let id = |rpc: &str| format!("{wire:?}-{rpc}");
+        let calls = [
+            (
+                GET,
+                AnyRequest::Get(ktp_gateway::proto::GetKtpResultRequest {
+                    reference_id: "REFERENCE_ID_KTP".to_owned(),
+                    ..Default::default()
+                }),
+            ),
+            (
+                SUBMIT,
+                AnyRequest::Submit(submit_request(valid_image(), &id("submit"))),
+            ),
+            (
+                "/ktp.v1.KtpService/ExtractKtp",
+                AnyRequest::Extract(extract_request(valid_image(), &id("extract"))),
+            ),
+        ];
+        app.upstream
+            .on("REFERENCE_ID_KTP", Reply::Json(200, sample_success()));
+        for (path, request) in calls {
+            let timeout = Some(Duration::from_secs(20));
+            let answer = wire::send(wire, app.addr, path, request, timeout, &[]).await;
+            assert!(answer.is_ok(), "{wire:?} {path}: {answer:?}");
+        }
+    }
+    // Three of each protocol, recorded as such.
+    let scrape = app.scrape().await;
+    for protocol in ["connect", "grpc_web"] {
+        let calls: f64 = scrape
+            .lines()
+            .filter(|l| l.starts_with("ktp_gateway_grpc_requests_total{"))
+            .filter(|l| {
+                l.contains(&format!("protocol=\"{protocol}\"")) && l.contains("code=\"OK\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        let want = if protocol == "connect" { 6.0 } else { 3.0 };
+        assert_eq!(calls, want, "{protocol}: {scrape}");
+    }
+}
