@@ -13,7 +13,10 @@ use serde::Serialize;
 use tonic::{
     Code, Status,
     body::Body,
-    codegen::http::{self, HeaderValue, header::CONTENT_TYPE},
+    codegen::http::{
+        self, HeaderName, HeaderValue,
+        header::{CONTENT_ENCODING, CONTENT_TYPE},
+    },
 };
 
 use super::json::FromJson;
@@ -30,7 +33,8 @@ type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallibl
 /// The use cases as Connect unary RPCs.
 #[derive(Debug, Clone)]
 pub struct ConnectApi {
-    api: KtpApi,
+    /// Shared: the router clones the service for every call, gRPC's too.
+    api: Arc<KtpApi>,
     limits: MessageLimits,
 }
 
@@ -38,7 +42,10 @@ impl ConnectApi {
     /// `api` behind Connect, its decoded messages held to `limits` (the
     /// call layer's: a JSON body is bounded there by its own, looser cap).
     pub fn new(api: KtpApi, limits: MessageLimits) -> Self {
-        Self { api, limits }
+        Self {
+            api: Arc::new(api),
+            limits,
+        }
     }
 }
 
@@ -73,7 +80,7 @@ where
             ));
             return ready(status.into_http());
         };
-        let api = self.api.clone();
+        let api = Arc::clone(&self.api);
         let body = request.into_body();
         let input = Input { call, codec, limit };
         Box::pin(async move {
@@ -92,9 +99,13 @@ fn ready(response: http::Response<Body>) -> Answer {
     Box::pin(std::future::ready(Ok(response)))
 }
 
+/// Connect's version header, made once (a name given as text is parsed
+/// at every lookup).
+static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("connect-protocol-version");
+
 /// What Connect's headers may ask that the gateway does not serve.
 fn check_headers(headers: &http::HeaderMap) -> Result<(), GatewayError> {
-    if let Some(version) = headers.get("connect-protocol-version")
+    if let Some(version) = headers.get(&PROTOCOL_VERSION)
         && version != "1"
     {
         return Err(refused(
@@ -102,7 +113,7 @@ fn check_headers(headers: &http::HeaderMap) -> Result<(), GatewayError> {
             "connect-protocol-version must be 1",
         ));
     }
-    if let Some(encoding) = headers.get("content-encoding")
+    if let Some(encoding) = headers.get(CONTENT_ENCODING)
         && encoding != "identity"
     {
         return Err(refused(
@@ -182,8 +193,16 @@ impl Input {
     fn encode<Res: Message + Serialize>(&self, message: &Res) -> http::Response<Body> {
         let body = match self.codec {
             Codec::Proto => message.encode_to_vec(),
-            // Our own messages always serialize; an empty object if not.
-            Codec::Json => serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec()),
+            // A card is about 900 bytes of JSON: one buffer, not four
+            // doublings from serde_json's 128. Our own messages always
+            // serialize; an empty object if not.
+            Codec::Json => {
+                let mut json = Vec::with_capacity(1024);
+                match serde_json::to_writer(&mut json, message) {
+                    Ok(()) => json,
+                    Err(_) => b"{}".to_vec(),
+                }
+            }
         };
         let mut response =
             http::Response::new(Body::new(http_body_util::Full::new(Bytes::from(body))));
