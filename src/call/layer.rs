@@ -25,7 +25,7 @@ use crate::{
         protocol::{Codec, protocol_of},
     },
     error::{GatewayError, Scope},
-    metrics::{Metrics, Protocol},
+    metrics::Metrics,
     proto::KTP_METHODS,
     resilience::overload::InFlightLimit,
     telemetry::traces::Tracer,
@@ -194,10 +194,8 @@ where
         let refused = Arc::clone(&call.refused_body);
         request.extensions_mut().insert(call);
         // A Connect body is the message itself, unframed (JSON: its text).
-        let codec = (protocol == Protocol::Connect)
-            .then(|| request.headers().get(http::header::CONTENT_TYPE))
-            .flatten()
-            .and_then(|ct| Codec::of(ct.as_bytes()));
+        // Marked by the Connect edge, which answered 415 to any other type.
+        let codec = request.extensions().get::<Codec>().copied();
         let request = request.map(|b| match codec {
             None => Limited::new(b, max_message_bytes, Some(read_by), refused),
             Some(Codec::Proto) => Limited::whole(b, max_message_bytes, Some(read_by), refused),

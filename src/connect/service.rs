@@ -7,7 +7,8 @@
 
 use std::{convert::Infallible, pin::Pin, sync::Arc, task::Poll};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
 use prost::Message;
 use serde::Serialize;
 use tonic::{
@@ -216,46 +217,22 @@ impl Input {
 
 /// The whole body; a cut body's error is the call layer's reason for the
 /// cut (too large, too slow), any other a body that could not be read.
-async fn read<B>(mut body: B, call: &Call) -> Result<Bytes, GatewayError>
+async fn read<B>(body: B, call: &Call) -> Result<Bytes, GatewayError>
 where
-    B: http_body::Body<Data = Bytes> + Unpin,
+    B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let mut first: Option<Bytes> = None;
-    let mut rest = BytesMut::new();
-    loop {
-        let frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
-        match frame {
-            None => break,
-            Some(Ok(frame)) => {
-                let Ok(mut data) = frame.into_data() else {
-                    continue;
-                };
-                // One chunk, the usual small request, is kept without a copy.
-                match &first {
-                    None if rest.is_empty() => first = Some(data),
-                    _ => {
-                        if let Some(f) = first.take() {
-                            rest.extend_from_slice(&f);
-                        }
-                        rest.extend_from_slice(&data);
-                        data.advance(data.len());
-                    }
-                }
-            }
-            Some(Err(e)) => {
-                let e: BoxError = e.into();
-                return Err(call.refused_body().unwrap_or_else(|| {
-                    GatewayError::Malformed(MalformedRequest {
-                        kind: Refusal::NotDecodable,
-                        message: format!("the request body could not be read: {e}"),
-                    })
-                }));
-            }
+    // One chunk, the usual small request, comes back without a copy.
+    match body.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => {
+            let e: BoxError = e.into();
+            Err(call.refused_body().unwrap_or_else(|| {
+                GatewayError::Malformed(MalformedRequest {
+                    kind: Refusal::NotDecodable,
+                    message: format!("the request body could not be read: {e}"),
+                })
+            }))
         }
     }
-    Ok(match first {
-        Some(data) => data,
-        None => rest.freeze(),
-    })
 }
